@@ -1,0 +1,175 @@
+//! Flotilla's persistence: a small document store (Kibana's saved objects, one JSON document per
+//! Fleet object) plus typed tables for what is hot or secret (agents, users, API keys).
+//!
+//! Fleet services own the rules and the transaction boundaries: they `begin` a [`Tx`], read and
+//! write through it, and `commit`. Dropping a `Tx` without committing rolls it back, so an error
+//! anywhere in a service leaves the store untouched.
+//!
+//! Two back ends implement the same trait with the same SQL text wherever the dialects agree:
+//! SQLite (embedded default, WAL, one writer) and PostgreSQL (many nodes).
+
+mod filter;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub use filter::{Filter, Scalar, SortOrder};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// The kinds of Fleet documents, named as Kibana names their saved-object types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    AgentPolicy,
+    EnrollmentApiKey,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::AgentPolicy => "ingest-agent-policies",
+            Kind::EnrollmentApiKey => "fleet-enrollment-api-keys",
+        }
+    }
+}
+
+/// A stored document with its optimistic-concurrency version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc {
+    pub id: String,
+    /// Bumped on every write; a write that names an older version fails with [`StoreError::Conflict`].
+    pub version: i64,
+    pub body: Value,
+}
+
+/// What a list asks for: a filter, a sort and a window.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub filter: Filter,
+    /// Sort keys (a dotted JSON path in the document) in priority order; `id` always breaks ties.
+    pub sort: Vec<(String, SortOrder)>,
+    pub offset: u64,
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub username: String,
+    pub password_hash: String,
+    pub roles: Vec<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub key_hash: String,
+    pub role: String,
+    pub owner: String,
+    pub created_at: String,
+    pub expiration: Option<String>,
+    pub invalidated: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("document {kind}/{id} already exists")]
+    AlreadyExists { kind: &'static str, id: String },
+    #[error("document {kind}/{id} was changed by someone else")]
+    Conflict { kind: &'static str, id: String },
+    #[error("document {kind}/{id} not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("stored document is not valid JSON: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Whether a transaction will write. SQLite serializes writers through one connection, so read
+/// transactions never queue behind them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Read,
+    Write,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn begin(&self, mode: Mode) -> Result<Box<dyn Tx>>;
+    /// `sqlite` or `postgres`, for logs and benchmarks.
+    fn backend(&self) -> &'static str;
+    async fn close(&self);
+}
+
+/// One transaction. Dropped without [`Tx::commit`], it rolls back.
+#[async_trait]
+pub trait Tx: Send {
+    async fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Serializes writers of one kind for the rest of this transaction, for rules that read
+    /// then write (unique names). SQLite already has a single writer; PostgreSQL takes an
+    /// advisory transaction lock.
+    async fn lock_kind(&mut self, kind: Kind) -> Result<()>;
+
+    async fn get(&mut self, kind: Kind, id: &str) -> Result<Option<Doc>>;
+    async fn get_many(&mut self, kind: Kind, ids: &[String]) -> Result<Vec<Doc>>;
+    async fn insert(&mut self, kind: Kind, id: &str, body: &Value) -> Result<Doc>;
+    /// Replaces the body; with `expected_version`, fails with `Conflict` if it moved on.
+    async fn update(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        expected_version: Option<i64>,
+        body: &Value,
+    ) -> Result<Doc>;
+    async fn delete(&mut self, kind: Kind, id: &str) -> Result<bool>;
+    async fn find(&mut self, kind: Kind, query: &Query) -> Result<Vec<Doc>>;
+    async fn count(&mut self, kind: Kind, filter: &Filter) -> Result<u64>;
+    /// Deletes every document of `kind` matching `filter`; returns how many.
+    async fn delete_where(&mut self, kind: Kind, filter: &Filter) -> Result<u64>;
+
+    /// Agents assigned to each policy (active ones, or all), for the ids given.
+    async fn count_agents_by_policy(
+        &mut self,
+        policy_ids: &[String],
+        active_only: bool,
+    ) -> Result<Vec<(String, u64)>>;
+
+    async fn get_user(&mut self, username: &str) -> Result<Option<User>>;
+    async fn count_users(&mut self) -> Result<u64>;
+    async fn put_user(&mut self, user: &User) -> Result<()>;
+
+    async fn insert_api_key(&mut self, key: &ApiKey) -> Result<()>;
+    async fn get_api_key(&mut self, id: &str) -> Result<Option<ApiKey>>;
+    async fn list_api_keys(&mut self) -> Result<Vec<ApiKey>>;
+    /// Marks the keys invalidated; returns the ids that were valid before.
+    async fn invalidate_api_keys(&mut self, ids: &[String]) -> Result<Vec<String>>;
+}
+
+/// Opens the store a URL names (`sqlite://PATH`, `sqlite::memory:`, `postgres://...`) and runs
+/// its migrations.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(
+            PostgresStore::connect(url, None).await?,
+        ))
+    } else if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL scheme in [{url}]: expected sqlite:// or postgres://"
+        )))
+    }
+}

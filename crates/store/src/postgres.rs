@@ -1,0 +1,79 @@
+//! PostgreSQL back end: one pool shared by readers and writers; many Flotilla nodes may share
+//! the database.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::filter::Dialect;
+use crate::sql::impl_tx;
+use crate::{Mode, Result, Store, Tx};
+
+impl_tx!(
+    PgTx,
+    sqlx::Postgres,
+    Dialect::Postgres,
+    json_in = "$3::jsonb",
+    json_out = "doc::text"
+);
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects and migrates. With `schema`, everything lives in that schema (created if
+    /// missing): tests use one schema each so they can run in parallel on one database.
+    pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self> {
+        let mut opts = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = schema {
+            crate::filter::path_segments(schema)?;
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts.clone())
+                .await?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .execute(&admin)
+                .await?;
+            admin.close().await;
+            opts = opts.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
+        // Nodes starting together must not migrate twice: the migrator takes an advisory lock.
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Drops a schema made by [`PostgresStore::connect`] (test clean-up).
+    pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
+        crate::filter::path_segments(schema)?;
+        let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn begin(&self, _mode: Mode) -> Result<Box<dyn Tx>> {
+        Ok(Box::new(PgTx::new(self.pool.begin().await?)))
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

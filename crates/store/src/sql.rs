@@ -1,0 +1,385 @@
+//! The one implementation of [`crate::Tx`], written once and instantiated for each sqlx driver.
+//! The SQL is the same text on both back ends except where [`Dialect`] says otherwise
+//! (JSON access, JSON parameters, advisory locks).
+
+/// Binds the collected filter parameters onto a sqlx query, in order.
+macro_rules! bind_all {
+    ($q:expr, $binds:expr) => {{
+        let mut q = $q;
+        for b in $binds {
+            q = match b {
+                $crate::filter::Bind::Text(s) => q.bind(s.clone()),
+                $crate::filter::Bind::Int(i) => q.bind(*i),
+                $crate::filter::Bind::Float(f) => q.bind(*f),
+            };
+        }
+        q
+    }};
+}
+
+macro_rules! impl_tx {
+    ($tx:ident, $db:ty, $dialect:expr, json_in = $json_in:literal, json_out = $json_out:literal) => {
+        pub struct $tx {
+            tx: sqlx::Transaction<'static, $db>,
+        }
+
+        impl $tx {
+            pub(crate) fn new(tx: sqlx::Transaction<'static, $db>) -> Self {
+                Self { tx }
+            }
+        }
+
+        fn doc_from_row(row: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::Doc> {
+            use sqlx::Row;
+            let body: String = row.try_get("doc")?;
+            Ok($crate::Doc {
+                id: row.try_get("id")?,
+                version: row.try_get("version")?,
+                body: serde_json::from_str(&body)?,
+            })
+        }
+
+        fn api_key_from_row(
+            row: &<$db as sqlx::Database>::Row,
+        ) -> $crate::Result<$crate::ApiKey> {
+            use sqlx::Row;
+            Ok($crate::ApiKey {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                key_hash: row.try_get("key_hash")?,
+                role: row.try_get("role")?,
+                owner: row.try_get("owner")?,
+                created_at: row.try_get("created_at")?,
+                expiration: row.try_get("expiration")?,
+                invalidated: row.try_get("invalidated")?,
+            })
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::Tx for $tx {
+            async fn commit(self: Box<Self>) -> $crate::Result<()> {
+                self.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn lock_kind(&mut self, kind: $crate::Kind) -> $crate::Result<()> {
+                if $dialect == $crate::filter::Dialect::Postgres {
+                    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                        .bind(kind.as_str())
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn get(
+                &mut self,
+                kind: $crate::Kind,
+                id: &str,
+            ) -> $crate::Result<Option<$crate::Doc>> {
+                let row = sqlx::query(concat!(
+                    "SELECT id, version, ",
+                    $json_out,
+                    " AS doc FROM saved_object WHERE kind = $1 AND id = $2"
+                ))
+                .bind(kind.as_str())
+                .bind(id)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                row.as_ref().map(doc_from_row).transpose()
+            }
+
+            async fn get_many(
+                &mut self,
+                kind: $crate::Kind,
+                ids: &[String],
+            ) -> $crate::Result<Vec<$crate::Doc>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(doc) = self.get(kind, id).await? {
+                        out.push(doc);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn insert(
+                &mut self,
+                kind: $crate::Kind,
+                id: &str,
+                body: &serde_json::Value,
+            ) -> $crate::Result<$crate::Doc> {
+                let res = sqlx::query(concat!(
+                    "INSERT INTO saved_object (kind, id, version, doc) VALUES ($1, $2, 1, ",
+                    $json_in,
+                    ") ON CONFLICT (kind, id) DO NOTHING"
+                ))
+                .bind(kind.as_str())
+                .bind(id)
+                .bind(body.to_string())
+                .execute(&mut *self.tx)
+                .await?;
+                if res.rows_affected() == 0 {
+                    return Err($crate::StoreError::AlreadyExists {
+                        kind: kind.as_str(),
+                        id: id.to_string(),
+                    });
+                }
+                Ok($crate::Doc {
+                    id: id.to_string(),
+                    version: 1,
+                    body: body.clone(),
+                })
+            }
+
+            async fn update(
+                &mut self,
+                kind: $crate::Kind,
+                id: &str,
+                expected_version: Option<i64>,
+                body: &serde_json::Value,
+            ) -> $crate::Result<$crate::Doc> {
+                use sqlx::Row;
+                let row = sqlx::query(concat!(
+                    "UPDATE saved_object SET version = version + 1, doc = ",
+                    $json_in,
+                    " WHERE kind = $1 AND id = $2 AND ($4 IS NULL OR version = $4) RETURNING version"
+                ))
+                .bind(kind.as_str())
+                .bind(id)
+                .bind(body.to_string())
+                .bind(expected_version)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                match row {
+                    Some(row) => Ok($crate::Doc {
+                        id: id.to_string(),
+                        version: row.try_get("version")?,
+                        body: body.clone(),
+                    }),
+                    None => {
+                        let exists = self.get(kind, id).await?.is_some();
+                        let (kind, id) = (kind.as_str(), id.to_string());
+                        Err(if exists {
+                            $crate::StoreError::Conflict { kind, id }
+                        } else {
+                            $crate::StoreError::NotFound { kind, id }
+                        })
+                    }
+                }
+            }
+
+            async fn delete(&mut self, kind: $crate::Kind, id: &str) -> $crate::Result<bool> {
+                let res = sqlx::query("DELETE FROM saved_object WHERE kind = $1 AND id = $2")
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(res.rows_affected() > 0)
+            }
+
+            async fn find(
+                &mut self,
+                kind: $crate::Kind,
+                query: &$crate::Query,
+            ) -> $crate::Result<Vec<$crate::Doc>> {
+                let d = $dialect;
+                let rendered = $crate::filter::render(
+                    d,
+                    "doc",
+                    &query.filter,
+                    vec![$crate::filter::Bind::Text(kind.as_str().to_string())],
+                )?;
+                let mut order = Vec::new();
+                for (field, dir) in &query.sort {
+                    let dir = match dir {
+                        $crate::SortOrder::Asc => "ASC",
+                        $crate::SortOrder::Desc => "DESC",
+                    };
+                    order.push(format!("{} {dir}", d.json_value("doc", field)?));
+                }
+                order.push("id ASC".to_string());
+                let mut sql = format!(
+                    "SELECT id, version, {} AS doc FROM saved_object WHERE kind = $1 AND {} ORDER BY {}",
+                    $json_out,
+                    rendered.sql,
+                    order.join(", ")
+                );
+                if let Some(limit) = query.limit {
+                    sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
+                }
+                if query.offset > 0 {
+                    if query.limit.is_none() && $dialect == $crate::filter::Dialect::Sqlite {
+                        sql.push_str(" LIMIT -1");
+                    }
+                    sql.push_str(&format!(" OFFSET {}", query.offset.min(i64::MAX as u64)));
+                }
+                let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
+                let rows = q.fetch_all(&mut *self.tx).await?;
+                rows.iter().map(doc_from_row).collect()
+            }
+
+            async fn count(
+                &mut self,
+                kind: $crate::Kind,
+                filter: &$crate::Filter,
+            ) -> $crate::Result<u64> {
+                use sqlx::Row;
+                let rendered = $crate::filter::render(
+                    $dialect,
+                    "doc",
+                    filter,
+                    vec![$crate::filter::Bind::Text(kind.as_str().to_string())],
+                )?;
+                let sql = format!(
+                    "SELECT COUNT(*) AS n FROM saved_object WHERE kind = $1 AND {}",
+                    rendered.sql
+                );
+                let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
+                let row = q.fetch_one(&mut *self.tx).await?;
+                let n: i64 = row.try_get("n")?;
+                Ok(n.max(0) as u64)
+            }
+
+            async fn delete_where(
+                &mut self,
+                kind: $crate::Kind,
+                filter: &$crate::Filter,
+            ) -> $crate::Result<u64> {
+                let rendered = $crate::filter::render(
+                    $dialect,
+                    "doc",
+                    filter,
+                    vec![$crate::filter::Bind::Text(kind.as_str().to_string())],
+                )?;
+                let sql = format!(
+                    "DELETE FROM saved_object WHERE kind = $1 AND {}",
+                    rendered.sql
+                );
+                let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
+                Ok(q.execute(&mut *self.tx).await?.rows_affected())
+            }
+
+            async fn count_agents_by_policy(
+                &mut self,
+                policy_ids: &[String],
+                active_only: bool,
+            ) -> $crate::Result<Vec<(String, u64)>> {
+                use sqlx::Row;
+                let mut out = Vec::with_capacity(policy_ids.len());
+                for id in policy_ids {
+                    let row = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM agent WHERE policy_id = $1 AND (active OR NOT $2)",
+                    )
+                    .bind(id)
+                    .bind(active_only)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                    let n: i64 = row.try_get("n")?;
+                    out.push((id.clone(), n.max(0) as u64));
+                }
+                Ok(out)
+            }
+
+            async fn get_user(
+                &mut self,
+                username: &str,
+            ) -> $crate::Result<Option<$crate::User>> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT username, password_hash, roles, created_at FROM app_user WHERE username = $1",
+                )
+                .bind(username)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let roles: String = row.try_get("roles")?;
+                Ok(Some($crate::User {
+                    username: row.try_get("username")?,
+                    password_hash: row.try_get("password_hash")?,
+                    roles: serde_json::from_str(&roles)?,
+                    created_at: row.try_get("created_at")?,
+                }))
+            }
+
+            async fn count_users(&mut self) -> $crate::Result<u64> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM app_user")
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                let n: i64 = row.try_get("n")?;
+                Ok(n.max(0) as u64)
+            }
+
+            async fn put_user(&mut self, user: &$crate::User) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO app_user (username, password_hash, roles, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO UPDATE SET \
+                     password_hash = excluded.password_hash, roles = excluded.roles",
+                )
+                .bind(&user.username)
+                .bind(&user.password_hash)
+                .bind(serde_json::to_string(&user.roles)?)
+                .bind(&user.created_at)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_api_key(&mut self, key: &$crate::ApiKey) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO api_key (id, name, key_hash, role, owner, created_at, expiration, invalidated) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&key.id)
+                .bind(&key.name)
+                .bind(&key.key_hash)
+                .bind(&key.role)
+                .bind(&key.owner)
+                .bind(&key.created_at)
+                .bind(&key.expiration)
+                .bind(key.invalidated)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_api_key(&mut self, id: &str) -> $crate::Result<Option<$crate::ApiKey>> {
+                let row = sqlx::query("SELECT * FROM api_key WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.as_ref().map(api_key_from_row).transpose()
+            }
+
+            async fn list_api_keys(&mut self) -> $crate::Result<Vec<$crate::ApiKey>> {
+                let rows = sqlx::query("SELECT * FROM api_key ORDER BY created_at, id")
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                rows.iter().map(api_key_from_row).collect()
+            }
+
+            async fn invalidate_api_keys(
+                &mut self,
+                ids: &[String],
+            ) -> $crate::Result<Vec<String>> {
+                let mut done = Vec::new();
+                for id in ids {
+                    let res = sqlx::query(
+                        "UPDATE api_key SET invalidated = TRUE WHERE id = $1 AND NOT invalidated",
+                    )
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                    if res.rows_affected() > 0 {
+                        done.push(id.clone());
+                    }
+                }
+                Ok(done)
+            }
+        }
+    };
+}
+
+pub(crate) use bind_all;
+pub(crate) use impl_tx;
