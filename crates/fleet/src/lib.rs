@@ -1,1 +1,56 @@
+//! The Fleet domain: Kibana Fleet's rules over a [`store::Store`]. Knows nothing of HTTP.
 
+pub mod agent_policies;
+pub mod auth;
+pub mod enrollment_api_keys;
+pub mod error;
+pub mod query;
+pub mod time;
+pub mod validate;
+
+use std::sync::Arc;
+
+pub use error::{FleetError, Result};
+pub use store;
+
+/// Kibana's id for the output created at setup.
+pub const DEFAULT_OUTPUT_ID: &str = "fleet-default-output";
+
+/// What the Fleet rules need to know about this deployment.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// Hosts of the default Elasticsearch output (Kibana's default: `http://localhost:9200`).
+    pub default_output_hosts: Vec<String>,
+    /// URLs agents use to reach Fleet Server, i.e. this server's agent listener.
+    pub fleet_server_hosts: Vec<String>,
+    /// Where agents download upgrades from.
+    pub download_source_uri: String,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            default_output_hosts: vec!["http://localhost:9200".into()],
+            fleet_server_hosts: vec![],
+            download_source_uri: "https://artifacts.elastic.co/downloads/".into(),
+        }
+    }
+}
+
+/// The services, sharing one store. Cheap to clone.
+#[derive(Clone)]
+pub struct Fleet {
+    pub store: Arc<dyn store::Store>,
+    pub auth: auth::AuthService,
+    pub config: Arc<FleetConfig>,
+}
+
+impl Fleet {
+    pub fn new(store: Arc<dyn store::Store>, config: FleetConfig) -> Self {
+        Self {
+            auth: auth::AuthService::new(store.clone()),
+            store,
+            config: Arc::new(config),
+        }
+    }
+}

@@ -147,6 +147,9 @@ pub trait Tx: Send {
         active_only: bool,
     ) -> Result<Vec<(String, u64)>>;
 
+    /// Active agents of a policy grouped by their reported agent version.
+    async fn agent_versions_by_policy(&mut self, policy_id: &str) -> Result<Vec<(String, u64)>>;
+
     async fn get_user(&mut self, username: &str) -> Result<Option<User>>;
     async fn count_users(&mut self) -> Result<u64>;
     async fn put_user(&mut self, user: &User) -> Result<()>;

@@ -281,6 +281,27 @@ macro_rules! impl_tx {
                 Ok(out)
             }
 
+            async fn agent_versions_by_policy(
+                &mut self,
+                policy_id: &str,
+            ) -> $crate::Result<Vec<(String, u64)>> {
+                use sqlx::Row;
+                let sql = format!(
+                    "SELECT {} AS v, COUNT(*) AS n FROM agent WHERE policy_id = $1 AND active GROUP BY 1",
+                    $dialect.json_text("doc", "agent.version")?
+                );
+                let rows = sqlx::query(&sql).bind(policy_id).fetch_all(&mut *self.tx).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let v: Option<String> = row.try_get("v")?;
+                    let n: i64 = row.try_get("n")?;
+                    if let Some(v) = v {
+                        out.push((v, n.max(0) as u64));
+                    }
+                }
+                Ok(out)
+            }
+
             async fn get_user(
                 &mut self,
                 username: &str,

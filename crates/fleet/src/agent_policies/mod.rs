@@ -1,0 +1,497 @@
+//! Agent policies: every rule of Kibana's `agentPolicyService` that does not need
+//! Elasticsearch. Documents are stored with the attributes Kibana stores; `id`, `version` and
+//! the computed fields (`agents`, `package_policies`) are added on the way out.
+
+mod full;
+pub mod schema;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use store::{Doc, Kind, Mode, Query, Tx};
+
+use crate::auth::Principal;
+use crate::enrollment_api_keys;
+use crate::error::{FleetError, Result};
+use crate::query::{page_window, sort_order};
+use crate::time::now;
+use crate::validate::check_body;
+use crate::Fleet;
+
+pub use full::FullPolicyOptions;
+
+/// Kibana's `FLEET_AGENT_POLICIES_SCHEMA_VERSION`.
+pub const SCHEMA_VERSION: &str = "1.1.1";
+/// Kibana's default `inactivity_timeout`: two weeks, in seconds.
+pub const DEFAULT_INACTIVITY_TIMEOUT: u64 = 1_209_600;
+const MANAGED_SUFFIX: &str = " in Fleet because the agent policy is managed by an external orchestration solution, such as Elastic Cloud, Kubernetes, etc. Please make changes using your orchestration solution.";
+
+/// Query parameters of `GET /api/fleet/agent_policies`, already typed.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub page: Option<f64>,
+    pub per_page: Option<f64>,
+    pub sort_field: Option<String>,
+    pub sort_order: Option<String>,
+    pub kuery: Option<String>,
+    pub show_upgradeable: Option<bool>,
+    pub full: Option<bool>,
+    pub no_agent_count: Option<bool>,
+    pub with_agent_count: Option<bool>,
+}
+
+/// Kibana's saved-object version string: base64 of `[seq_no, primary_term]`.
+fn version_string(version: i64) -> String {
+    B64.encode(format!("[{version},1]"))
+}
+
+/// The wire form of a stored policy.
+fn to_item(doc: &Doc) -> Value {
+    let mut item = Map::new();
+    item.insert("id".into(), json!(doc.id));
+    item.insert("version".into(), json!(version_string(doc.version)));
+    if let Value::Object(attrs) = &doc.body {
+        for (k, v) in attrs {
+            item.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(item)
+}
+
+fn not_found(id: &str) -> FleetError {
+    FleetError::NotFound(format!("Agent policy {id} not found"))
+}
+
+/// Kibana's `isValidNamespace`, in its order of checks.
+pub fn validate_namespace(namespace: &str) -> Result<()> {
+    let bad = |m: &str| {
+        Err(FleetError::BadRequest(format!(
+            "[request body.namespace]: {m}"
+        )))
+    };
+    if namespace.trim().is_empty() {
+        return bad("Namespace is required");
+    }
+    if namespace != namespace.to_lowercase() {
+        return bad("Namespace must be lowercase");
+    }
+    if namespace.chars().any(|c| {
+        matches!(
+            c,
+            '*' | '\\' | '/' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ':' | '-'
+        ) || c.is_whitespace()
+    }) {
+        return bad("Namespace contains invalid characters");
+    }
+    if namespace.len() > 100 {
+        return bad("Namespace cannot be more than 100 bytes");
+    }
+    Ok(())
+}
+
+fn validate_policy_body(body: &Value, fields: &'static [crate::validate::Field]) -> Result<()> {
+    check_body("request body", body, fields)?;
+    if let Some(name) = body.get("name").and_then(Value::as_str) {
+        if name.trim().is_empty() {
+            return Err(FleetError::BadRequest(
+                "[request body.name]: Invalid empty string".into(),
+            ));
+        }
+    }
+    if let Some(ns) = body.get("namespace").and_then(Value::as_str) {
+        validate_namespace(ns)?;
+    }
+    Ok(())
+}
+
+/// Kibana's `requireUniqueName`: another policy with exactly this name is a 409.
+async fn require_unique_name(tx: &mut dyn Tx, name: &str, self_id: Option<&str>) -> Result<()> {
+    tx.lock_kind(Kind::AgentPolicy).await?;
+    let same = tx
+        .find(
+            Kind::AgentPolicy,
+            &Query {
+                filter: store::Filter::Eq("name".into(), store::Scalar::Str(name.into())),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let others: Vec<&str> = same
+        .iter()
+        .map(|d| d.id.as_str())
+        .filter(|id| Some(*id) != self_id)
+        .collect();
+    match others.as_slice() {
+        [] => Ok(()),
+        [one] => Err(FleetError::Conflict(format!(
+            "Agent Policy '{one}' already exists with name '{name}'"
+        ))),
+        many => Err(FleetError::Conflict(format!(
+            "Agent Policies '{}' already exist with name '{name}'",
+            many.join(",")
+        ))),
+    }
+}
+
+/// Keys of a request body that are instructions, not attributes.
+const NOT_ATTRIBUTES: &[&str] = &["id", "force", "bumpRevision"];
+
+impl Fleet {
+    pub async fn list_agent_policies(&self, p: &ListParams) -> Result<Value> {
+        let (page, per_page) = page_window(p.page, p.per_page, 20)?;
+        let filter = schema::KUERY.filter(p.kuery.as_deref())?;
+        let sort_field =
+            schema::KUERY.sort_field(p.sort_field.as_deref().unwrap_or("updated_at"))?;
+        let order = sort_order(p.sort_order.as_deref())?;
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let total = tx.count(Kind::AgentPolicy, &filter).await?;
+        let docs = tx
+            .find(
+                Kind::AgentPolicy,
+                &Query {
+                    filter,
+                    sort: vec![(sort_field.to_string(), order)],
+                    offset: (page - 1) * per_page,
+                    limit: Some(per_page),
+                },
+            )
+            .await?;
+        let mut items: Vec<Value> = docs.iter().map(to_item).collect();
+        let with_count = p.with_agent_count == Some(true) || p.no_agent_count == Some(false);
+        if with_count && !items.is_empty() {
+            let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+            let counts = tx.count_agents_by_policy(&ids, true).await?;
+            for (item, (_, n)) in items.iter_mut().zip(counts) {
+                item["agents"] = json!(n);
+            }
+        }
+        if p.full == Some(true) {
+            for item in &mut items {
+                item["package_policies"] = json!([]);
+            }
+        }
+        Ok(json!({ "items": items, "total": total, "page": page, "perPage": per_page }))
+    }
+
+    pub async fn get_agent_policy(&self, id: &str) -> Result<Value> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let doc = tx
+            .get(Kind::AgentPolicy, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let mut item = to_item(&doc);
+        item["package_policies"] = json!([]);
+        Ok(item)
+    }
+
+    pub async fn bulk_get_agent_policies(&self, body: &Value) -> Result<Value> {
+        check_body("request body", body, schema::BULK_GET)?;
+        let ids: Vec<String> = body["ids"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ignore_missing = body
+            .get("ignoreMissing")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let full = body.get("full").and_then(Value::as_bool).unwrap_or(false);
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let mut items = Vec::with_capacity(ids.len());
+        for id in &ids {
+            match tx.get(Kind::AgentPolicy, id).await? {
+                Some(doc) => {
+                    let mut item = to_item(&doc);
+                    if full {
+                        item["package_policies"] = json!([]);
+                    }
+                    items.push(item)
+                }
+                None if ignore_missing => {}
+                None => return Err(not_found(id)),
+            }
+        }
+        Ok(json!({ "items": items }))
+    }
+
+    pub async fn create_agent_policy(
+        &self,
+        who: &Principal,
+        body: &Value,
+        sys_monitoring: bool,
+    ) -> Result<Value> {
+        validate_policy_body(body, schema::CREATE)?;
+        if sys_monitoring {
+            return Err(FleetError::BadRequest(
+                "sys_monitoring=true adds the system integration, and Flotilla cannot install integration packages yet: create the policy without sys_monitoring".into(),
+            ));
+        }
+        let id = match body.get("id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => uuid::Uuid::new_v4().to_string(),
+        };
+        let mut attrs = Map::new();
+        for (k, v) in body.as_object().expect("validated as an object") {
+            if !NOT_ATTRIBUTES.contains(&k.as_str()) {
+                attrs.insert(k.clone(), v.clone());
+            }
+        }
+        attrs.entry("description").or_insert(json!(""));
+        attrs
+            .entry("inactivity_timeout")
+            .or_insert(json!(DEFAULT_INACTIVITY_TIMEOUT));
+        attrs.entry("is_managed").or_insert(json!(false));
+        attrs.entry("is_protected").or_insert(json!(false));
+        attrs.entry("space_ids").or_insert(json!(["default"]));
+        attrs.insert("status".into(), json!("active"));
+        attrs.insert("revision".into(), json!(1));
+        attrs.insert("updated_at".into(), json!(now()));
+        attrs.insert("updated_by".into(), json!(who.username));
+        attrs.insert("schema_version".into(), json!(SCHEMA_VERSION));
+        let attrs = Value::Object(attrs);
+
+        let mut tx = self.store.begin(Mode::Write).await?;
+        require_unique_name(
+            tx.as_mut(),
+            attrs["name"].as_str().unwrap_or_default(),
+            None,
+        )
+        .await?;
+        let doc = tx.insert(Kind::AgentPolicy, &id, &attrs).await?;
+        enrollment_api_keys::create_default(tx.as_mut(), &id).await?;
+        tx.commit().await?;
+        tracing::info!(agent_policy_id = %id, "agent policy created");
+        Ok(to_item(&doc))
+    }
+
+    pub async fn update_agent_policy(
+        &self,
+        who: &Principal,
+        id: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        validate_policy_body(body, schema::UPDATE)?;
+        let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let existing = tx
+            .get(Kind::AgentPolicy, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let changes: Vec<(&String, &Value)> = body
+            .as_object()
+            .expect("validated as an object")
+            .iter()
+            .filter(|(k, _)| !NOT_ATTRIBUTES.contains(&k.as_str()))
+            .collect();
+        if existing.body["is_managed"] == json!(true) && !force {
+            if let Some((key, _)) = changes
+                .iter()
+                .find(|(k, v)| existing.body.get(k.as_str()) != Some(v))
+            {
+                return Err(FleetError::BadRequest(format!(
+                    "Cannot update {key}{MANAGED_SUFFIX}"
+                )));
+            }
+        }
+        if let Some(name) = body.get("name").and_then(Value::as_str) {
+            require_unique_name(tx.as_mut(), name, Some(id)).await?;
+        }
+        let mut attrs = existing.body.as_object().cloned().unwrap_or_default();
+        for (k, v) in changes {
+            attrs.insert(k.clone(), v.clone());
+        }
+        let revision = existing.body["revision"].as_i64().unwrap_or(0) + 1;
+        attrs.insert("revision".into(), json!(revision));
+        attrs.insert("updated_at".into(), json!(now()));
+        attrs.insert("updated_by".into(), json!(who.username));
+        let doc = tx
+            .update(
+                Kind::AgentPolicy,
+                id,
+                Some(existing.version),
+                &Value::Object(attrs),
+            )
+            .await?;
+        tx.commit().await?;
+        let mut item = to_item(&doc);
+        item["package_policies"] = json!([]);
+        Ok(item)
+    }
+
+    pub async fn copy_agent_policy(
+        &self,
+        who: &Principal,
+        id: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        check_body("request body", body, schema::COPY)?;
+        let name = body["name"].as_str().unwrap_or_default();
+        if name.trim().is_empty() {
+            return Err(FleetError::BadRequest(
+                "[request body.name]: Invalid empty string".into(),
+            ));
+        }
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let base = tx
+            .get(Kind::AgentPolicy, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        require_unique_name(tx.as_mut(), name, None).await?;
+        let mut attrs = base.body.as_object().cloned().unwrap_or_default();
+        // What Kibana does not carry over to a copy: identity, history and management.
+        for k in [
+            "is_managed",
+            "is_default",
+            "is_default_fleet_server",
+            "is_preconfigured",
+            "has_fleet_server",
+        ] {
+            attrs.remove(k);
+        }
+        attrs.insert("name".into(), json!(name));
+        attrs.insert(
+            "description".into(),
+            body.get("description").cloned().unwrap_or(json!("")),
+        );
+        attrs.insert("is_managed".into(), json!(false));
+        attrs.insert("status".into(), json!("active"));
+        attrs.insert("revision".into(), json!(1));
+        attrs.insert("updated_at".into(), json!(now()));
+        attrs.insert("updated_by".into(), json!(who.username));
+        attrs.insert("schema_version".into(), json!(SCHEMA_VERSION));
+        let new_id = uuid::Uuid::new_v4().to_string();
+        let doc = tx
+            .insert(Kind::AgentPolicy, &new_id, &Value::Object(attrs))
+            .await?;
+        // Package policies are copied here (named with `copy_name`) once integrations exist.
+        enrollment_api_keys::create_default(tx.as_mut(), &new_id).await?;
+        tx.commit().await?;
+        let mut item = to_item(&doc);
+        item["package_policies"] = json!([]);
+        Ok(item)
+    }
+
+    pub async fn delete_agent_policy(&self, body: &Value) -> Result<Value> {
+        check_body("request body", body, schema::DELETE)?;
+        let id = body["agentPolicyId"].as_str().unwrap_or_default();
+        let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let doc = tx
+            .get(Kind::AgentPolicy, id)
+            .await?
+            .ok_or_else(|| FleetError::NotFound("Agent policy not found".into()))?;
+        if doc.body["is_managed"] == json!(true) && !force {
+            return Err(FleetError::BadRequest(format!(
+                "Cannot delete hosted agent policy {id}{MANAGED_SUFFIX}"
+            )));
+        }
+        let agents = tx.count_agents_by_policy(&[id.to_string()], false).await?;
+        if agents.first().map(|(_, n)| *n).unwrap_or(0) > 0 {
+            return Err(FleetError::BadRequest(
+                "Cannot delete an agent policy that is assigned to any active or inactive agents"
+                    .into(),
+            ));
+        }
+        enrollment_api_keys::delete_for_policy(tx.as_mut(), id).await?;
+        tx.delete(Kind::AgentPolicy, id).await?;
+        tx.commit().await?;
+        tracing::info!(agent_policy_id = %id, "agent policy deleted");
+        Ok(json!({ "id": id, "name": doc.body["name"] }))
+    }
+
+    /// `GET /agent_policies/{id}/auto_upgrade_agents_status`: agents per required version.
+    pub async fn auto_upgrade_agents_status(&self, id: &str) -> Result<Value> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let doc = tx
+            .get(Kind::AgentPolicy, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let total = tx.count_agents_by_policy(&[id.to_string()], true).await?;
+        let total = total.first().map(|(_, n)| *n).unwrap_or(0);
+        let versions = tx.agent_versions_by_policy(id).await?;
+        let current: Vec<Value> = doc.body["required_versions"]
+            .as_array()
+            .map(|rv| {
+                rv.iter()
+                    .filter_map(|r| r["version"].as_str())
+                    .map(|v| {
+                        let n = versions.iter().find(|(ver, _)| ver == v).map(|(_, n)| *n).unwrap_or(0);
+                        json!({ "version": v, "agents": n, "failedUpgradeAgents": 0, "failedUpgradeActionIds": [] })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(json!({ "currentVersions": current, "totalAgents": total }))
+    }
+
+    pub(crate) async fn load_agent_policy(&self, id: &str) -> Result<Doc> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        tx.get(Kind::AgentPolicy, id)
+            .await?
+            .ok_or_else(|| not_found(id))
+    }
+}
+
+/// The name Kibana gives the copy of a package policy: `name (copy)`, then `(copy 2)`, ...
+/// `taken` are the names already used on the target policy.
+pub fn copy_name(name: &str, taken: &[&str]) -> String {
+    let base = match name.rfind(" (copy") {
+        Some(i) if name.ends_with(')') => &name[..i],
+        _ => name,
+    };
+    let first = format!("{base} (copy)");
+    if !taken.contains(&first.as_str()) {
+        return first;
+    }
+    (2..)
+        .map(|n| format!("{base} (copy {n})"))
+        .find(|c| !taken.contains(&c.as_str()))
+        .expect("an unbounded range always yields a free name")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces() {
+        assert!(validate_namespace("default").is_ok());
+        assert!(validate_namespace("prod_1").is_ok());
+        for (ns, msg) in [
+            ("", "Namespace is required"),
+            ("Prod", "Namespace must be lowercase"),
+            ("a-b", "Namespace contains invalid characters"),
+            ("a b", "Namespace contains invalid characters"),
+            ("a:b", "Namespace contains invalid characters"),
+        ] {
+            let e = validate_namespace(ns).unwrap_err().to_string();
+            assert_eq!(e, format!("[request body.namespace]: {msg}"), "{ns}");
+        }
+        assert!(validate_namespace(&"a".repeat(100)).is_ok());
+        assert!(validate_namespace(&"a".repeat(101)).is_err());
+        assert!(
+            validate_namespace(&"é".repeat(51)).is_err(),
+            "limit is in bytes"
+        );
+    }
+
+    #[test]
+    fn copy_names() {
+        assert_eq!(copy_name("nginx-1", &[]), "nginx-1 (copy)");
+        assert_eq!(
+            copy_name("nginx-1", &["nginx-1 (copy)"]),
+            "nginx-1 (copy 2)"
+        );
+        assert_eq!(
+            copy_name("nginx-1 (copy)", &["nginx-1 (copy)"]),
+            "nginx-1 (copy 2)"
+        );
+        assert_eq!(
+            copy_name("nginx-1", &["nginx-1 (copy)", "nginx-1 (copy 2)"]),
+            "nginx-1 (copy 3)"
+        );
+    }
+}

@@ -1,0 +1,373 @@
+//! Users, API keys and roles for the management API (see `docs/conventions.md`).
+//! Passwords are stored as Argon2id hashes; API key secrets (random, 128+ bits) as SHA-256.
+//! Every comparison of a secret is constant-time, and no secret is ever logged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use store::{ApiKey, Mode, Store, User};
+use subtle::ConstantTimeEq;
+
+use crate::error::{FleetError, Result};
+use crate::time::now;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Agent protocol only (enrolled agents' access keys).
+    Agent,
+    /// GET on the Fleet API.
+    FleetRead,
+    /// All of the Fleet API.
+    FleetAdmin,
+    Superuser,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "superuser" => Role::Superuser,
+            "fleet-admin" => Role::FleetAdmin,
+            "fleet-read" => Role::FleetRead,
+            "agent" => Role::Agent,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Superuser => "superuser",
+            Role::FleetAdmin => "fleet-admin",
+            Role::FleetRead => "fleet-read",
+            Role::Agent => "agent",
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user, or the owner of the API key.
+    pub username: String,
+    pub role: Role,
+    pub api_key_id: Option<String>,
+}
+
+impl Principal {
+    pub fn can_read_fleet(&self) -> bool {
+        self.role >= Role::FleetRead
+    }
+    pub fn can_write_fleet(&self) -> bool {
+        self.role >= Role::FleetAdmin
+    }
+    pub fn can_manage_security(&self) -> bool {
+        self.role >= Role::FleetAdmin
+    }
+}
+
+/// A freshly created API key: the only time its secret is seen.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedApiKey {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<i64>,
+    pub api_key: String,
+    pub encoded: String,
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    store: Arc<dyn Store>,
+    /// username → SHA-256 of the last password that verified, so Basic auth costs one hash per
+    /// request instead of one Argon2 run (tens of milliseconds).
+    verified: Arc<Mutex<HashMap<String, [u8; 32]>>>,
+}
+
+fn random_token(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+fn hash_secret(secret: &str) -> String {
+    sha256(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| FleetError::Internal(format!("password hashing failed: {e}")))
+}
+
+/// Parses an Elasticsearch duration (`30d`, `12h`, `15m`, `90s`, `500ms`) into milliseconds.
+pub fn parse_duration_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    let mult = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn unauthorized() -> FleetError {
+    FleetError::Unauthorized("Unauthorized".into())
+}
+
+impl AuthService {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            verified: Arc::default(),
+        }
+    }
+
+    /// On an empty store, creates the superuser `elastic`. Returns the password when it had to
+    /// be generated, so the caller can print it once.
+    pub async fn bootstrap(&self, password: Option<&str>) -> Result<Option<String>> {
+        let mut tx = self.store.begin(Mode::Write).await?;
+        if tx.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let (password, generated) = match password {
+            Some(p) if !p.is_empty() => (p.to_string(), false),
+            _ => (random_token(20), true),
+        };
+        tx.put_user(&User {
+            username: "elastic".into(),
+            password_hash: hash_password(&password)?,
+            roles: vec![Role::Superuser.as_str().into()],
+            created_at: now(),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(generated.then_some(password))
+    }
+
+    /// Creates or replaces a user (admin command).
+    pub async fn put_user(&self, username: &str, password: &str, role: Role) -> Result<()> {
+        let mut tx = self.store.begin(Mode::Write).await?;
+        tx.put_user(&User {
+            username: username.into(),
+            password_hash: hash_password(password)?,
+            roles: vec![role.as_str().into()],
+            created_at: now(),
+        })
+        .await?;
+        tx.commit().await?;
+        self.verified
+            .lock()
+            .expect("auth cache lock poisoned")
+            .remove(username);
+        Ok(())
+    }
+
+    /// Checks an `Authorization` header value.
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal> {
+        let header = header.ok_or_else(unauthorized)?;
+        let (scheme, value) = header.trim().split_once(' ').ok_or_else(unauthorized)?;
+        let decoded = B64.decode(value.trim()).map_err(|_| unauthorized())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| unauthorized())?;
+        let (left, secret) = decoded.split_once(':').ok_or_else(unauthorized)?;
+        if scheme.eq_ignore_ascii_case("basic") {
+            self.check_password(left, secret).await
+        } else if scheme.eq_ignore_ascii_case("apikey") {
+            self.check_api_key(left, secret).await
+        } else {
+            Err(unauthorized())
+        }
+    }
+
+    async fn check_password(&self, username: &str, password: &str) -> Result<Principal> {
+        let bad = || {
+            FleetError::Unauthorized(format!(
+                "[security_exception]: unable to authenticate user [{username}] for REST request [/_security/_authenticate]"
+            ))
+        };
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let user = tx.get_user(username).await?.ok_or_else(bad)?;
+        drop(tx);
+        let role = user
+            .roles
+            .iter()
+            .filter_map(|r| Role::parse(r))
+            .max()
+            .ok_or_else(bad)?;
+        let principal = Principal {
+            username: user.username.clone(),
+            role,
+            api_key_id: None,
+        };
+        let fingerprint = sha256(
+            format!(
+                "{}\u{0}{password}\u{0}{}",
+                user.username, user.password_hash
+            )
+            .as_bytes(),
+        );
+        let cached = self
+            .verified
+            .lock()
+            .expect("auth cache lock poisoned")
+            .get(username)
+            .copied();
+        if let Some(cached) = cached {
+            if ct_eq(&cached, &fingerprint) {
+                return Ok(principal);
+            }
+        }
+        let parsed = PasswordHash::new(&user.password_hash)
+            .map_err(|e| FleetError::Internal(format!("stored password hash is invalid: {e}")))?;
+        // Argon2 is deliberately slow: run it off the async workers.
+        let password = password.to_string();
+        let hash = user.password_hash.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            let parsed = PasswordHash::new(&hash).ok();
+            parsed.is_some_and(|p| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &p)
+                    .is_ok()
+            })
+        })
+        .await
+        .map_err(|e| FleetError::Internal(e.to_string()))?;
+        drop(parsed);
+        if !ok {
+            return Err(bad());
+        }
+        self.verified
+            .lock()
+            .expect("auth cache lock poisoned")
+            .insert(username.to_string(), fingerprint);
+        Ok(principal)
+    }
+
+    async fn check_api_key(&self, id: &str, secret: &str) -> Result<Principal> {
+        let bad = || {
+            FleetError::Unauthorized(
+                "[security_exception]: unable to authenticate with provided credentials and anonymous access is not allowed for this request".into(),
+            )
+        };
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let key = tx.get_api_key(id).await?.ok_or_else(bad)?;
+        if !ct_eq(hash_secret(secret).as_bytes(), key.key_hash.as_bytes()) || key.invalidated {
+            return Err(bad());
+        }
+        if let Some(exp) = &key.expiration {
+            if exp.as_str() <= now().as_str() {
+                return Err(bad());
+            }
+        }
+        let role = Role::parse(&key.role).ok_or_else(bad)?;
+        Ok(Principal {
+            username: key.owner,
+            role,
+            api_key_id: Some(key.id),
+        })
+    }
+
+    /// Creates an API key owned by `owner` with `role`; `expiration` is an Elasticsearch
+    /// duration such as `30d`.
+    pub async fn create_api_key(
+        &self,
+        owner: &str,
+        name: &str,
+        role: Role,
+        expiration: Option<&str>,
+    ) -> Result<CreatedApiKey> {
+        if name.trim().is_empty() {
+            return Err(FleetError::BadRequest(
+                "Validation Failed: 1: api key name is required;".into(),
+            ));
+        }
+        let expiration_ms = match expiration {
+            None => None,
+            Some(e) => Some(parse_duration_ms(e).ok_or_else(|| {
+                FleetError::BadRequest(format!(
+                    "failed to parse setting [expiration] with value [{e}] as a time value: unit is missing or unrecognized"
+                ))
+            })?),
+        };
+        let expires_at =
+            expiration_ms.map(|ms| chrono::Utc::now() + chrono::Duration::milliseconds(ms));
+        let id = random_token(20);
+        let secret = random_token(22);
+        let key = ApiKey {
+            id: id.clone(),
+            name: name.to_string(),
+            key_hash: hash_secret(&secret),
+            role: role.as_str().into(),
+            owner: owner.into(),
+            created_at: now(),
+            expiration: expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            invalidated: false,
+        };
+        let mut tx = self.store.begin(Mode::Write).await?;
+        tx.insert_api_key(&key).await?;
+        tx.commit().await?;
+        Ok(CreatedApiKey {
+            encoded: B64.encode(format!("{id}:{secret}")),
+            id,
+            name: name.into(),
+            expiration: expires_at.map(|t| t.timestamp_millis()),
+            api_key: secret,
+        })
+    }
+
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        Ok(tx.list_api_keys().await?)
+    }
+
+    /// Invalidates keys; returns (invalidated, previously invalidated or unknown).
+    pub async fn invalidate_api_keys(&self, ids: &[String]) -> Result<(Vec<String>, Vec<String>)> {
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let done = tx.invalidate_api_keys(ids).await?;
+        tx.commit().await?;
+        let rest = ids.iter().filter(|i| !done.contains(i)).cloned().collect();
+        Ok((done, rest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("30d"), Some(30 * 86_400_000));
+        assert_eq!(parse_duration_ms("15m"), Some(900_000));
+        assert_eq!(parse_duration_ms("10"), None);
+        assert_eq!(parse_duration_ms("d"), None);
+        assert_eq!(parse_duration_ms("5y"), None);
+    }
+}

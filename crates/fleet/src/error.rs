@@ -1,0 +1,46 @@
+//! Domain errors. Each maps to one HTTP status in the API crate; the message is the one Kibana
+//! shows for the same situation.
+
+use store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// 400: invalid input or a rule refused it.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no or wrong credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: known, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: a uniqueness rule or a concurrent change.
+    #[error("{0}")]
+    Conflict(String),
+    /// 500: the store failed; the message is logged, not shown in full.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for FleetError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyExists { kind, id } => {
+                FleetError::Conflict(format!("Saved object [{kind}/{id}] conflict"))
+            }
+            StoreError::Conflict { kind, id } => {
+                FleetError::Conflict(format!("Saved object [{kind}/{id}] conflict"))
+            }
+            StoreError::NotFound { kind, id } => {
+                FleetError::NotFound(format!("Saved object [{kind}/{id}] not found"))
+            }
+            StoreError::InvalidQuery(m) => FleetError::BadRequest(m),
+            other => FleetError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = FleetError> = std::result::Result<T, E>;
