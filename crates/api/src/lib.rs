@@ -1,1 +1,66 @@
+//! HTTP front ends: the Kibana Fleet management API and the agent-facing Fleet Server API.
+//! Handlers parse requests and shape responses; every rule lives in the `fleet` crate.
 
+mod agent_policies;
+pub mod error;
+pub mod extract;
+mod gate;
+mod security;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use fleet::Fleet;
+use serde_json::{json, Value};
+
+pub use gate::API_VERSION;
+
+/// Flotilla's version, reported by the status endpoints.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Clone)]
+pub struct AppState {
+    pub fleet: Fleet,
+}
+
+/// The management API (Kibana's port).
+pub fn management_router(fleet: Fleet) -> Router {
+    let state = AppState { fleet };
+    let guarded = Router::new()
+        .merge(agent_policies::routes())
+        .merge(security::routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            gate::management,
+        ));
+    Router::new()
+        .route("/api/status", get(status))
+        .merge(guarded)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// The agent protocol (Fleet Server's port).
+pub fn agent_router(fleet: Fleet) -> Router {
+    Router::new()
+        .route("/api/status", get(agent_status))
+        .with_state(AppState { fleet })
+}
+
+/// Health check, unauthenticated so load balancers can use it.
+async fn status() -> Json<Value> {
+    Json(json!({
+        "name": "flotilla",
+        "version": { "number": VERSION, "build_flavor": "traditional" },
+        "status": { "overall": { "level": "available" } },
+    }))
+}
+
+/// Fleet Server's status answer.
+async fn agent_status() -> Json<Value> {
+    Json(json!({ "name": "fleet-server", "status": "HEALTHY" }))
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::new(StatusCode::NOT_FOUND, "Not Found")
+}

@@ -1,0 +1,59 @@
+//! One error type for the management API that renders Kibana's body:
+//! `{"statusCode": N, "error": "<reason phrase>", "message": "<text>"}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fleet::FleetError;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<FleetError> for ApiError {
+    fn from(e: FleetError) -> Self {
+        let status = match &e {
+            FleetError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            FleetError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            FleetError::Forbidden(_) => StatusCode::FORBIDDEN,
+            FleetError::NotFound(_) => StatusCode::NOT_FOUND,
+            FleetError::Conflict(_) => StatusCode::CONFLICT,
+            FleetError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "An internal server error occurred.",
+                );
+            }
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "statusCode": self.status.as_u16(),
+            "error": self.status.canonical_reason().unwrap_or("Error"),
+            "message": self.message,
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

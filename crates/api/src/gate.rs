@@ -1,0 +1,112 @@
+//! What every management request passes before its handler, in Kibana's order: authentication
+//! (401), the `kbn-xsrf` header (400), privileges (403), the API version (400).
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use fleet::auth::Principal;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub const API_VERSION: &str = "2023-10-31";
+
+fn is_read(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The Kibana privilege a route needs, for the 403 message.
+fn privilege(path: &str, read: bool) -> String {
+    let area = if path.contains("/agent_policies") {
+        "fleet-agent-policies"
+    } else if path.starts_with("/_security") {
+        return if read {
+            "manage_own_api_key".into()
+        } else {
+            "manage_api_key".into()
+        };
+    } else {
+        "fleet"
+    };
+    format!("{area}-{}", if read { "read" } else { "all" })
+}
+
+fn check_version(req: &Request) -> Result<(), ApiError> {
+    let Some(v) = req.headers().get("elastic-api-version") else {
+        return Ok(());
+    };
+    let v = v.to_str().unwrap_or("");
+    if v == API_VERSION {
+        return Ok(());
+    }
+    let well_formed = v.len() == 10
+        && v.chars().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    Err(ApiError::bad_request(if well_formed {
+        format!(
+            "No version \"{v}\" available for [{}] [{}]. Available versions are: [\"{API_VERSION}\"]",
+            req.method().as_str().to_lowercase(),
+            req.uri().path()
+        )
+    } else {
+        format!("Invalid version. Received \"{v}\", expected a valid date string formatted as YYYY-MM-DD.")
+    }))
+}
+
+pub async fn management(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let is_api = path.starts_with("/api/");
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    let principal: Principal = match state.fleet.auth.authenticate(auth.as_deref()).await {
+        Ok(p) => p,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let read = is_read(req.method());
+    if is_api && !read && !req.headers().contains_key("kbn-xsrf") {
+        return ApiError::bad_request("Request must contain a kbn-xsrf header.").into_response();
+    }
+    let allowed = if path.starts_with("/_security") {
+        if read {
+            principal.can_read_fleet()
+        } else {
+            principal.can_manage_security()
+        }
+    } else if read {
+        principal.can_read_fleet()
+    } else {
+        principal.can_write_fleet()
+    };
+    if !allowed {
+        return ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            format!(
+                "API [{} {path}] is unauthorized for user, this action is granted by the Kibana privileges [{}]",
+                req.method(),
+                privilege(&path, read)
+            ),
+        )
+        .into_response();
+    }
+    if is_api {
+        if let Err(e) = check_version(&req) {
+            return e.into_response();
+        }
+    }
+    req.extensions_mut().insert(principal);
+    let mut res = next.run(req).await;
+    if is_api {
+        res.headers_mut()
+            .insert("elastic-api-version", HeaderValue::from_static(API_VERSION));
+    }
+    res
+}

@@ -1,0 +1,186 @@
+//! The `flotilla` binary's library half: wiring the store, the Fleet services and the two HTTP
+//! listeners together. Tests start servers through [`start`] exactly as `flotilla serve` does.
+
+pub mod config;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum_server::Handle;
+use fleet::{Fleet, FleetConfig};
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+
+/// A running server: its bound addresses and a way to stop it.
+pub struct Server {
+    pub api_addr: SocketAddr,
+    pub agent_addr: SocketAddr,
+    pub fleet: Fleet,
+    /// The generated `elastic` password, when this start created the superuser.
+    pub generated_password: Option<String>,
+    handles: Vec<Handle>,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    /// Stops accepting, lets in-flight requests finish (up to 30 s), then closes the store.
+    pub async fn shutdown(self) {
+        for h in &self.handles {
+            h.graceful_shutdown(Some(Duration::from_secs(30)));
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.fleet.store.close().await;
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Opens the store named by `database_url` (creating the SQLite folder if needed).
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn fleet::store::Store>> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    }
+    fleet::store::open(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                redact(&config.database_url)
+            )
+        })
+}
+
+/// A database URL with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Starts both listeners with an already opened store.
+pub async fn start_with_store(
+    config: &Config,
+    store: Arc<dyn fleet::store::Store>,
+) -> anyhow::Result<Server> {
+    let password = std::env::var("FLOTILLA_ELASTIC_PASSWORD").ok();
+    let api_listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let agent_listener = std::net::TcpListener::bind(config.agent_listen)
+        .with_context(|| format!("cannot listen on {}", config.agent_listen))?;
+    let api_addr = api_listener.local_addr()?;
+    let agent_addr = agent_listener.local_addr()?;
+    let tls = tls::rustls_config(&config.tls, &config.data_dir).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let fleet_server_hosts = config
+        .fleet_server_hosts
+        .clone()
+        .unwrap_or_else(|| vec![format!("{scheme}://{agent_addr}")]);
+    let fleet = Fleet::new(
+        store,
+        FleetConfig {
+            default_output_hosts: config.output_hosts.clone(),
+            fleet_server_hosts,
+            ..FleetConfig::default()
+        },
+    );
+    let generated_password = fleet.auth.bootstrap(password.as_deref()).await?;
+
+    let api = api::management_router(fleet.clone()).layer(TraceLayer::new_for_http());
+    let agents = api::agent_router(fleet.clone()).layer(TraceLayer::new_for_http());
+    let mut handles = Vec::new();
+    let mut tasks = Vec::new();
+    for (listener, router) in [(api_listener, api), (agent_listener, agents)] {
+        let handle = Handle::new();
+        handles.push(handle.clone());
+        listener.set_nonblocking(true)?;
+        tasks.push(spawn(listener, router, handle, tls.clone()));
+    }
+    tracing::info!(api = %api_addr, "listening");
+    tracing::info!(agents = %agent_addr, "listening");
+    Ok(Server {
+        api_addr,
+        agent_addr,
+        fleet,
+        generated_password,
+        handles,
+        tasks,
+    })
+}
+
+fn spawn(
+    listener: std::net::TcpListener,
+    router: Router,
+    handle: Handle,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    let service = router.into_make_service();
+    match tls {
+        Some(tls) => tokio::spawn(
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(service),
+        ),
+        None => tokio::spawn(
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service),
+        ),
+    }
+}
+
+/// Opens the store and starts both listeners.
+pub async fn start(config: &Config) -> anyhow::Result<Server> {
+    let store = open_store(config).await?;
+    start_with_store(config, store).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}
