@@ -104,6 +104,9 @@ pub struct Config {
     pub tls: Tls,
     pub output_hosts: Vec<String>,
     pub fleet_server_hosts: Option<Vec<String>>,
+    /// Password for the `elastic` superuser made on first start (`FLOTILLA_ELASTIC_PASSWORD`);
+    /// generated and printed once when unset.
+    pub elastic_password: Option<String>,
 }
 
 impl Config {
@@ -120,6 +123,7 @@ impl Config {
             tls: Tls::Off,
             output_hosts: vec!["http://localhost:9200".into()],
             fleet_server_hosts: None,
+            elastic_password: None,
         }
     }
 }
@@ -195,5 +199,8 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
             .or(file.output_hosts)
             .unwrap_or_else(|| vec!["http://localhost:9200".into()]),
         fleet_server_hosts: args.fleet_server_hosts.or(file.fleet_server_hosts),
+        elastic_password: std::env::var("FLOTILLA_ELASTIC_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
     })
 }

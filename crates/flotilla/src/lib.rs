@@ -100,7 +100,6 @@ pub async fn start_with_store(
     config: &Config,
     store: Arc<dyn fleet::store::Store>,
 ) -> anyhow::Result<Server> {
-    let password = std::env::var("FLOTILLA_ELASTIC_PASSWORD").ok();
     let api_listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let agent_listener = std::net::TcpListener::bind(config.agent_listen)
@@ -121,7 +120,10 @@ pub async fn start_with_store(
             ..FleetConfig::default()
         },
     );
-    let generated_password = fleet.auth.bootstrap(password.as_deref()).await?;
+    let generated_password = fleet
+        .auth
+        .bootstrap(config.elastic_password.as_deref())
+        .await?;
 
     let api = api::management_router(fleet.clone()).layer(TraceLayer::new_for_http());
     let agents = api::agent_router(fleet.clone()).layer(TraceLayer::new_for_http());

@@ -216,6 +216,79 @@ impl Parser {
         }
     }
 
+    /// `field:(a or b and not c)`: a value list, one field for every value.
+    fn value_or(&mut self, field: &str, depth: usize) -> Result<Node, ParseError> {
+        let mut items = vec![self.value_and(field, depth)?];
+        while self.peek() == Some(&Tok::Or) {
+            self.pos += 1;
+            items.push(self.value_and(field, depth)?);
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Node::Or(items)
+        })
+    }
+
+    fn value_and(&mut self, field: &str, depth: usize) -> Result<Node, ParseError> {
+        let mut items = vec![self.value_not(field, depth)?];
+        while self.peek() == Some(&Tok::And) {
+            self.pos += 1;
+            items.push(self.value_not(field, depth)?);
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Node::And(items)
+        })
+    }
+
+    fn value_not(&mut self, field: &str, depth: usize) -> Result<Node, ParseError> {
+        if depth > MAX_DEPTH {
+            return Err(ParseError {
+                position: self.here(),
+                message: "kuery is nested too deeply".into(),
+            });
+        }
+        match self.peek() {
+            Some(Tok::Not) => {
+                self.pos += 1;
+                Ok(Node::Not(Box::new(self.value_not(field, depth + 1)?)))
+            }
+            Some(Tok::LParen) => {
+                self.pos += 1;
+                let node = self.value_or(field, depth + 1)?;
+                if self.peek() != Some(&Tok::RParen) {
+                    return Err(self.unexpected("\")\""));
+                }
+                self.pos += 1;
+                Ok(node)
+            }
+            _ => self.value(field),
+        }
+    }
+
+    fn value(&mut self, field: &str) -> Result<Node, ParseError> {
+        let field = field.to_string();
+        match self.peek().cloned() {
+            Some(Tok::Word(w)) => {
+                self.pos += 1;
+                Ok(Node::Match {
+                    field,
+                    value: Value::Literal(w),
+                })
+            }
+            Some(Tok::Quoted(q)) => {
+                self.pos += 1;
+                Ok(Node::Match {
+                    field,
+                    value: Value::Phrase(q),
+                })
+            }
+            _ => Err(self.unexpected("a value")),
+        }
+    }
+
     fn or(&mut self, depth: usize) -> Result<Node, ParseError> {
         let mut items = vec![self.and(depth)?];
         while self.peek() == Some(&Tok::Or) {
@@ -283,21 +356,16 @@ impl Parser {
                         self.pos += 1;
                         Ok(Node::Exists { field })
                     }
-                    Some(Tok::Word(w)) => {
+                    Some(Tok::LParen) => {
                         self.pos += 1;
-                        Ok(Node::Match {
-                            field,
-                            value: Value::Literal(w),
-                        })
-                    }
-                    Some(Tok::Quoted(q)) => {
+                        let node = self.value_or(&field, depth + 1)?;
+                        if self.peek() != Some(&Tok::RParen) {
+                            return Err(self.unexpected("\")\""));
+                        }
                         self.pos += 1;
-                        Ok(Node::Match {
-                            field,
-                            value: Value::Phrase(q),
-                        })
+                        Ok(node)
                     }
-                    _ => Err(self.unexpected("a value")),
+                    _ => self.value(&field),
                 }
             }
             _ => Err(self.unexpected("a field name or \"(\"")),

@@ -16,7 +16,7 @@ mod sqlite;
 use async_trait::async_trait;
 use serde_json::Value;
 
-pub use filter::{Filter, Scalar, SortOrder};
+pub use filter::{Filter, RangeOp, Scalar, SortOrder};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -139,6 +139,15 @@ pub trait Tx: Send {
     async fn count(&mut self, kind: Kind, filter: &Filter) -> Result<u64>;
     /// Deletes every document of `kind` matching `filter`; returns how many.
     async fn delete_where(&mut self, kind: Kind, filter: &Filter) -> Result<u64>;
+
+    /// Creates or replaces an agent row (the agents issue grows this into the agent store).
+    async fn put_agent(
+        &mut self,
+        id: &str,
+        policy_id: Option<&str>,
+        active: bool,
+        doc: &Value,
+    ) -> Result<()>;
 
     /// Agents assigned to each policy (active ones, or all), for the ids given.
     async fn count_agents_by_policy(

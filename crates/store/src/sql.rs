@@ -260,6 +260,28 @@ macro_rules! impl_tx {
                 Ok(q.execute(&mut *self.tx).await?.rows_affected())
             }
 
+            async fn put_agent(
+                &mut self,
+                id: &str,
+                policy_id: Option<&str>,
+                active: bool,
+                doc: &serde_json::Value,
+            ) -> $crate::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO agent (id, policy_id, active, doc) VALUES ($1, $2, $4, ",
+                    $json_in,
+                    ") ON CONFLICT (id) DO UPDATE SET policy_id = excluded.policy_id, \
+                     active = excluded.active, doc = excluded.doc"
+                ))
+                .bind(id)
+                .bind(policy_id)
+                .bind(doc.to_string())
+                .bind(active)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
             async fn count_agents_by_policy(
                 &mut self,
                 policy_ids: &[String],

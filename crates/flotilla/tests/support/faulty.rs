@@ -1,0 +1,114 @@
+//! A store wrapper that fails chosen writes, to prove that a failed write changes nothing.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use fleet::store::{ApiKey, Doc, Filter, Kind, Mode, Query, Result, Store, StoreError, Tx, User};
+use serde_json::Value;
+
+/// Fails every `insert` of `kind` with a conflict, after the other writes of the transaction.
+pub struct FailInserts {
+    pub inner: Arc<dyn Store>,
+    pub kind: Kind,
+}
+
+struct FailTx {
+    inner: Box<dyn Tx>,
+    kind: Kind,
+}
+
+#[async_trait]
+impl Store for FailInserts {
+    async fn begin(&self, mode: Mode) -> Result<Box<dyn Tx>> {
+        Ok(Box::new(FailTx {
+            inner: self.inner.begin(mode).await?,
+            kind: self.kind,
+        }))
+    }
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
+
+#[async_trait]
+impl Tx for FailTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.inner.commit().await
+    }
+    async fn lock_kind(&mut self, kind: Kind) -> Result<()> {
+        self.inner.lock_kind(kind).await
+    }
+    async fn get(&mut self, kind: Kind, id: &str) -> Result<Option<Doc>> {
+        self.inner.get(kind, id).await
+    }
+    async fn get_many(&mut self, kind: Kind, ids: &[String]) -> Result<Vec<Doc>> {
+        self.inner.get_many(kind, ids).await
+    }
+    async fn insert(&mut self, kind: Kind, id: &str, body: &Value) -> Result<Doc> {
+        if kind == self.kind {
+            return Err(StoreError::AlreadyExists {
+                kind: kind.as_str(),
+                id: id.to_string(),
+            });
+        }
+        self.inner.insert(kind, id, body).await
+    }
+    async fn update(&mut self, kind: Kind, id: &str, v: Option<i64>, body: &Value) -> Result<Doc> {
+        self.inner.update(kind, id, v, body).await
+    }
+    async fn delete(&mut self, kind: Kind, id: &str) -> Result<bool> {
+        self.inner.delete(kind, id).await
+    }
+    async fn find(&mut self, kind: Kind, query: &Query) -> Result<Vec<Doc>> {
+        self.inner.find(kind, query).await
+    }
+    async fn count(&mut self, kind: Kind, filter: &Filter) -> Result<u64> {
+        self.inner.count(kind, filter).await
+    }
+    async fn delete_where(&mut self, kind: Kind, filter: &Filter) -> Result<u64> {
+        self.inner.delete_where(kind, filter).await
+    }
+    async fn put_agent(
+        &mut self,
+        id: &str,
+        policy: Option<&str>,
+        active: bool,
+        doc: &Value,
+    ) -> Result<()> {
+        self.inner.put_agent(id, policy, active, doc).await
+    }
+    async fn count_agents_by_policy(
+        &mut self,
+        ids: &[String],
+        active: bool,
+    ) -> Result<Vec<(String, u64)>> {
+        self.inner.count_agents_by_policy(ids, active).await
+    }
+    async fn agent_versions_by_policy(&mut self, id: &str) -> Result<Vec<(String, u64)>> {
+        self.inner.agent_versions_by_policy(id).await
+    }
+    async fn get_user(&mut self, username: &str) -> Result<Option<User>> {
+        self.inner.get_user(username).await
+    }
+    async fn count_users(&mut self) -> Result<u64> {
+        self.inner.count_users().await
+    }
+    async fn put_user(&mut self, user: &User) -> Result<()> {
+        self.inner.put_user(user).await
+    }
+    async fn insert_api_key(&mut self, key: &ApiKey) -> Result<()> {
+        self.inner.insert_api_key(key).await
+    }
+    async fn get_api_key(&mut self, id: &str) -> Result<Option<ApiKey>> {
+        self.inner.get_api_key(id).await
+    }
+    async fn list_api_keys(&mut self) -> Result<Vec<ApiKey>> {
+        self.inner.list_api_keys().await
+    }
+    async fn invalidate_api_keys(&mut self, ids: &[String]) -> Result<Vec<String>> {
+        self.inner.invalidate_api_keys(ids).await
+    }
+}

@@ -1,0 +1,191 @@
+//! Shared test support: a real `flotilla` server on random ports with a throw-away store, and
+//! an HTTP client that adds auth and `kbn-xsrf`. Every HTTP test runs on SQLite and, when
+//! `FLOTILLA_TEST_DATABASE_URL` is set, on PostgreSQL (one schema per test).
+#![allow(dead_code)]
+
+pub mod faulty;
+
+use std::sync::Arc;
+
+use flotilla::{Config, Server};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const PASSWORD: &str = "changeme";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub base: String,
+    pub agent_base: String,
+    pub http: reqwest::Client,
+    /// `Authorization` sent by the helpers (`Basic elastic:changeme` unless changed).
+    pub auth: Option<String>,
+    _dir: tempfile::TempDir,
+    pg_schema: Option<(String, String)>,
+}
+
+/// The PostgreSQL URL for tests, or None (and a note) when PostgreSQL tests are not wanted.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("FLOTILLA_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("FLOTILLA_REQUIRE_POSTGRES").is_ok() {
+                panic!("FLOTILLA_REQUIRE_POSTGRES is set but FLOTILLA_TEST_DATABASE_URL is not");
+            }
+            eprintln!("skipped: set FLOTILLA_TEST_DATABASE_URL to run this test on PostgreSQL");
+            None
+        }
+    }
+}
+
+/// Opens an empty store on the backend (None: PostgreSQL not configured).
+pub async fn open_store(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> Option<(
+    Arc<dyn fleet::store::Store>,
+    Option<(String, String)>,
+    String,
+)> {
+    match backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", dir.join("flotilla.db").display());
+            let store = fleet::store::open(&url).await.expect("open SQLite store");
+            Some((store, None, url))
+        }
+        Backend::Postgres => {
+            let url = postgres_url()?;
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let store = fleet::store::PostgresStore::connect(&url, Some(&schema))
+                .await
+                .expect("connect to FLOTILLA_TEST_DATABASE_URL");
+            Some((Arc::new(store), Some((url.clone(), schema)), url))
+        }
+    }
+}
+
+impl TestServer {
+    /// Starts a server; None when the backend is not configured here (the test then passes
+    /// after printing why it skipped).
+    pub async fn start(backend: Backend) -> Option<TestServer> {
+        Self::start_wrapped(backend, |s| s).await
+    }
+
+    /// Like [`TestServer::start`], with the store wrapped first (fault injection).
+    pub async fn start_wrapped(
+        backend: Backend,
+        wrap: impl FnOnce(Arc<dyn fleet::store::Store>) -> Arc<dyn fleet::store::Store>,
+    ) -> Option<TestServer> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, pg_schema, url) = open_store(backend, dir.path()).await?;
+        let mut config = Config::with_database(dir.path(), &url);
+        config.elastic_password = Some(PASSWORD.into());
+        let server = flotilla::start_with_store(&config, wrap(store))
+            .await
+            .expect("server starts");
+        let base = format!("http://{}", server.api_addr);
+        let agent_base = format!("http://{}", server.agent_addr);
+        Some(TestServer {
+            server: Some(server),
+            base,
+            agent_base,
+            http: reqwest::Client::new(),
+            auth: Some(basic("elastic", PASSWORD)),
+            _dir: dir,
+            pg_schema,
+        })
+    }
+
+    pub fn fleet(&self) -> &fleet::Fleet {
+        &self.server.as_ref().expect("server running").fleet
+    }
+
+    /// Sends a request with auth and `kbn-xsrf`; returns the status and the JSON body
+    /// (or the text as a JSON string when it is not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("kbn-xsrf", "test");
+        if let Some(auth) = &self.auth {
+            req = req.header("authorization", auth);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("body read");
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    /// Creates an agent policy and returns its item, asserting success.
+    pub async fn create_policy(&self, body: Value) -> Value {
+        let (status, res) = self.post("/api/fleet/agent_policies", body).await;
+        assert_eq!(status, 200, "create policy: {res}");
+        res["item"].clone()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        if let Some((url, schema)) = self.pg_schema.take() {
+            let _ = fleet::store::PostgresStore::drop_schema(&url, &schema).await;
+        }
+    }
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// Defines a test that runs once per backend: `mod NAME { fn sqlite(); fn postgres(); }`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($srv:ident: TestServer) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($srv: $crate::support::TestServer) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(s) = $crate::support::TestServer::start($crate::support::Backend::Sqlite).await {
+                    run(s).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(s) = $crate::support::TestServer::start($crate::support::Backend::Postgres).await {
+                    run(s).await;
+                }
+            }
+        }
+    };
+}
