@@ -196,7 +196,16 @@ macro_rules! impl_tx {
                         $crate::SortOrder::Asc => "ASC",
                         $crate::SortOrder::Desc => "DESC",
                     };
-                    order.push(format!("{} {dir}", d.json_value("doc", field)?));
+                    let value = d.json_value("doc", field)?;
+                    // Strings sort by code point, as Elasticsearch sorts keywords, whatever the
+                    // database's collation; missing values sort last either way, as in Kibana.
+                    if d == $crate::filter::Dialect::Postgres {
+                        order.push(format!(
+                            "(CASE WHEN jsonb_typeof({value}) = 'string' THEN {} END) COLLATE \"C\" {dir} NULLS LAST",
+                            d.json_text("doc", field)?
+                        ));
+                    }
+                    order.push(format!("{value} {dir} NULLS LAST"));
                 }
                 order.push("id ASC".to_string());
                 let mut sql = format!(
