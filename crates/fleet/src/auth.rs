@@ -245,22 +245,22 @@ impl AuthService {
                 return Ok(principal);
             }
         }
-        let parsed = PasswordHash::new(&user.password_hash)
-            .map_err(|e| FleetError::Internal(format!("stored password hash is invalid: {e}")))?;
         // Argon2 is deliberately slow: run it off the async workers.
         let password = password.to_string();
         let hash = user.password_hash.clone();
-        let ok = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&hash).ok();
-            parsed.is_some_and(|p| {
+        let verified = tokio::task::spawn_blocking(move || {
+            let parsed = PasswordHash::new(&hash).map_err(|e| {
+                FleetError::Internal(format!("stored password hash is invalid: {e}"))
+            })?;
+            Ok::<bool, FleetError>(
                 Argon2::default()
-                    .verify_password(password.as_bytes(), &p)
-                    .is_ok()
-            })
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok(),
+            )
         })
         .await
         .map_err(|e| FleetError::Internal(e.to_string()))?;
-        drop(parsed);
+        let ok = verified?;
         if !ok {
             return Err(bad());
         }

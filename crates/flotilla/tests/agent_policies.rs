@@ -4,7 +4,6 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::TestServer;
 
 /// The request body of "Create agent policy" in the Fleet API guide, verbatim.
 fn guide_body() -> Value {
