@@ -9,6 +9,8 @@ use crate::error::{FleetError, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
     Keyword,
+    /// An array of keywords: matches when any element does.
+    KeywordArray,
     Text,
     Number,
     Boolean,
@@ -85,6 +87,12 @@ impl Schema {
                         })?;
                         Filter::Eq(path, Scalar::Num(n))
                     }
+                    (FieldType::KeywordArray, KValue::Literal(s)) if s.contains('*') => {
+                        return Err(FleetError::BadRequest(format!(
+                            "Invalid kuery: wildcards on the array field [{field}] are not supported yet"
+                        )))
+                    }
+                    (FieldType::KeywordArray, v) => Filter::AnyEq(path, Scalar::Str(value_str(v).to_string())),
                     (_, KValue::Literal(s)) if s.contains('*') => Filter::Wildcard(path, s.clone()),
                     (_, v) => Filter::Eq(path, Scalar::Str(value_str(v).to_string())),
                 }

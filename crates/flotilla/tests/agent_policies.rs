@@ -199,6 +199,7 @@ both_backends! {
             ("ingest-agent-policies.namespace:(prod)", vec!["bravo", "charlie"]),
             ("revision:1 and status:active and name:a*", vec!["alpha"]),
             ("monitoring_enabled:logs", vec![]),
+            ("space_ids:default and name:(alpha or echo)", vec!["alpha", "echo"]),
         ] {
             let url = format!("/api/fleet/agent_policies?sortField=name&sortOrder=asc&kuery={}", urlencode(kuery));
             let (status, res) = srv.get(&url).await;

@@ -34,8 +34,10 @@ pub enum Filter {
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Box<Filter>),
-    /// The field equals the value (for an array field: any element does).
+    /// The (scalar) field equals the value.
     Eq(String, Scalar),
+    /// The field is an array and one of its elements equals the value.
+    AnyEq(String, Scalar),
     /// The field's string value matches a pattern where `*` is any run of characters.
     Wildcard(String, String),
     Range(String, RangeOp, Scalar),
@@ -155,7 +157,12 @@ fn render_into(
             format!("(NOT COALESCE({s}, FALSE))")
         }
         Filter::Exists(path) => format!("({} IS NOT NULL)", d.json_value(col, path)?),
-        Filter::Eq(path, value) => eq(d, col, path, value, binds)?,
+        Filter::Eq(path, value) => {
+            let lhs = d.json_value(col, path)?;
+            let rhs = scalar_param(d, value, binds);
+            format!("({lhs} = {rhs})")
+        }
+        Filter::AnyEq(path, value) => any_eq(d, col, path, value, binds)?,
         Filter::Range(path, op, value) => {
             let op = match op {
                 RangeOp::Lt => "<",
@@ -230,21 +237,25 @@ fn scalar_param(d: Dialect, value: &Scalar, binds: &mut Vec<Bind>) -> String {
     }
 }
 
-fn eq(d: Dialect, col: &str, path: &str, value: &Scalar, binds: &mut Vec<Bind>) -> Result<String> {
-    let lhs = d.json_value(col, path)?;
+fn any_eq(
+    d: Dialect,
+    col: &str,
+    path: &str,
+    value: &Scalar,
+    binds: &mut Vec<Bind>,
+) -> Result<String> {
     let segs = path_segments(path)?;
     let rhs = scalar_param(d, value, binds);
-    // Arrays match when any element does, as Elasticsearch fields do.
     Ok(match d {
         Dialect::Sqlite => format!(
-            "({lhs} = {rhs} OR EXISTS (SELECT 1 FROM json_each({col}, '$.{}') je \
-             WHERE json_type({col}, '$.{}') = 'array' AND je.value = {rhs}))",
-            segs.join("."),
-            segs.join(".")
+            // json_each of a scalar yields the scalar itself: check the type first.
+            "(json_type({col}, '$.{p}') = 'array' AND EXISTS (SELECT 1 FROM json_each({col}, '$.{p}') je WHERE je.value = {rhs}))",
+            p = segs.join(".")
         ),
-        Dialect::Postgres => format!(
-            "({lhs} = {rhs} OR (jsonb_typeof({lhs}) = 'array' AND {lhs} @> jsonb_build_array({rhs})))"
-        ),
+        Dialect::Postgres => {
+            let lhs = d.json_value(col, path)?;
+            format!("(jsonb_typeof({lhs}) = 'array' AND {lhs} @> jsonb_build_array({rhs}))")
+        }
     })
 }
 

@@ -175,9 +175,25 @@ both!(filters_sorts_and_pages, |s: Arc<dyn Store>| async move {
     assert_eq!(ids(&mut tx, eq("rev", Scalar::Num(10.0))).await, ["2"]);
     // Sorting is by code point, like an Elasticsearch keyword: "Bravo" before "alpha".
     assert_eq!(
-        ids(&mut tx, eq("tags", Scalar::Str("y".into()))).await,
+        ids(
+            &mut tx,
+            Filter::AnyEq("tags".into(), Scalar::Str("y".into()))
+        )
+        .await,
         ["2", "1"]
     );
+    assert!(
+        ids(&mut tx, eq("tags", Scalar::Str("y".into())))
+            .await
+            .is_empty(),
+        "Eq is for scalars"
+    );
+    assert!(ids(
+        &mut tx,
+        Filter::AnyEq("name".into(), Scalar::Str("alpha".into()))
+    )
+    .await
+    .is_empty());
     assert_eq!(
         ids(&mut tx, eq("nested.k", Scalar::Str("v".into()))).await,
         ["1"]
