@@ -191,6 +191,12 @@ macro_rules! impl_tx {
                     vec![$crate::filter::Bind::Text(kind.as_str().to_string())],
                 )?;
                 let mut order = Vec::new();
+                // Ties break by id in the direction of the first key, so one index can serve
+                // the whole ORDER BY.
+                let id_dir = match query.sort.first() {
+                    Some((_, $crate::SortOrder::Desc)) => "DESC",
+                    _ => "ASC",
+                };
                 for (field, dir) in &query.sort {
                     let dir = match dir {
                         $crate::SortOrder::Asc => "ASC",
@@ -207,7 +213,7 @@ macro_rules! impl_tx {
                     }
                     order.push(format!("{value} {dir} NULLS LAST"));
                 }
-                order.push("id ASC".to_string());
+                order.push(format!("id {id_dir}"));
                 let mut sql = format!(
                     "SELECT id, version, {} AS doc FROM saved_object WHERE kind = $1 AND {} ORDER BY {}",
                     $json_out,
