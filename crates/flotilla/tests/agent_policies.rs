@@ -168,7 +168,7 @@ both_backends! {
     async fn get_unknown_policy_is_404(srv: TestServer) {
         let (status, res) = srv.get("/api/fleet/agent_policies/nope").await;
         assert_eq!(status, 404);
-        assert_eq!(res, json!({"statusCode": 404, "error": "Not Found", "message": "Agent policy nope not found"}));
+        assert_eq!(res, json!({"statusCode": 404, "error": "Not Found", "message": "Saved object [ingest-agent-policies/nope] not found"}));
         srv.stop().await;
     }
 }
@@ -339,7 +339,7 @@ both_backends! {
         drop(tx);
         let (status, res) = srv.post("/api/fleet/agent_policies/delete", json!({"agentPolicyId": id})).await;
         assert_eq!(status, 404);
-        assert_eq!(res["message"], "Agent policy not found");
+        assert_eq!(res["message"], format!("Saved object [ingest-agent-policies/{id}] not found"));
         let (status, _) = srv.post("/api/fleet/agent_policies/delete", json!({})).await;
         assert_eq!(status, 400);
         srv.stop().await;

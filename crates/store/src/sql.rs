@@ -214,21 +214,32 @@ macro_rules! impl_tx {
                     order.push(format!("{value} {dir} NULLS LAST"));
                 }
                 order.push(format!("id {id_dir}"));
-                let mut sql = format!(
-                    "SELECT id, version, {} AS doc FROM saved_object WHERE kind = $1 AND {} ORDER BY {}",
-                    $json_out,
-                    rendered.sql,
-                    order.join(", ")
-                );
+                let order = order.join(", ");
+                let mut window = String::new();
                 if let Some(limit) = query.limit {
-                    sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
+                    window.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
                 }
                 if query.offset > 0 {
                     if query.limit.is_none() && $dialect == $crate::filter::Dialect::Sqlite {
-                        sql.push_str(" LIMIT -1");
+                        window.push_str(" LIMIT -1");
                     }
-                    sql.push_str(&format!(" OFFSET {}", query.offset.min(i64::MAX as u64)));
+                    window.push_str(&format!(" OFFSET {}", query.offset.min(i64::MAX as u64)));
                 }
+                let sql = if $dialect == $crate::filter::Dialect::Postgres {
+                    // Sort and window the ids first, so only the page's documents are turned
+                    // into text (PostgreSQL would otherwise convert every matching row).
+                    format!(
+                        "SELECT id, version, {} AS doc FROM saved_object WHERE kind = $1 AND id IN \
+                         (SELECT id FROM saved_object WHERE kind = $1 AND {} ORDER BY {order}{window}) \
+                         ORDER BY {order}",
+                        $json_out, rendered.sql
+                    )
+                } else {
+                    format!(
+                        "SELECT id, version, {} AS doc FROM saved_object WHERE kind = $1 AND {} ORDER BY {order}{window}",
+                        $json_out, rendered.sql
+                    )
+                };
                 let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
                 let rows = q.fetch_all(&mut *self.tx).await?;
                 rows.iter().map(doc_from_row).collect()

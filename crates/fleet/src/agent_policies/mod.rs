@@ -58,8 +58,12 @@ fn to_item(doc: &Doc) -> Value {
     Value::Object(item)
 }
 
+/// What Kibana answers for an unknown id: its saved-objects client throws before any Fleet
+/// code runs, so the message is the saved-object one.
 fn not_found(id: &str) -> FleetError {
-    FleetError::NotFound(format!("Agent policy {id} not found"))
+    FleetError::NotFound(format!(
+        "Saved object [ingest-agent-policies/{id}] not found"
+    ))
 }
 
 /// Kibana's `isValidNamespace`, in its order of checks.
@@ -211,7 +215,7 @@ impl Fleet {
                     items.push(item)
                 }
                 None if ignore_missing => {}
-                None => return Err(not_found(id)),
+                None => return Err(FleetError::NotFound(format!("Agent policy {id} not found"))),
             }
         }
         Ok(json!({ "items": items }))
@@ -382,7 +386,7 @@ impl Fleet {
         let doc = tx
             .get(Kind::AgentPolicy, id)
             .await?
-            .ok_or_else(|| FleetError::NotFound("Agent policy not found".into()))?;
+            .ok_or_else(|| not_found(id))?;
         if doc.body["is_managed"] == json!(true) && !force {
             return Err(FleetError::BadRequest(format!(
                 "Cannot delete hosted agent policy {id}{MANAGED_SUFFIX}"
