@@ -88,14 +88,7 @@ async fn list(State(s): State<AppState>) -> ApiResult<Json<Value>> {
 
 async fn invalidate(State(s): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
     check_body("request body", &body, INVALIDATE)?;
-    let mut ids: Vec<String> = body["ids"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut ids = fleet::validate::string_array(&body["ids"]);
     if let Some(id) = body["id"].as_str() {
         ids.push(id.to_string());
     }

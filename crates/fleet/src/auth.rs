@@ -91,7 +91,8 @@ pub struct AuthService {
     verified: Arc<Mutex<HashMap<String, [u8; 32]>>>,
 }
 
-fn random_token(len: usize) -> String {
+/// A random alphanumeric token (API key ids and secrets).
+pub(crate) fn random_token(len: usize) -> String {
     rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(len)
@@ -103,7 +104,8 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
-fn hash_secret(secret: &str) -> String {
+/// How high-entropy secrets (API key halves) are stored: hex SHA-256.
+pub(crate) fn hash_secret(secret: &str) -> String {
     sha256(secret.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -3,25 +3,15 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use store::{ApiKey, Filter, Kind, Scalar, Tx};
 
+use crate::auth::{hash_secret, random_token};
 use crate::error::Result;
 use crate::time::now;
 
 /// The role stored on an enrollment token's key: it authorizes enrollment and nothing else.
 pub const ENROLLMENT_ROLE: &str = "enrollment";
-
-fn random(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
 
 /// Creates the `Default (<uuid>)` enrollment key of a new agent policy inside `tx`.
 pub async fn create_default(tx: &mut dyn Tx, policy_id: &str) -> Result<()> {
@@ -31,8 +21,8 @@ pub async fn create_default(tx: &mut dyn Tx, policy_id: &str) -> Result<()> {
 /// Creates an enrollment key named `<name> (<uuid>)`, as Kibana names them.
 pub async fn create(tx: &mut dyn Tx, policy_id: &str, name: &str) -> Result<()> {
     let id = uuid::Uuid::new_v4().to_string();
-    let api_key_id = random(20);
-    let secret = random(22);
+    let api_key_id = random_token(20);
+    let secret = random_token(22);
     // The secret is stored hashed for authentication. Kibana shows the whole token back in the
     // enrollment key list, so the token itself is kept with the document as Kibana keeps it.
     let token = B64.encode(format!("{api_key_id}:{secret}"));
@@ -40,10 +30,7 @@ pub async fn create(tx: &mut dyn Tx, policy_id: &str, name: &str) -> Result<()> 
     tx.insert_api_key(&ApiKey {
         id: api_key_id.clone(),
         name: format!("{name} ({id})"),
-        key_hash: Sha256::digest(secret.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        key_hash: hash_secret(&secret),
         role: ENROLLMENT_ROLE.into(),
         owner: "fleet".into(),
         created_at: created_at.clone(),

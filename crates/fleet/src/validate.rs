@@ -202,6 +202,17 @@ pub fn check(path: &str, v: &Value, ty: &Ty) -> Result<()> {
     }
 }
 
+/// The strings of a JSON array (a validated `ids` field); anything else gives none.
+pub fn string_array(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Reads an optional boolean query parameter the way Kibana's schema coerces it.
 pub fn query_bool(name: &str, raw: Option<&str>) -> Result<Option<bool>> {
     match raw {

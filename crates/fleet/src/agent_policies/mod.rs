@@ -190,14 +190,7 @@ impl Fleet {
 
     pub async fn bulk_get_agent_policies(&self, body: &Value) -> Result<Value> {
         check_body("request body", body, schema::BULK_GET)?;
-        let ids: Vec<String> = body["ids"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let ids = crate::validate::string_array(&body["ids"]);
         let ignore_missing = body
             .get("ignoreMissing")
             .and_then(Value::as_bool)
