@@ -56,7 +56,7 @@ pub async fn create(tx: &mut dyn Tx, policy_id: &str, name: &str) -> Result<()> 
 
 /// Deletes every enrollment key of a policy and revokes the keys behind them.
 pub async fn delete_for_policy(tx: &mut dyn Tx, policy_id: &str) -> Result<()> {
-    let filter = Filter::Eq("policy_id".into(), Scalar::Str(policy_id.into()));
+    let filter = Filter::Eq(store::doc_field("policy_id"), Scalar::Str(policy_id.into()));
     let keys = tx
         .find(
             Kind::EnrollmentApiKey,
@@ -85,7 +85,7 @@ pub async fn count_for_policy(tx: &mut dyn Tx, policy_id: &str) -> Result<u64> {
     Ok(tx
         .count(
             Kind::EnrollmentApiKey,
-            &Filter::Eq("policy_id".into(), Scalar::Str(policy_id.into())),
+            &Filter::Eq(store::doc_field("policy_id"), Scalar::Str(policy_id.into())),
         )
         .await?)
 }

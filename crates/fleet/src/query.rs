@@ -1,128 +1,27 @@
 //! Turns a `kuery` into a store [`Filter`] using a per-type field schema, and reads the common
 //! list parameters (page, perPage, sortField, sortOrder).
 
-use kuery::{Node, Value as KValue};
-use store::{Filter, Scalar, SortOrder};
+use kuery::Schema;
+use store::{Filter, SortOrder};
 
 use crate::error::{FleetError, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
-    Keyword,
-    /// An array of keywords: matches when any element does.
-    KeywordArray,
-    Text,
-    Number,
-    Boolean,
-    Date,
-}
-
-/// The queryable fields of one Fleet type.
-pub struct Schema {
-    /// The saved-object type, accepted (with a dot) as a field prefix: `ingest-agent-policies.`.
-    pub prefix: &'static str,
-    pub fields: &'static [(&'static str, FieldType)],
-}
-
-impl Schema {
-    /// Resolves a field as users write it (with or without the type prefix).
-    pub fn field(&self, name: &str) -> Option<(&'static str, FieldType)> {
-        let bare = name
-            .strip_prefix(self.prefix)
-            .and_then(|r| r.strip_prefix('.'))
-            .or_else(|| name.strip_prefix(&format!("{}.attributes.", self.prefix)))
-            .unwrap_or(name);
-        self.fields.iter().find(|(f, _)| *f == bare).copied()
-    }
-
-    pub fn filter(&self, kuery: Option<&str>) -> Result<Filter> {
-        let Some(kuery) = kuery else {
-            return Ok(Filter::All);
-        };
-        let node = kuery::parse(kuery).map_err(|e| {
-            FleetError::BadRequest(format!(
-                "KQLSyntaxError: {}\n{kuery}\n{}^",
-                e.message,
-                "-".repeat(e.position)
-            ))
-        })?;
-        match node {
-            None => Ok(Filter::All),
-            Some(node) => self.node(&node),
-        }
-    }
-
-    fn node(&self, node: &Node) -> Result<Filter> {
-        Ok(match node {
-            Node::And(items) => {
-                Filter::And(items.iter().map(|i| self.node(i)).collect::<Result<_>>()?)
-            }
-            Node::Or(items) => {
-                Filter::Or(items.iter().map(|i| self.node(i)).collect::<Result<_>>()?)
-            }
-            Node::Not(inner) => Filter::Not(Box::new(self.node(inner)?)),
-            Node::Exists { field } => Filter::Exists(self.resolve(field)?.0.to_string()),
-            Node::Match { field, value } => {
-                let (path, ty) = self.resolve(field)?;
-                let path = path.to_string();
-                match (ty, value) {
-                    (FieldType::Boolean, v) => {
-                        let s = value_str(v);
-                        match s {
-                            "true" => Filter::Eq(path, Scalar::Bool(true)),
-                            "false" => Filter::Eq(path, Scalar::Bool(false)),
-                            _ => {
-                                return Err(FleetError::BadRequest(format!(
-                                    "Invalid value [{s}] for boolean field [{field}]"
-                                )))
-                            }
-                        }
-                    }
-                    (FieldType::Number, v) => {
-                        let s = value_str(v);
-                        let n: f64 = s.parse().map_err(|_| {
-                            FleetError::BadRequest(format!(
-                                "Invalid value [{s}] for number field [{field}]"
-                            ))
-                        })?;
-                        Filter::Eq(path, Scalar::Num(n))
-                    }
-                    (FieldType::KeywordArray, KValue::Literal(s)) if s.contains('*') => {
-                        return Err(FleetError::BadRequest(format!(
-                            "Invalid kuery: wildcards on the array field [{field}] are not supported yet"
-                        )))
-                    }
-                    (FieldType::KeywordArray, v) => Filter::AnyEq(path, Scalar::Str(value_str(v).to_string())),
-                    (_, KValue::Literal(s)) if s.contains('*') => Filter::Wildcard(path, s.clone()),
-                    (_, v) => Filter::Eq(path, Scalar::Str(value_str(v).to_string())),
-                }
-            }
-        })
-    }
-
-    fn resolve(&self, field: &str) -> Result<(&'static str, FieldType)> {
-        self.field(field).ok_or_else(|| {
-            FleetError::BadRequest(format!(
-                "Invalid kuery: field [{field}] is not a known field of [{}]",
-                self.prefix
-            ))
-        })
-    }
-
-    /// The store sort key for `sortField`.
-    pub fn sort_field(&self, name: &str) -> Result<&'static str> {
-        self.field(name).map(|(f, _)| f).ok_or_else(|| {
-            FleetError::BadRequest(format!(
-                "[request query.sortField]: unknown sort field [{name}]"
-            ))
-        })
+/// A list endpoint's `kuery` as a store filter; bad syntax or unknown fields are a 400.
+pub fn filter(schema: &Schema, kuery: Option<&str>) -> Result<Filter> {
+    match kuery {
+        None => Ok(Filter::All),
+        Some(k) => kuery::compile(k, schema, chrono::Utc::now())
+            .map_err(|e| FleetError::BadRequest(e.to_string())),
     }
 }
 
-fn value_str(v: &KValue) -> &str {
-    match v {
-        KValue::Literal(s) | KValue::Phrase(s) => s,
-    }
+/// The document path to sort by for `sortField`.
+pub fn sort_field(schema: &Schema, name: &str) -> Result<&'static str> {
+    schema.field(name).map(|f| f.name).ok_or_else(|| {
+        FleetError::BadRequest(format!(
+            "[request query.sortField]: unknown sort field [{name}]"
+        ))
+    })
 }
 
 /// Page and window checks shared by every list endpoint. Elasticsearch refuses a window past

@@ -8,7 +8,6 @@
 //! Two back ends implement the same trait with the same SQL text wherever the dialects agree:
 //! SQLite (embedded default, WAL, one writer) and PostgreSQL (many nodes).
 
-mod filter;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -16,7 +15,19 @@ mod sqlite;
 use async_trait::async_trait;
 use serde_json::Value;
 
-pub use filter::{Filter, RangeOp, Scalar, SortOrder};
+pub use kuery::{Expr as Filter, RangeOp, Scalar, Target};
+
+/// A field of the JSON document, for filters built in code.
+pub fn doc_field(path: &str) -> Target {
+    Target::Json(path.to_string())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    Asc,
+    #[default]
+    Desc,
+}
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -87,6 +98,8 @@ pub enum StoreError {
     InvalidQuery(String),
     #[error("{0}")]
     Config(String),
+    #[error("invalid query: {0}")]
+    Query(#[from] kuery::sql::SqlError),
     #[error("stored document is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("database error: {0}")]

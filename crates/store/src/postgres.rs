@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::filter::Dialect;
 use crate::sql::impl_tx;
 use crate::{Mode, Result, Store, Tx};
+use kuery::sql::Dialect;
 
 impl_tx!(
     PgTx,
@@ -30,7 +30,7 @@ impl PostgresStore {
     pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self> {
         let mut opts = PgConnectOptions::from_str(url)?;
         if let Some(schema) = schema {
-            crate::filter::path_segments(schema)?;
+            kuery::sql::path_segments(schema)?;
             let admin = PgPoolOptions::new()
                 .max_connections(1)
                 .connect_with(opts.clone())
@@ -53,7 +53,7 @@ impl PostgresStore {
 
     /// Drops a schema made by [`PostgresStore::connect`] (test clean-up).
     pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
-        crate::filter::path_segments(schema)?;
+        kuery::sql::path_segments(schema)?;
         let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
         sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
             .execute(&pool)

@@ -1,16 +1,18 @@
 //! The one implementation of [`crate::Tx`], written once and instantiated for each sqlx driver.
-//! The SQL is the same text on both back ends except where [`Dialect`] says otherwise
+//! The SQL is the same text on both back ends except where `kuery::sql::Dialect` says otherwise
 //! (JSON access, JSON parameters, advisory locks).
 
 /// Binds the collected filter parameters onto a sqlx query, in order.
 macro_rules! bind_all {
     ($q:expr, $binds:expr) => {{
         let mut q = $q;
-        for b in $binds {
-            q = match b {
-                $crate::filter::Bind::Text(s) => q.bind(s.clone()),
-                $crate::filter::Bind::Int(i) => q.bind(*i),
-                $crate::filter::Bind::Float(f) => q.bind(*f),
+        let binds: &[kuery::sql::Bind] = $binds;
+        for b in binds {
+            q = match *b {
+                kuery::sql::Bind::Text(ref s) => q.bind(s.clone()),
+                kuery::sql::Bind::Int(i) => q.bind(i),
+                kuery::sql::Bind::Float(f) => q.bind(f),
+                kuery::sql::Bind::Bool(v) => q.bind(v),
             };
         }
         q
@@ -63,7 +65,7 @@ macro_rules! impl_tx {
             }
 
             async fn lock_kind(&mut self, kind: $crate::Kind) -> $crate::Result<()> {
-                if $dialect == $crate::filter::Dialect::Postgres {
+                if $dialect == kuery::sql::Dialect::Postgres {
                     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
                         .bind(kind.as_str())
                         .execute(&mut *self.tx)
@@ -184,11 +186,11 @@ macro_rules! impl_tx {
                 query: &$crate::Query,
             ) -> $crate::Result<Vec<$crate::Doc>> {
                 let d = $dialect;
-                let rendered = $crate::filter::render(
+                let rendered = kuery::sql::to_sql(
+                    &query.filter,
                     d,
                     "doc",
-                    &query.filter,
-                    vec![$crate::filter::Bind::Text(kind.as_str().to_string())],
+                    vec![kuery::sql::Bind::Text(kind.as_str().to_string())],
                 )?;
                 let mut order = Vec::new();
                 // Ties break by id in the direction of the first key, so one index can serve
@@ -205,7 +207,7 @@ macro_rules! impl_tx {
                     let value = d.json_value("doc", field)?;
                     // Strings sort by code point, as Elasticsearch sorts keywords, whatever the
                     // database's collation; missing values sort last either way, as in Kibana.
-                    if d == $crate::filter::Dialect::Postgres {
+                    if d == kuery::sql::Dialect::Postgres {
                         order.push(format!(
                             "(CASE WHEN jsonb_typeof({value}) = 'string' THEN {} END) COLLATE \"C\" {dir} NULLS LAST",
                             d.json_text("doc", field)?
@@ -220,24 +222,24 @@ macro_rules! impl_tx {
                     window.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
                 }
                 if query.offset > 0 {
-                    if query.limit.is_none() && $dialect == $crate::filter::Dialect::Sqlite {
+                    if query.limit.is_none() && $dialect == kuery::sql::Dialect::Sqlite {
                         window.push_str(" LIMIT -1");
                     }
                     window.push_str(&format!(" OFFSET {}", query.offset.min(i64::MAX as u64)));
                 }
-                let sql = if $dialect == $crate::filter::Dialect::Postgres {
+                let sql = if $dialect == kuery::sql::Dialect::Postgres {
                     // Sort and window the ids first, so only the page's documents are turned
                     // into text (PostgreSQL would otherwise convert every matching row).
                     format!(
                         "SELECT id, version, {} AS doc FROM saved_object WHERE kind = $1 AND id IN \
                          (SELECT id FROM saved_object WHERE kind = $1 AND {} ORDER BY {order}{window}) \
                          ORDER BY {order}",
-                        $json_out, rendered.sql
+                        $json_out, rendered.text
                     )
                 } else {
                     format!(
                         "SELECT id, version, {} AS doc FROM saved_object WHERE kind = $1 AND {} ORDER BY {order}{window}",
-                        $json_out, rendered.sql
+                        $json_out, rendered.text
                     )
                 };
                 let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
@@ -251,15 +253,10 @@ macro_rules! impl_tx {
                 filter: &$crate::Filter,
             ) -> $crate::Result<u64> {
                 use sqlx::Row;
-                let rendered = $crate::filter::render(
-                    $dialect,
-                    "doc",
-                    filter,
-                    vec![$crate::filter::Bind::Text(kind.as_str().to_string())],
-                )?;
+                let rendered = kuery::sql::to_sql(filter, $dialect, "doc", vec![kuery::sql::Bind::Text(kind.as_str().to_string())])?;
                 let sql = format!(
                     "SELECT COUNT(*) AS n FROM saved_object WHERE kind = $1 AND {}",
-                    rendered.sql
+                    rendered.text
                 );
                 let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
                 let row = q.fetch_one(&mut *self.tx).await?;
@@ -272,15 +269,10 @@ macro_rules! impl_tx {
                 kind: $crate::Kind,
                 filter: &$crate::Filter,
             ) -> $crate::Result<u64> {
-                let rendered = $crate::filter::render(
-                    $dialect,
-                    "doc",
-                    filter,
-                    vec![$crate::filter::Bind::Text(kind.as_str().to_string())],
-                )?;
+                let rendered = kuery::sql::to_sql(filter, $dialect, "doc", vec![kuery::sql::Bind::Text(kind.as_str().to_string())])?;
                 let sql = format!(
                     "DELETE FROM saved_object WHERE kind = $1 AND {}",
-                    rendered.sql
+                    rendered.text
                 );
                 let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
                 Ok(q.execute(&mut *self.tx).await?.rows_affected())

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use crate::filter::Dialect;
 use crate::sql::impl_tx;
 use crate::{Mode, Result, Store, Tx};
+use kuery::sql::Dialect;
 
 impl_tx!(
     SqliteTx,

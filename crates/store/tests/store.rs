@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use store::{
-    ApiKey, Filter, Kind, Mode, PostgresStore, Query, RangeOp, Scalar, SortOrder, Store,
+    doc_field, ApiKey, Filter, Kind, Mode, PostgresStore, Query, RangeOp, Scalar, SortOrder, Store,
     StoreError, User,
 };
 
@@ -52,6 +52,24 @@ impl Fixture {
         if let Some((url, schema)) = self.pg {
             PostgresStore::drop_schema(&url, &schema).await.unwrap();
         }
+    }
+}
+
+/// A wildcard filter from a pattern where `*` is the wildcard.
+fn wild(field: &str, pattern: &str) -> Filter {
+    let mut pieces = Vec::new();
+    for (i, part) in pattern.split('*').enumerate() {
+        if i > 0 {
+            pieces.push(kuery::Piece::Star);
+        }
+        if !part.is_empty() {
+            pieces.push(kuery::Piece::Text(part.into()));
+        }
+    }
+    Filter::Wildcard {
+        target: doc_field(field),
+        pattern: kuery::Pattern(pieces),
+        array: false,
     }
 }
 
@@ -166,7 +184,7 @@ both!(filters_sorts_and_pages, |s: Arc<dyn Store>| async move {
             .map(|d| d.id)
             .collect()
     }
-    let eq = |f: &str, v: Scalar| Filter::Eq(f.into(), v);
+    let eq = |f: &str, v: Scalar| Filter::Eq(doc_field(f), v);
     assert_eq!(
         ids(&mut tx, eq("name", Scalar::Str("alpha".into()))).await,
         ["1"]
@@ -177,7 +195,7 @@ both!(filters_sorts_and_pages, |s: Arc<dyn Store>| async move {
     assert_eq!(
         ids(
             &mut tx,
-            Filter::AnyEq("tags".into(), Scalar::Str("y".into()))
+            Filter::AnyEq(doc_field("tags"), Scalar::Str("y".into()))
         )
         .await,
         ["2", "1"]
@@ -190,7 +208,7 @@ both!(filters_sorts_and_pages, |s: Arc<dyn Store>| async move {
     );
     assert!(ids(
         &mut tx,
-        Filter::AnyEq("name".into(), Scalar::Str("alpha".into()))
+        Filter::AnyEq(doc_field("name"), Scalar::Str("alpha".into()))
     )
     .await
     .is_empty());
@@ -198,37 +216,28 @@ both!(filters_sorts_and_pages, |s: Arc<dyn Store>| async move {
         ids(&mut tx, eq("nested.k", Scalar::Str("v".into()))).await,
         ["1"]
     );
-    assert_eq!(ids(&mut tx, Filter::Exists("nested".into())).await, ["1"]);
+    assert_eq!(
+        ids(&mut tx, Filter::Exists(doc_field("nested"))).await,
+        ["1"]
+    );
     assert_eq!(
         ids(
             &mut tx,
-            Filter::Not(Box::new(Filter::Exists("nested".into())))
+            Filter::Not(Box::new(Filter::Exists(doc_field("nested"))))
         )
         .await
         .len(),
         3
     );
     // Wildcards are case-sensitive and treat SQL pattern characters literally.
-    assert_eq!(
-        ids(&mut tx, Filter::Wildcard("name".into(), "*ha*".into())).await,
-        ["4", "1", "3"]
-    );
-    assert_eq!(
-        ids(&mut tx, Filter::Wildcard("name".into(), "b*".into())).await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        ids(&mut tx, Filter::Wildcard("name".into(), "al_*".into())).await,
-        ["4"]
-    );
-    assert_eq!(
-        ids(&mut tx, Filter::Wildcard("name".into(), "*%".into())).await,
-        ["4"]
-    );
+    assert_eq!(ids(&mut tx, wild("name", "*ha*")).await, ["4", "1", "3"]);
+    assert_eq!(ids(&mut tx, wild("name", "b*")).await, Vec::<String>::new());
+    assert_eq!(ids(&mut tx, wild("name", "al_*")).await, ["4"]);
+    assert_eq!(ids(&mut tx, wild("name", "*%")).await, ["4"]);
     assert_eq!(
         ids(
             &mut tx,
-            Filter::Range("rev".into(), RangeOp::Gte, Scalar::Num(3.0))
+            Filter::Range(doc_field("rev"), RangeOp::Gte, Scalar::Num(3.0))
         )
         .await,
         ["2", "1"]
@@ -261,7 +270,7 @@ both!(filters_sorts_and_pages, |s: Arc<dyn Store>| async move {
         .find(
             Kind::AgentPolicy,
             &Query {
-                filter: Filter::Exists("a'b".into()),
+                filter: Filter::Exists(doc_field("a'b")),
                 ..Default::default()
             }
         )

@@ -13,7 +13,7 @@ use store::{Doc, Kind, Mode, Query, Tx};
 use crate::auth::Principal;
 use crate::enrollment_api_keys;
 use crate::error::{FleetError, Result};
-use crate::query::{page_window, sort_order};
+use crate::query::{filter, page_window, sort_field, sort_order};
 use crate::time::now;
 use crate::validate::check_body;
 use crate::Fleet;
@@ -115,7 +115,10 @@ async fn require_unique_name(tx: &mut dyn Tx, name: &str, self_id: Option<&str>)
         .find(
             Kind::AgentPolicy,
             &Query {
-                filter: store::Filter::Eq("name".into(), store::Scalar::Str(name.into())),
+                filter: store::Filter::Eq(
+                    store::doc_field("name"),
+                    store::Scalar::Str(name.into()),
+                ),
                 ..Default::default()
             },
         )
@@ -143,9 +146,11 @@ const NOT_ATTRIBUTES: &[&str] = &["id", "force", "bumpRevision"];
 impl Fleet {
     pub async fn list_agent_policies(&self, p: &ListParams) -> Result<Value> {
         let (page, per_page) = page_window(p.page, p.per_page, 20)?;
-        let filter = schema::KUERY.filter(p.kuery.as_deref())?;
-        let sort_field =
-            schema::KUERY.sort_field(p.sort_field.as_deref().unwrap_or("updated_at"))?;
+        let filter = filter(&schema::KUERY, p.kuery.as_deref())?;
+        let sort_field = sort_field(
+            &schema::KUERY,
+            p.sort_field.as_deref().unwrap_or("updated_at"),
+        )?;
         let order = sort_order(p.sort_order.as_deref())?;
         let mut tx = self.store.begin(Mode::Read).await?;
         let total = tx.count(Kind::AgentPolicy, &filter).await?;

@@ -1,8 +1,8 @@
 //! The request bodies of `/api/fleet/agent_policies`, as `fleet-openapi.json` gives them
 //! (`additionalProperties: false` everywhere, so unknown keys are refused).
 
-use crate::query::{FieldType as F, Schema};
 use crate::validate::{opt, req, Field, Ty, BOOL, NON_EMPTY, NUM, STR};
+use kuery::{field, FieldType as F, Schema};
 
 static NULLABLE_ANY: Ty = Ty::Nullable(&Ty::Any);
 static NULLABLE_STR: Ty = Ty::Nullable(&STR);
@@ -119,28 +119,28 @@ pub static IDS: &[Field] = &[req("ids", Ty::Array(&STR))];
 pub static KUERY: Schema = Schema {
     prefix: "ingest-agent-policies",
     fields: &[
-        ("name", F::Keyword),
-        ("description", F::Text),
-        ("namespace", F::Keyword),
-        ("status", F::Keyword),
-        ("is_managed", F::Boolean),
-        ("is_default", F::Boolean),
-        ("is_default_fleet_server", F::Boolean),
-        ("has_fleet_server", F::Boolean),
-        ("is_protected", F::Boolean),
-        ("is_preconfigured", F::Boolean),
-        ("supports_agentless", F::Boolean),
-        ("revision", F::Number),
-        ("inactivity_timeout", F::Number),
-        ("unenroll_timeout", F::Number),
-        ("updated_at", F::Date),
-        ("updated_by", F::Keyword),
-        ("monitoring_enabled", F::KeywordArray),
-        ("data_output_id", F::Keyword),
-        ("monitoring_output_id", F::Keyword),
-        ("fleet_server_host_id", F::Keyword),
-        ("download_source_id", F::Keyword),
-        ("schema_version", F::Keyword),
-        ("space_ids", F::KeywordArray),
+        field("name", F::Keyword),
+        field("description", F::Text),
+        field("namespace", F::Keyword),
+        field("status", F::Keyword),
+        field("is_managed", F::Boolean),
+        field("is_default", F::Boolean),
+        field("is_default_fleet_server", F::Boolean),
+        field("has_fleet_server", F::Boolean),
+        field("is_protected", F::Boolean),
+        field("is_preconfigured", F::Boolean),
+        field("supports_agentless", F::Boolean),
+        field("revision", F::Number),
+        field("inactivity_timeout", F::Number),
+        field("unenroll_timeout", F::Number),
+        field("updated_at", F::Date),
+        field("updated_by", F::Keyword),
+        field("monitoring_enabled", F::KeywordArray),
+        field("data_output_id", F::Keyword),
+        field("monitoring_output_id", F::Keyword),
+        field("fleet_server_host_id", F::Keyword),
+        field("download_source_id", F::Keyword),
+        field("schema_version", F::Keyword),
+        field("space_ids", F::KeywordArray),
     ],
 };
