@@ -69,12 +69,13 @@ pub enum Expr {
     },
 }
 
-/// Characters that split text into words (besides whitespace), the same for every back end.
-pub const TEXT_SEPARATORS: &str = ",.;:!?'\"()[]{}<>/\\|-_+=*&^%$#@~`";
+/// Characters that split text into words, the same for every back end (SQL replaces exactly
+/// these, so the set is fixed rather than Unicode's idea of whitespace).
+pub const TEXT_SEPARATORS: &str = " \t\n\r\u{b}\u{c},.;:!?'\"()[]{}<>/\\|-_+=*&^%$#@~`";
 
 /// The words of a text, as text fields compare them.
 pub fn text_words(s: &str) -> Vec<String> {
-    s.split(|c: char| c.is_whitespace() || TEXT_SEPARATORS.contains(c))
+    s.split(|c: char| TEXT_SEPARATORS.contains(c))
         .filter(|w| !w.is_empty())
         .map(|w| w.to_ascii_lowercase())
         .collect()
