@@ -108,9 +108,12 @@ fn doc() -> impl Strategy<Value = Value> {
     })
 }
 
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialize")
+}
+
 /// A kuery value as a user would type it for a field.
 fn kuery_value(field: &'static str) -> BoxedStrategy<String> {
-    let quoted = |s: &str| serde_json::to_string(s).expect("strings serialize");
     match field {
         "n" | "o.n" => prop::sample::select(&["-3", "0", "1", "2.5", "10", "1.0"][..])
             .prop_map(String::from)
@@ -133,7 +136,7 @@ fn kuery_value(field: &'static str) -> BoxedStrategy<String> {
         "t" => prop_oneof![
             prop::sample::select(&["hello", "world", "web", "a", "b c", "server"][..])
                 .prop_map(String::from),
-            prop::sample::select(TEXTS).prop_map(move |s| quoted(s)),
+            prop::sample::select(TEXTS).prop_map(quoted),
         ]
         .boxed(),
         _ => prop_oneof![
@@ -144,7 +147,7 @@ fn kuery_value(field: &'static str) -> BoxedStrategy<String> {
                 ][..]
             )
             .prop_map(String::from),
-            prop::sample::select(WORDS).prop_map(move |s| quoted(s)),
+            prop::sample::select(WORDS).prop_map(quoted),
         ]
         .boxed(),
     }
