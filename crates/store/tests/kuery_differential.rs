@@ -1,6 +1,8 @@
 //! Differential tests: for random documents and random kuery strings, the evaluator and the SQL
 //! translation (SQLite, and PostgreSQL when configured) select exactly the same documents.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -255,16 +257,8 @@ async fn sqlite_agrees_with_the_evaluator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_agrees_with_the_evaluator() {
-    let url = match std::env::var("FLOTILLA_TEST_DATABASE_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            assert!(
-                std::env::var("FLOTILLA_REQUIRE_POSTGRES").is_err(),
-                "PostgreSQL tests required"
-            );
-            eprintln!("skipped: set FLOTILLA_TEST_DATABASE_URL to run on PostgreSQL");
-            return;
-        }
+    let Some(url) = common::postgres_url() else {
+        return;
     };
     let schema = format!("s_{}", uuid::Uuid::new_v4().simple());
     let store = PostgresStore::connect(&url, Some(&schema)).await.unwrap();

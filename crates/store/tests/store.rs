@@ -1,6 +1,8 @@
 //! One suite for both back ends: every test runs on SQLite, and on PostgreSQL when
 //! `FLOTILLA_TEST_DATABASE_URL` is set (one schema per test).
 
+mod common;
+
 use std::sync::Arc;
 
 use serde_json::json;
@@ -27,17 +29,7 @@ impl Fixture {
     }
 
     async fn postgres() -> Option<Fixture> {
-        let url = match std::env::var("FLOTILLA_TEST_DATABASE_URL") {
-            Ok(u) if !u.is_empty() => u,
-            _ => {
-                assert!(
-                    std::env::var("FLOTILLA_REQUIRE_POSTGRES").is_err(),
-                    "PostgreSQL tests required"
-                );
-                eprintln!("skipped: set FLOTILLA_TEST_DATABASE_URL to run on PostgreSQL");
-                return None;
-            }
-        };
+        let url = common::postgres_url()?;
         let schema = format!("s_{}", uuid::Uuid::new_v4().simple());
         let store = PostgresStore::connect(&url, Some(&schema)).await.unwrap();
         Some(Fixture {
