@@ -20,6 +20,8 @@ fn is_read(method: &Method) -> bool {
 fn privilege(path: &str, read: bool) -> String {
     let area = if path.contains("/agent_policies") {
         "fleet-agent-policies"
+    } else if path.contains("/enrollment_api_keys") || path.contains("/agents") {
+        "fleet-agents"
     } else if path.starts_with("/_security") {
         return if read {
             "manage_own_api_key".into()

@@ -2,6 +2,7 @@
 //! Handlers parse requests and shape responses; every rule lives in the `fleet` crate.
 
 mod agent_policies;
+mod enrollment_api_keys;
 pub mod error;
 pub mod extract;
 mod gate;
@@ -28,6 +29,7 @@ pub fn management_router(fleet: Fleet) -> Router {
     let state = AppState { fleet };
     let guarded = Router::new()
         .merge(agent_policies::routes())
+        .merge(enrollment_api_keys::routes())
         .merge(security::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

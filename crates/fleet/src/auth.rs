@@ -105,7 +105,7 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 /// How high-entropy secrets (API key halves) are stored: hex SHA-256.
-pub(crate) fn hash_secret(secret: &str) -> String {
+pub fn hash_secret(secret: &str) -> String {
     sha256(secret.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
