@@ -41,7 +41,7 @@ fn parse_date(s: &str) -> Option<DateTime<Utc>> {
 fn apply(mut t: DateTime<Utc>, mut math: &str, op: Option<RangeOp>) -> Option<DateTime<Utc>> {
     while !math.is_empty() {
         let sign = math.chars().next()?;
-        math = &math[1..];
+        math = &math[sign.len_utf8()..];
         match sign {
             '+' | '-' => {
                 let digits = math
@@ -172,5 +172,9 @@ mod tests {
         assert_eq!(resolve("yesterday", None, now), None);
         assert_eq!(resolve("now-5x", None, now), None);
         assert_eq!(resolve("now-99999999999999y", None, now), None);
+        // Found by the fuzzer: math after `now` that starts with a multi-byte character.
+        assert_eq!(resolve("now\u{251}\u{1}", None, now), None);
+        assert_eq!(resolve("now-1\u{251}", None, now), None);
+        assert_eq!(resolve("now/\u{251}", None, now), None);
     }
 }
