@@ -12,7 +12,8 @@ pub enum Target {
     /// A trusted SQL expression from a schema (a real column, or a derived value such as agent
     /// status); the evaluator reads `json_path` of the document for it instead.
     Column {
-        sql: &'static str,
+        sqlite: &'static str,
+        postgres: &'static str,
         json_path: &'static str,
     },
 }

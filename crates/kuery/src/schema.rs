@@ -23,8 +23,12 @@ pub enum FieldType {
 pub enum Storage {
     /// The JSON document, at the field's own path.
     Json,
-    /// A trusted SQL expression; the evaluator reads the document at the field's path.
-    Sql(&'static str),
+    /// A trusted SQL expression per dialect (a real column, or a derived value such as agent
+    /// status); the evaluator reads the document at the field's path.
+    Sql {
+        sqlite: &'static str,
+        postgres: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -247,8 +251,9 @@ impl Schema {
 fn target(f: &Field) -> Target {
     match f.storage {
         Storage::Json => Target::Json(f.name.to_string()),
-        Storage::Sql(sql) => Target::Column {
-            sql,
+        Storage::Sql { sqlite, postgres } => Target::Column {
+            sqlite,
+            postgres,
             json_path: f.name,
         },
     }

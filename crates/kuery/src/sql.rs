@@ -118,6 +118,13 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    fn pick<'s>(&self, sqlite: &'s str, postgres: &'s str) -> &'s str {
+        match self.d {
+            Dialect::Sqlite => sqlite,
+            Dialect::Postgres => postgres,
+        }
+    }
+
     fn bind(&mut self, b: Bind) -> String {
         self.binds.push(b);
         format!("${}", self.binds.len())
@@ -175,7 +182,10 @@ impl Writer<'_> {
             // `not` must turn it into a definite false before negating.
             Expr::Not(inner) => format!("(NOT COALESCE({}, FALSE))", self.expr(inner, depth + 1)?),
             Expr::Eq(t, s) => match t {
-                Target::Column { sql, .. } => {
+                Target::Column {
+                    sqlite, postgres, ..
+                } => {
+                    let sql = self.pick(sqlite, postgres);
                     let v = self.scalar(s);
                     format!("({sql} = {v})")
                 }
@@ -236,7 +246,15 @@ impl Writer<'_> {
             } => {
                 let pat = self.pattern(pattern);
                 match (target, array) {
-                    (Target::Column { sql, .. }, _) => self.matches_pattern(sql, &pat),
+                    (
+                        Target::Column {
+                            sqlite, postgres, ..
+                        },
+                        _,
+                    ) => {
+                        let sql = self.pick(sqlite, postgres);
+                        self.matches_pattern(sql, &pat)
+                    }
                     (Target::Json(p), false) => {
                         let ty = self.d.json_type(self.col, p)?;
                         let text = self.d.json_text(self.col, p)?;
@@ -273,7 +291,10 @@ impl Writer<'_> {
                     RangeOp::Gte => ">=",
                 };
                 match t {
-                    Target::Column { sql, .. } => {
+                    Target::Column {
+                        sqlite, postgres, ..
+                    } => {
+                        let sql = self.pick(sqlite, postgres);
                         let v = self.scalar(s);
                         format!("({sql} {op} {v})")
                     }
@@ -304,7 +325,9 @@ impl Writer<'_> {
             }
             Expr::Exists(t) => {
                 match t {
-                    Target::Column { sql, .. } => format!("({sql} IS NOT NULL)"),
+                    Target::Column {
+                        sqlite, postgres, ..
+                    } => format!("({} IS NOT NULL)", self.pick(sqlite, postgres)),
                     Target::Json(p) => {
                         let ty = self.d.json_type(self.col, p)?;
                         let len = match self.d {
@@ -331,7 +354,9 @@ impl Writer<'_> {
                     return Ok("(1=0)".into());
                 }
                 let (ty, text) = match target {
-                    Target::Column { sql, .. } => (None, sql.to_string()),
+                    Target::Column {
+                        sqlite, postgres, ..
+                    } => (None, self.pick(sqlite, postgres).to_string()),
                     Target::Json(p) => (
                         Some(self.d.json_type(self.col, p)?),
                         self.d.json_text(self.col, p)?,

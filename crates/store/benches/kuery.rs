@@ -20,7 +20,10 @@ static AGENTS: Schema = Schema {
         Field {
             name: "policy_id",
             ty: F::Keyword,
-            storage: Storage::Sql("policy_id"),
+            storage: Storage::Sql {
+                sqlite: "policy_id",
+                postgres: "policy_id",
+            },
         },
         field("status", F::Keyword),
         field("local_metadata.host.hostname", F::Keyword),

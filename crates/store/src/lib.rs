@@ -8,6 +8,7 @@
 //! Two back ends implement the same trait with the same SQL text wherever the dialects agree:
 //! SQLite (embedded default, WAL, one writer) and PostgreSQL (many nodes).
 
+mod agent_status;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -65,6 +66,29 @@ pub struct Query {
     pub offset: u64,
     pub limit: Option<u64>,
 }
+
+/// An agent: its document and its status, which the store computes by Kibana's rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRow {
+    pub doc: Doc,
+    pub status: String,
+}
+
+pub use agent_status::{
+    OFFLINE_AFTER_SECS, POSTGRES as AGENT_STATUS_POSTGRES, SQLITE as AGENT_STATUS_SQLITE,
+};
+
+/// Agent fields that are real columns (copied from the document on every write): filters and
+/// sorts on them use indexes.
+pub const AGENT_COLUMNS: &[&str] = &[
+    "policy_id",
+    "active",
+    "enrolled_at",
+    "last_checkin",
+    "last_checkin_status",
+    "policy_revision_idx",
+    "access_api_key_id",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
@@ -161,6 +185,25 @@ pub trait Tx: Send {
         active: bool,
         doc: &Value,
     ) -> Result<()>;
+
+    async fn agent_get(&mut self, id: &str) -> Result<Option<AgentRow>>;
+    async fn agent_by_access_key(&mut self, api_key_id: &str) -> Result<Option<AgentRow>>;
+    /// Fails with `AlreadyExists` when the id is taken.
+    async fn agent_insert(&mut self, id: &str, body: &Value) -> Result<Doc>;
+    async fn agent_update(
+        &mut self,
+        id: &str,
+        expected_version: Option<i64>,
+        body: &Value,
+    ) -> Result<Doc>;
+    async fn agent_delete(&mut self, id: &str) -> Result<bool>;
+    /// Sort keys may name agent columns, `status`, or document paths.
+    async fn agent_find(&mut self, query: &Query) -> Result<Vec<AgentRow>>;
+    async fn agent_count(&mut self, filter: &Filter) -> Result<u64>;
+    /// Matching agents per status.
+    async fn agent_status_counts(&mut self, filter: &Filter) -> Result<Vec<(String, u64)>>;
+    /// Sets `last_checkin` of many agents at once (held long-polls); returns how many.
+    async fn agent_touch(&mut self, ids: &[String], at: &str) -> Result<u64>;
 
     /// Agents assigned to each policy (active ones, or all), for the ids given.
     async fn count_agents_by_policy(

@@ -17,7 +17,9 @@ impl_tx!(
     sqlx::Postgres,
     Dialect::Postgres,
     json_in = "$3::jsonb",
-    json_out = "doc::text"
+    json_out = "doc::text",
+    status = crate::AGENT_STATUS_POSTGRES,
+    touch_doc = "jsonb_set(doc, '{last_checkin}', to_jsonb($1::text))"
 );
 
 pub struct PostgresStore {

@@ -20,7 +20,8 @@ macro_rules! bind_all {
 }
 
 macro_rules! impl_tx {
-    ($tx:ident, $db:ty, $dialect:expr, json_in = $json_in:literal, json_out = $json_out:literal) => {
+    ($tx:ident, $db:ty, $dialect:expr, json_in = $json_in:literal, json_out = $json_out:literal,
+     status = $status:expr, touch_doc = $touch_doc:literal) => {
         pub struct $tx {
             tx: sqlx::Transaction<'static, $db>,
         }
@@ -55,6 +56,51 @@ macro_rules! impl_tx {
                 expiration: row.try_get("expiration")?,
                 invalidated: row.try_get("invalidated")?,
             })
+        }
+
+        fn agent_from_row(row: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::AgentRow> {
+            use sqlx::Row;
+            Ok($crate::AgentRow { doc: doc_from_row(row)?, status: row.try_get("status")? })
+        }
+
+        /// The promoted column values of an agent document, in `AGENT_COLUMNS` order.
+        struct AgentColumns {
+            policy_id: Option<String>,
+            active: bool,
+            enrolled_at: Option<String>,
+            last_checkin: Option<String>,
+            last_checkin_status: Option<String>,
+            policy_revision_idx: Option<i64>,
+            access_api_key_id: Option<String>,
+        }
+
+        fn agent_columns(body: &serde_json::Value) -> AgentColumns {
+            let s = |k: &str| body.get(k).and_then(|v| v.as_str()).map(String::from);
+            AgentColumns {
+                policy_id: s("policy_id"),
+                active: body.get("active").and_then(|v| v.as_bool()).unwrap_or(true),
+                enrolled_at: s("enrolled_at"),
+                last_checkin: s("last_checkin"),
+                last_checkin_status: s("last_checkin_status"),
+                policy_revision_idx: body.get("policy_revision_idx").and_then(|v| v.as_i64()),
+                access_api_key_id: s("access_api_key_id"),
+            }
+        }
+
+        /// `SELECT` list of agent reads: the document and the status.
+        fn agent_select() -> String {
+            format!("SELECT id, version, {} AS doc, {} AS status FROM agent", $json_out, $status)
+        }
+
+        /// The SQL for an agent sort key.
+        fn agent_sort_key(field: &str) -> $crate::Result<String> {
+            if $crate::AGENT_COLUMNS.contains(&field) {
+                Ok(format!("agent.{field}"))
+            } else if field == "status" {
+                Ok($status.to_string())
+            } else {
+                Ok($dialect.json_value("doc", field)?)
+            }
         }
 
         #[async_trait::async_trait]
@@ -285,18 +331,16 @@ macro_rules! impl_tx {
                 active: bool,
                 doc: &serde_json::Value,
             ) -> $crate::Result<()> {
-                sqlx::query(concat!(
-                    "INSERT INTO agent (id, policy_id, active, doc) VALUES ($1, $2, $4, ",
-                    $json_in,
-                    ") ON CONFLICT (id) DO UPDATE SET policy_id = excluded.policy_id, \
-                     active = excluded.active, doc = excluded.doc"
-                ))
-                .bind(id)
-                .bind(policy_id)
-                .bind(doc.to_string())
-                .bind(active)
-                .execute(&mut *self.tx)
-                .await?;
+                let mut body = doc.clone();
+                if let Some(obj) = body.as_object_mut() {
+                    obj.insert("policy_id".into(), serde_json::json!(policy_id));
+                    obj.insert("active".into(), serde_json::json!(active));
+                }
+                if self.agent_get(id).await?.is_some() {
+                    self.agent_update(id, None, &body).await?;
+                } else {
+                    self.agent_insert(id, &body).await?;
+                }
                 Ok(())
             }
 
@@ -319,6 +363,164 @@ macro_rules! impl_tx {
                     out.push((id.clone(), n.max(0) as u64));
                 }
                 Ok(out)
+            }
+
+            async fn agent_get(&mut self, id: &str) -> $crate::Result<Option<$crate::AgentRow>> {
+                let sql = format!("{} WHERE id = $1", agent_select());
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *self.tx).await?;
+                row.as_ref().map(agent_from_row).transpose()
+            }
+
+            async fn agent_by_access_key(&mut self, api_key_id: &str) -> $crate::Result<Option<$crate::AgentRow>> {
+                let sql = format!("{} WHERE access_api_key_id = $1", agent_select());
+                let row = sqlx::query(&sql).bind(api_key_id).fetch_optional(&mut *self.tx).await?;
+                row.as_ref().map(agent_from_row).transpose()
+            }
+
+            async fn agent_insert(&mut self, id: &str, body: &serde_json::Value) -> $crate::Result<$crate::Doc> {
+                let c = agent_columns(body);
+                let res = sqlx::query(concat!(
+                    "INSERT INTO agent (id, version, doc, policy_id, active, enrolled_at, last_checkin, \
+                     last_checkin_status, policy_revision_idx, access_api_key_id) VALUES ($1, 1, ",
+                    $json_in,
+                    ", $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING"
+                ))
+                .bind(id)
+                .bind(None::<String>)
+                .bind(body.to_string())
+                .bind(c.policy_id)
+                .bind(c.active)
+                .bind(c.enrolled_at)
+                .bind(c.last_checkin)
+                .bind(c.last_checkin_status)
+                .bind(c.policy_revision_idx)
+                .bind(c.access_api_key_id)
+                .execute(&mut *self.tx)
+                .await?;
+                if res.rows_affected() == 0 {
+                    return Err($crate::StoreError::AlreadyExists { kind: "fleet-agents", id: id.to_string() });
+                }
+                Ok($crate::Doc { id: id.to_string(), version: 1, body: body.clone() })
+            }
+
+            async fn agent_update(
+                &mut self,
+                id: &str,
+                expected_version: Option<i64>,
+                body: &serde_json::Value,
+            ) -> $crate::Result<$crate::Doc> {
+                use sqlx::Row;
+                let c = agent_columns(body);
+                let row = sqlx::query(concat!(
+                    "UPDATE agent SET version = version + 1, doc = ",
+                    $json_in,
+                    ", policy_id = $4, active = $5, enrolled_at = $6, last_checkin = $7, \
+                     last_checkin_status = $8, policy_revision_idx = $9, access_api_key_id = $10 \
+                     WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING version"
+                ))
+                .bind(id)
+                .bind(expected_version)
+                .bind(body.to_string())
+                .bind(c.policy_id)
+                .bind(c.active)
+                .bind(c.enrolled_at)
+                .bind(c.last_checkin)
+                .bind(c.last_checkin_status)
+                .bind(c.policy_revision_idx)
+                .bind(c.access_api_key_id)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                match row {
+                    Some(row) => Ok($crate::Doc { id: id.to_string(), version: row.try_get("version")?, body: body.clone() }),
+                    None => {
+                        let exists = self.agent_get(id).await?.is_some();
+                        let id = id.to_string();
+                        Err(if exists {
+                            $crate::StoreError::Conflict { kind: "fleet-agents", id }
+                        } else {
+                            $crate::StoreError::NotFound { kind: "fleet-agents", id }
+                        })
+                    }
+                }
+            }
+
+            async fn agent_delete(&mut self, id: &str) -> $crate::Result<bool> {
+                let res = sqlx::query("DELETE FROM agent WHERE id = $1").bind(id).execute(&mut *self.tx).await?;
+                Ok(res.rows_affected() > 0)
+            }
+
+            async fn agent_find(&mut self, query: &$crate::Query) -> $crate::Result<Vec<$crate::AgentRow>> {
+                let rendered = kuery::sql::to_sql(&query.filter, $dialect, "doc", Vec::new())?;
+                let id_dir = match query.sort.first() {
+                    Some((_, $crate::SortOrder::Desc)) => "DESC",
+                    _ => "ASC",
+                };
+                let mut order = Vec::new();
+                for (field, dir) in &query.sort {
+                    let dir = match dir {
+                        $crate::SortOrder::Asc => "ASC",
+                        $crate::SortOrder::Desc => "DESC",
+                    };
+                    order.push(format!("{} {dir} NULLS LAST", agent_sort_key(field)?));
+                }
+                order.push(format!("agent.id {id_dir}"));
+                let mut sql = format!("{} WHERE {} ORDER BY {}", agent_select(), rendered.text, order.join(", "));
+                if let Some(limit) = query.limit {
+                    sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
+                }
+                if query.offset > 0 {
+                    if query.limit.is_none() && $dialect == kuery::sql::Dialect::Sqlite {
+                        sql.push_str(" LIMIT -1");
+                    }
+                    sql.push_str(&format!(" OFFSET {}", query.offset.min(i64::MAX as u64)));
+                }
+                let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
+                let rows = q.fetch_all(&mut *self.tx).await?;
+                rows.iter().map(agent_from_row).collect()
+            }
+
+            async fn agent_count(&mut self, filter: &$crate::Filter) -> $crate::Result<u64> {
+                use sqlx::Row;
+                let rendered = kuery::sql::to_sql(filter, $dialect, "doc", Vec::new())?;
+                let sql = format!("SELECT COUNT(*) AS n FROM agent WHERE {}", rendered.text);
+                let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
+                let n: i64 = q.fetch_one(&mut *self.tx).await?.try_get("n")?;
+                Ok(n.max(0) as u64)
+            }
+
+            async fn agent_status_counts(&mut self, filter: &$crate::Filter) -> $crate::Result<Vec<(String, u64)>> {
+                use sqlx::Row;
+                let rendered = kuery::sql::to_sql(filter, $dialect, "doc", Vec::new())?;
+                let sql = format!(
+                    "SELECT {} AS status, COUNT(*) AS n FROM agent WHERE {} GROUP BY 1",
+                    $status, rendered.text
+                );
+                let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
+                let rows = q.fetch_all(&mut *self.tx).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let n: i64 = row.try_get("n")?;
+                    out.push((row.try_get("status")?, n.max(0) as u64));
+                }
+                Ok(out)
+            }
+
+            async fn agent_touch(&mut self, ids: &[String], at: &str) -> $crate::Result<u64> {
+                let mut total = 0;
+                for chunk in ids.chunks(500) {
+                    let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                    let sql = format!(
+                        "UPDATE agent SET last_checkin = $1, doc = {} WHERE id IN ({})",
+                        $touch_doc,
+                        placeholders.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql).bind(at);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    total += q.execute(&mut *self.tx).await?.rows_affected();
+                }
+                Ok(total)
             }
 
             async fn agent_versions_by_policy(

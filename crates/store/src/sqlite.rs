@@ -16,7 +16,9 @@ impl_tx!(
     sqlx::Sqlite,
     Dialect::Sqlite,
     json_in = "$3",
-    json_out = "doc"
+    json_out = "doc",
+    status = crate::AGENT_STATUS_SQLITE,
+    touch_doc = "json_set(doc, '$.last_checkin', $1)"
 );
 
 pub struct SqliteStore {

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fleet::store::{ApiKey, Doc, Filter, Kind, Mode, Query, Result, Store, StoreError, Tx, User};
+use fleet::store::{
+    AgentRow, ApiKey, Doc, Filter, Kind, Mode, Query, Result, Store, StoreError, Tx, User,
+};
 use serde_json::Value;
 
 /// Fails every `insert` of `kind` with a conflict, after the other writes of the transaction.
@@ -70,6 +72,33 @@ impl Tx for FailTx {
     }
     async fn delete_where(&mut self, kind: Kind, filter: &Filter) -> Result<u64> {
         self.inner.delete_where(kind, filter).await
+    }
+    async fn agent_get(&mut self, id: &str) -> Result<Option<AgentRow>> {
+        self.inner.agent_get(id).await
+    }
+    async fn agent_by_access_key(&mut self, key: &str) -> Result<Option<AgentRow>> {
+        self.inner.agent_by_access_key(key).await
+    }
+    async fn agent_insert(&mut self, id: &str, body: &Value) -> Result<Doc> {
+        self.inner.agent_insert(id, body).await
+    }
+    async fn agent_update(&mut self, id: &str, v: Option<i64>, body: &Value) -> Result<Doc> {
+        self.inner.agent_update(id, v, body).await
+    }
+    async fn agent_delete(&mut self, id: &str) -> Result<bool> {
+        self.inner.agent_delete(id).await
+    }
+    async fn agent_find(&mut self, query: &Query) -> Result<Vec<AgentRow>> {
+        self.inner.agent_find(query).await
+    }
+    async fn agent_count(&mut self, filter: &Filter) -> Result<u64> {
+        self.inner.agent_count(filter).await
+    }
+    async fn agent_status_counts(&mut self, filter: &Filter) -> Result<Vec<(String, u64)>> {
+        self.inner.agent_status_counts(filter).await
+    }
+    async fn agent_touch(&mut self, ids: &[String], at: &str) -> Result<u64> {
+        self.inner.agent_touch(ids, at).await
     }
     async fn put_agent(
         &mut self,
