@@ -2,6 +2,8 @@
 //! Handlers parse requests and shape responses; every rule lives in the `fleet` crate.
 
 mod agent_policies;
+mod agent_protocol;
+mod agents;
 mod enrollment_api_keys;
 pub mod error;
 pub mod extract;
@@ -30,6 +32,7 @@ pub fn management_router(fleet: Fleet) -> Router {
     let guarded = Router::new()
         .merge(agent_policies::routes())
         .merge(enrollment_api_keys::routes())
+        .merge(agents::routes())
         .merge(security::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -44,9 +47,7 @@ pub fn management_router(fleet: Fleet) -> Router {
 
 /// The agent protocol (Fleet Server's port).
 pub fn agent_router(fleet: Fleet) -> Router {
-    Router::new()
-        .route("/api/status", get(agent_status))
-        .with_state(AppState { fleet })
+    agent_protocol::routes(AppState { fleet })
 }
 
 /// Health check, unauthenticated so load balancers can use it.
@@ -56,11 +57,6 @@ async fn status() -> Json<Value> {
         "version": { "number": VERSION, "build_flavor": "traditional" },
         "status": { "overall": { "level": "available" } },
     }))
-}
-
-/// Fleet Server's status answer.
-async fn agent_status() -> Json<Value> {
-    Json(json!({ "name": "fleet-server", "status": "HEALTHY" }))
 }
 
 async fn not_found() -> error::ApiError {

@@ -1,9 +1,11 @@
 //! The Fleet domain: Kibana Fleet's rules over a [`store::Store`]. Knows nothing of HTTP.
 
 pub mod agent_policies;
+pub mod agents;
 pub mod auth;
 pub mod enrollment_api_keys;
 pub mod error;
+pub mod hub;
 pub mod query;
 pub mod time;
 pub mod validate;
@@ -25,6 +27,10 @@ pub struct FleetConfig {
     pub fleet_server_hosts: Vec<String>,
     /// Where agents download upgrades from.
     pub download_source_uri: String,
+    /// How long a check-in is held when the agent names no `poll_timeout` (Fleet Server: 5 min).
+    pub checkin_long_poll: std::time::Duration,
+    /// The shortest hold for an agent-chosen `poll_timeout` (Fleet Server: 1 min).
+    pub checkin_min_poll: std::time::Duration,
 }
 
 impl Default for FleetConfig {
@@ -33,6 +39,8 @@ impl Default for FleetConfig {
             default_output_hosts: vec!["http://localhost:9200".into()],
             fleet_server_hosts: vec![],
             download_source_uri: "https://artifacts.elastic.co/downloads/".into(),
+            checkin_long_poll: std::time::Duration::from_secs(300),
+            checkin_min_poll: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -43,6 +51,8 @@ pub struct Fleet {
     pub store: Arc<dyn store::Store>,
     pub auth: auth::AuthService,
     pub config: Arc<FleetConfig>,
+    /// Wakes held check-ins when policies change.
+    pub hub: Arc<hub::Hub>,
 }
 
 impl Fleet {
@@ -51,6 +61,7 @@ impl Fleet {
             auth: auth::AuthService::new(store.clone()),
             store,
             config: Arc::new(config),
+            hub: hub::Hub::new(),
         }
     }
 }

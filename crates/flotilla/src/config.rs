@@ -107,6 +107,9 @@ pub struct Config {
     /// Password for the `elastic` superuser made on first start (`FLOTILLA_ELASTIC_PASSWORD`);
     /// generated and printed once when unset.
     pub elastic_password: Option<String>,
+    /// Check-in holds (Fleet Server's defaults; tests shorten them).
+    pub checkin_long_poll: std::time::Duration,
+    pub checkin_min_poll: std::time::Duration,
 }
 
 impl Config {
@@ -124,6 +127,8 @@ impl Config {
             output_hosts: vec!["http://localhost:9200".into()],
             fleet_server_hosts: None,
             elastic_password: None,
+            checkin_long_poll: std::time::Duration::from_secs(300),
+            checkin_min_poll: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -202,5 +207,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
         elastic_password: std::env::var("FLOTILLA_ELASTIC_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty()),
+        checkin_long_poll: std::time::Duration::from_secs(300),
+        checkin_min_poll: std::time::Duration::from_secs(60),
     })
 }

@@ -28,8 +28,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// Stops accepting, lets in-flight requests finish (up to 30 s), then closes the store.
+    /// Stops accepting, answers held check-ins, lets in-flight requests finish (up to 30 s),
+    /// then closes the store.
     pub async fn shutdown(self) {
+        self.fleet.hub.shut_down();
         for h in &self.handles {
             h.graceful_shutdown(Some(Duration::from_secs(30)));
         }
@@ -117,6 +119,8 @@ pub async fn start_with_store(
         FleetConfig {
             default_output_hosts: config.output_hosts.clone(),
             fleet_server_hosts,
+            checkin_long_poll: config.checkin_long_poll,
+            checkin_min_poll: config.checkin_min_poll,
             ..FleetConfig::default()
         },
     );
@@ -135,6 +139,7 @@ pub async fn start_with_store(
         listener.set_nonblocking(true)?;
         tasks.push(spawn(listener, router, handle, tls.clone()));
     }
+    spawn_heartbeat_flusher(fleet.clone());
     tracing::info!(api = %api_addr, "listening");
     tracing::info!(agents = %agent_addr, "listening");
     Ok(Server {
@@ -145,6 +150,26 @@ pub async fn start_with_store(
         handles,
         tasks,
     })
+}
+
+/// Every 30 s, one batched write refreshes `last_checkin` of all agents whose check-ins are held,
+/// so agents in a 5-minute long-poll never look offline.
+fn spawn_heartbeat_flusher(fleet: Fleet) {
+    tokio::spawn(async move {
+        let mut shutdown = fleet.hub.shutdown_signal();
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = fleet.flush_heartbeats().await {
+                        tracing::warn!(error = %e, "heartbeat flush failed");
+                    }
+                }
+                _ = fleet::hub::Hub::wait_shutdown(&mut shutdown) => break,
+            }
+        }
+    });
 }
 
 fn spawn(

@@ -318,6 +318,8 @@ impl Fleet {
             )
             .await?;
         tx.commit().await?;
+        // Agents holding a check-in on this policy get the new revision now.
+        self.hub.policy_changed(id, revision);
         let mut item = to_item(&doc);
         item["package_policies"] = json!([]);
         Ok(item)

@@ -86,6 +86,7 @@ impl TestServer {
         let (store, pg_schema, url) = open_store(backend, dir.path()).await?;
         let mut config = Config::with_database(dir.path(), &url);
         config.elastic_password = Some(PASSWORD.into());
+        config.checkin_min_poll = std::time::Duration::from_millis(200);
         let server = flotilla::start_with_store(&config, wrap(store))
             .await
             .expect("server starts");
@@ -155,6 +156,64 @@ impl TestServer {
         if let Some((url, schema)) = self.pg_schema.take() {
             let _ = fleet::store::PostgresStore::drop_schema(&url, &schema).await;
         }
+    }
+}
+
+/// The User-Agent a supported Elastic Agent sends.
+pub const AGENT_UA: &str = "elastic agent 9.1.0";
+
+impl TestServer {
+    /// A call on the agent listener, as an agent makes it.
+    pub async fn agent_call(
+        &self,
+        path: &str,
+        auth: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.agent_base))
+            .header("user-agent", AGENT_UA)
+            .json(&body);
+        if let Some(a) = auth {
+            req = req.header("authorization", format!("ApiKey {a}"));
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("body read");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// The default enrollment token of a policy.
+    pub async fn enrollment_token(&self, policy_id: &str) -> String {
+        let (_, list) = self
+            .get(&format!(
+                "/api/fleet/enrollment_api_keys?kuery=policy_id:%22{policy_id}%22"
+            ))
+            .await;
+        list["items"][0]["api_key"]
+            .as_str()
+            .expect("a default enrollment key")
+            .to_string()
+    }
+
+    /// Enrolls an agent; returns (agent id, access key).
+    pub async fn enroll(&self, token: &str, hostname: &str) -> (String, String) {
+        let (status, res) = self
+            .agent_call(
+                "/api/fleet/agents/enroll",
+                Some(token),
+                serde_json::json!({"type": "PERMANENT", "metadata": {"local": {"host": {"hostname": hostname}, "elastic": {"agent": {"version": "9.1.0", "id": "x"}}}, "user_provided": {}, "tags": ["t1"]}}),
+            )
+            .await;
+        assert_eq!(status, 200, "enroll: {res}");
+        (
+            res["item"]["id"].as_str().unwrap().to_string(),
+            res["item"]["access_api_key"].as_str().unwrap().to_string(),
+        )
     }
 }
 

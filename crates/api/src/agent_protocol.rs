@@ -1,0 +1,123 @@
+//! The agent-facing Fleet Server API on the agent listener: enroll, check-in, acks. Errors use
+//! Fleet Server's body: `{"statusCode": N, "error": "<Name>", "message": "..."}`.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fleet::agents::protocol::ProtocolError;
+use serde_json::{json, Value};
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+
+use crate::AppState;
+
+/// The API version Fleet Server speaks to agents.
+const AGENT_API_VERSION: &str = "2023-06-01";
+
+struct AgentError(ProtocolError);
+
+impl IntoResponse for AgentError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({ "statusCode": self.0.status, "error": self.0.error, "message": self.0.message });
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<ProtocolError> for AgentError {
+    fn from(e: ProtocolError) -> Self {
+        Self(e)
+    }
+}
+
+type AResult<T> = Result<T, AgentError>;
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Reads a JSON body of at most `limit` bytes (Fleet Server's per-route caps).
+async fn json_body(req: Request<Body>, limit: usize) -> AResult<(HeaderMap, Value)> {
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, limit).await.map_err(|_| {
+        AgentError(ProtocolError {
+            status: 413,
+            error: "ErrPayloadSizeTooLarge",
+            message: format!("body is larger than {limit} bytes"),
+        })
+    })?;
+    let value = serde_json::from_slice(&bytes).map_err(|e| {
+        AgentError(ProtocolError {
+            status: 400,
+            error: "BadRequest",
+            message: format!("invalid JSON body: {e}"),
+        })
+    })?;
+    Ok((parts.headers, value))
+}
+
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/fleet/agents/enroll", post(enroll))
+        .route("/api/fleet/agents/{id}/checkin", post(checkin))
+        .route("/api/fleet/agents/{id}/acks", post(acks))
+        .layer(axum::middleware::map_response(
+            |mut res: Response| async move {
+                res.headers_mut().insert(
+                    "elastic-api-version",
+                    HeaderValue::from_static(AGENT_API_VERSION),
+                );
+                res
+            },
+        ))
+        .layer(CompressionLayer::new().gzip(true))
+        .layer(RequestDecompressionLayer::new().gzip(true))
+        .with_state(state)
+}
+
+async fn status() -> Json<Value> {
+    Json(json!({ "name": "fleet-server", "status": "HEALTHY" }))
+}
+
+async fn enroll(State(s): State<AppState>, req: Request<Body>) -> AResult<Json<Value>> {
+    let (h, body) = json_body(req, 512 * 1024).await?;
+    Ok(Json(
+        s.fleet
+            .enroll(header(&h, "authorization"), header(&h, "user-agent"), &body)
+            .await?,
+    ))
+}
+
+async fn checkin(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> AResult<Json<Value>> {
+    let (h, body) = json_body(req, 1024 * 1024).await?;
+    Ok(Json(
+        s.fleet
+            .checkin(
+                &id,
+                header(&h, "authorization"),
+                header(&h, "user-agent"),
+                &body,
+            )
+            .await?,
+    ))
+}
+
+async fn acks(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> AResult<Response> {
+    let (h, body) = json_body(req, 2 * 1024 * 1024).await?;
+    let (status, body) = s.fleet.ack(&id, header(&h, "authorization"), &body).await?;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    Ok((status, Json(body)).into_response())
+}

@@ -1,0 +1,119 @@
+//! `/api/fleet/agents` and `/api/fleet/agent_status`: parsing and shapes; rules in
+//! `fleet::agents`.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use fleet::agents::ListParams;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, QueryParams};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/fleet/agents", get(list))
+        .route("/api/fleet/agents/tags", get(tags))
+        .route(
+            "/api/fleet/agents/{id}",
+            get(get_one).put(update).delete(delete),
+        )
+        .route("/api/fleet/agent_status", get(status))
+}
+
+async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[
+        "page",
+        "perPage",
+        "kuery",
+        "showAgentless",
+        "showInactive",
+        "withMetrics",
+        "showUpgradeable",
+        "getStatusSummary",
+        "sortField",
+        "sortOrder",
+        "searchAfter",
+        "openPit",
+        "pitId",
+        "pitKeepAlive",
+    ])?;
+    for unsupported in ["searchAfter", "openPit", "pitId", "pitKeepAlive"] {
+        if q.get(unsupported).is_some() {
+            return Err(ApiError::bad_request(format!(
+                "[request query.{unsupported}]: searchAfter and point-in-time paging are not supported by Flotilla yet; page with page and perPage"
+            )));
+        }
+    }
+    for flag in ["showAgentless", "withMetrics", "showUpgradeable"] {
+        q.bool(flag)?;
+    }
+    let params = ListParams {
+        page: q.num("page")?,
+        per_page: q.num("perPage")?,
+        kuery: q.get("kuery").map(String::from),
+        show_inactive: q.bool("showInactive")?.unwrap_or(false),
+        sort_field: q.get("sortField").map(String::from),
+        sort_order: q.get("sortOrder").map(String::from),
+        get_status_summary: q.bool("getStatusSummary")?.unwrap_or(false),
+    };
+    Ok(Json(s.fleet.list_agents(&params).await?))
+}
+
+async fn get_one(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&["withMetrics"])?;
+    q.bool("withMetrics")?;
+    Ok(Json(json!({ "item": s.fleet.get_agent(&id).await? })))
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(
+        json!({ "item": s.fleet.update_agent(&id, &body).await? }),
+    ))
+}
+
+async fn delete(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.delete_agent(&id).await?))
+}
+
+async fn tags(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&["kuery", "showInactive"])?;
+    let show_inactive = q.bool("showInactive")?.unwrap_or(false);
+    Ok(Json(
+        s.fleet.agent_tags(q.get("kuery"), show_inactive).await?,
+    ))
+}
+
+async fn status(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&["policyId", "policyIds", "kuery"])?;
+    let mut ids: Vec<String> = q
+        .get("policyId")
+        .map(|p| vec![p.to_string()])
+        .unwrap_or_default();
+    if let Some(many) = q.get("policyIds") {
+        ids.extend(
+            many.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty()),
+        );
+    }
+    Ok(Json(
+        s.fleet.agent_status_summary(&ids, q.get("kuery")).await?,
+    ))
+}

@@ -1,0 +1,326 @@
+//! Agents as the management API sees them (`/api/fleet/agents`, `/api/fleet/agent_status`).
+//! The agent protocol (enroll, check-in, acks) is in [`protocol`].
+
+pub mod protocol;
+
+use kuery::{field, Field, FieldType as F, Schema, Storage};
+use serde_json::{json, Map, Value};
+use store::{AgentRow, Filter, Mode, Query, Scalar};
+
+use crate::error::{FleetError, Result};
+use crate::query::{filter, page_window, sort_order};
+use crate::validate::{check_body, opt, Field as BodyField, Ty, STR};
+use crate::Fleet;
+
+/// A field stored as a real column of the agent table (qualified: the status expression joins
+/// the policy table).
+macro_rules! column {
+    ($name:literal, $ty:expr) => {
+        Field {
+            name: $name,
+            ty: $ty,
+            storage: Storage::Sql {
+                sqlite: concat!("agent.", $name),
+                postgres: concat!("agent.", $name),
+            },
+        }
+    };
+}
+
+/// Fields a `kuery` may name on agents (with or without `fleet-agents.`).
+pub static KUERY: Schema = Schema {
+    prefix: "fleet-agents",
+    fields: &[
+        column!("policy_id", F::Keyword),
+        column!("active", F::Boolean),
+        column!("enrolled_at", F::Date),
+        column!("last_checkin", F::Date),
+        column!("last_checkin_status", F::Keyword),
+        column!("policy_revision_idx", F::Number),
+        Field {
+            name: "status",
+            ty: F::Keyword,
+            storage: Storage::Sql {
+                sqlite: store::AGENT_STATUS_SQLITE,
+                postgres: store::AGENT_STATUS_POSTGRES,
+            },
+        },
+        field("id", F::Keyword),
+        field("type", F::Keyword),
+        field("tags", F::KeywordArray),
+        field("agent.id", F::Keyword),
+        field("agent.version", F::Keyword),
+        field("local_metadata.host.hostname", F::Keyword),
+        field("local_metadata.host.name", F::Keyword),
+        field("local_metadata.host.id", F::Keyword),
+        field("local_metadata.host.architecture", F::Keyword),
+        field("local_metadata.os.name", F::Keyword),
+        field("local_metadata.os.platform", F::Keyword),
+        field("local_metadata.os.version", F::Keyword),
+        field("local_metadata.elastic.agent.version", F::Keyword),
+        field("local_metadata.elastic.agent.id", F::Keyword),
+        field("local_metadata.elastic.agent.snapshot", F::Boolean),
+        field("local_metadata.elastic.agent.upgradeable", F::Boolean),
+        field("local_metadata.elastic.agent.unprivileged", F::Boolean),
+        field("local_metadata.elastic.agent.fips", F::Boolean),
+        field("last_checkin_message", F::Text),
+        field("unenrolled_at", F::Date),
+        field("unenrollment_started_at", F::Date),
+        field("upgrade_started_at", F::Date),
+        field("upgraded_at", F::Date),
+        field("upgrade_details", F::Keyword),
+        field("upgrade_details.state", F::Keyword),
+        field("upgrade_details.target_version", F::Keyword),
+        field("audit_unenrolled_reason", F::Keyword),
+        field("namespaces", F::KeywordArray),
+        field("enrollment_id", F::Keyword),
+    ],
+};
+
+/// Every status Kibana knows, in its summary order.
+pub const STATUSES: &[&str] = &[
+    "online",
+    "error",
+    "degraded",
+    "offline",
+    "updating",
+    "enrolling",
+    "unenrolling",
+    "inactive",
+    "unenrolled",
+    "orphaned",
+    "uninstalled",
+];
+
+/// The wire form of an agent (Kibana's `Agent`).
+pub fn to_item(row: &AgentRow) -> Value {
+    let mut item = Map::new();
+    item.insert("id".into(), json!(row.doc.id));
+    if let Value::Object(attrs) = &row.doc.body {
+        for (k, v) in attrs {
+            match k.as_str() {
+                // Internal bookkeeping, not part of Kibana's agent.
+                "replace_token" => {}
+                "policy_revision_idx" => {
+                    item.insert("policy_revision".into(), v.clone());
+                }
+                _ => {
+                    item.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    item.insert("status".into(), json!(row.status));
+    item.entry("packages").or_insert(json!([]));
+    Value::Object(item)
+}
+
+fn not_found(id: &str) -> FleetError {
+    FleetError::NotFound(format!("Agent {id} not found"))
+}
+
+/// Query parameters of `GET /api/fleet/agents`.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub page: Option<f64>,
+    pub per_page: Option<f64>,
+    pub kuery: Option<String>,
+    pub show_inactive: bool,
+    pub sort_field: Option<String>,
+    pub sort_order: Option<String>,
+    pub get_status_summary: bool,
+}
+
+static UPDATE: &[BodyField] = &[
+    opt("tags", Ty::Array(&STR)),
+    opt("user_provided_metadata", Ty::Map),
+];
+
+/// Agents Kibana leaves out unless `showInactive=true`.
+fn active_only() -> Filter {
+    Filter::Not(Box::new(Filter::Or(vec![
+        Filter::Eq(status_target(), Scalar::Str("inactive".into())),
+        Filter::Eq(status_target(), Scalar::Str("unenrolled".into())),
+    ])))
+}
+
+fn status_target() -> store::Target {
+    store::Target::Column {
+        sqlite: store::AGENT_STATUS_SQLITE,
+        postgres: store::AGENT_STATUS_POSTGRES,
+        json_path: "status",
+    }
+}
+
+fn summary(counts: &[(String, u64)]) -> Value {
+    let mut m = Map::new();
+    for s in STATUSES {
+        let n = counts
+            .iter()
+            .find(|(k, _)| k == s)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
+        m.insert((*s).to_string(), json!(n));
+    }
+    Value::Object(m)
+}
+
+impl Fleet {
+    pub async fn list_agents(&self, p: &ListParams) -> Result<Value> {
+        let (page, per_page) = page_window(p.page, p.per_page, 20)?;
+        let mut filters = vec![filter(&KUERY, p.kuery.as_deref())?];
+        if !p.show_inactive {
+            filters.push(active_only());
+        }
+        let filter = Filter::And(filters);
+        let sort_field = match p.sort_field.as_deref() {
+            None => "enrolled_at",
+            Some(f) => KUERY.field(f).map(|f| f.name).ok_or_else(|| {
+                FleetError::BadRequest(format!(
+                    "[request query.sortField]: unknown sort field [{f}]"
+                ))
+            })?,
+        };
+        let order = sort_order(p.sort_order.as_deref())?;
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let total = tx.agent_count(&filter).await?;
+        let rows = tx
+            .agent_find(&Query {
+                filter: filter.clone(),
+                sort: vec![(sort_field.to_string(), order)],
+                offset: (page - 1) * per_page,
+                limit: Some(per_page),
+            })
+            .await?;
+        let items: Vec<Value> = rows.iter().map(to_item).collect();
+        let mut out = json!({ "items": items, "total": total, "page": page, "perPage": per_page });
+        if p.get_status_summary {
+            out["statusSummary"] = summary(&tx.agent_status_counts(&filter).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn get_agent(&self, id: &str) -> Result<Value> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let row = tx.agent_get(id).await?.ok_or_else(|| not_found(id))?;
+        Ok(to_item(&row))
+    }
+
+    /// `PUT /agents/{id}`: tags and user-provided metadata.
+    pub async fn update_agent(&self, id: &str, body: &Value) -> Result<Value> {
+        check_body("request body", body, UPDATE)?;
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let row = tx.agent_get(id).await?.ok_or_else(|| not_found(id))?;
+        let mut doc = row.doc.body.clone();
+        if let Some(tags) = body.get("tags").and_then(Value::as_array) {
+            let mut unique: Vec<Value> = Vec::new();
+            for t in tags {
+                if !unique.contains(t) {
+                    unique.push(t.clone());
+                }
+            }
+            doc["tags"] = Value::Array(unique);
+        }
+        if let Some(m) = body.get("user_provided_metadata") {
+            doc["user_provided_metadata"] = m.clone();
+        }
+        doc["updated_at"] = json!(crate::time::now());
+        tx.agent_update(id, Some(row.doc.version), &doc).await?;
+        let row = tx.agent_get(id).await?.ok_or_else(|| not_found(id))?;
+        tx.commit().await?;
+        Ok(to_item(&row))
+    }
+
+    /// `DELETE /agents/{id}`: removes the agent and revokes its access key.
+    pub async fn delete_agent(&self, id: &str) -> Result<Value> {
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let row = tx.agent_get(id).await?.ok_or_else(|| not_found(id))?;
+        if let Some(key) = row.doc.body["access_api_key_id"].as_str() {
+            tx.invalidate_api_keys(&[key.to_string()]).await?;
+        }
+        tx.agent_delete(id).await?;
+        tx.commit().await?;
+        Ok(json!({ "action": "deleted" }))
+    }
+
+    /// `GET /agents/tags`: the distinct tags of the (active, unless asked) agents.
+    pub async fn agent_tags(&self, kuery: Option<&str>, show_inactive: bool) -> Result<Value> {
+        let mut filters = vec![
+            filter(&KUERY, kuery)?,
+            Filter::Exists(store::doc_field("tags")),
+        ];
+        if !show_inactive {
+            filters.push(active_only());
+        }
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let rows = tx
+            .agent_find(&Query {
+                filter: Filter::And(filters),
+                ..Default::default()
+            })
+            .await?;
+        let mut tags: Vec<String> = rows
+            .iter()
+            .flat_map(|r| crate::validate::string_array(&r.doc.body["tags"]))
+            .collect();
+        tags.sort();
+        tags.dedup();
+        Ok(json!({ "items": tags }))
+    }
+
+    /// `GET /agent_status`: counts per status, optionally for some policies.
+    pub async fn agent_status_summary(
+        &self,
+        policy_ids: &[String],
+        kuery: Option<&str>,
+    ) -> Result<Value> {
+        let mut filters = vec![filter(&KUERY, kuery)?];
+        if !policy_ids.is_empty() {
+            filters.push(Filter::Or(
+                policy_ids
+                    .iter()
+                    .map(|p| {
+                        Filter::Eq(
+                            store::Target::Column {
+                                sqlite: "agent.policy_id",
+                                postgres: "agent.policy_id",
+                                json_path: "policy_id",
+                            },
+                            Scalar::Str(p.clone()),
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let counts = tx.agent_status_counts(&Filter::And(filters)).await?;
+        let n = |s: &str| {
+            counts
+                .iter()
+                .find(|(k, _)| k == s)
+                .map(|(_, n)| *n)
+                .unwrap_or(0)
+        };
+        let all: u64 = counts.iter().map(|(_, n)| n).sum();
+        let inactive = n("inactive");
+        let unenrolled = n("unenrolled");
+        let active = all - inactive - unenrolled;
+        Ok(json!({
+            "results": {
+                "events": 0,
+                "total": active,
+                "online": n("online"),
+                "error": n("error") + n("degraded"),
+                "offline": n("offline"),
+                "updating": n("updating") + n("enrolling") + n("unenrolling"),
+                "other": n("orphaned") + n("uninstalled"),
+                "inactive": inactive,
+                "unenrolled": unenrolled,
+                "orphaned": n("orphaned"),
+                "uninstalled": n("uninstalled"),
+                "all": all,
+                "active": active,
+            }
+        }))
+    }
+}

@@ -1,0 +1,630 @@
+//! The agent-facing Fleet Server protocol: enroll, long-poll check-in, acks
+//! (`shared/reference/notes/agent-protocol.md`, `fleet-server-openapi.yml`).
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde_json::{json, Value};
+use store::{AgentRow, ApiKey, Kind, Mode, Tx};
+
+use crate::auth::{hash_secret, random_token, Role};
+use crate::error::{FleetError, Result};
+use crate::time::now;
+use crate::Fleet;
+
+/// The Fleet Server version Flotilla speaks for (agents newer than its major.minor are refused).
+pub const FLEET_SERVER_VERSION: &str = "9.3.0";
+/// Oldest agent accepted, as Fleet Server.
+const MIN_AGENT_VERSION: (u64, u64) = (7, 13);
+
+/// Agent protocol errors carry Fleet Server's error names (`InvalidUserAgent`, ...).
+#[derive(Debug)]
+pub struct ProtocolError {
+    pub status: u16,
+    pub error: &'static str,
+    pub message: String,
+}
+
+impl ProtocolError {
+    fn new(status: u16, error: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<FleetError> for ProtocolError {
+    fn from(e: FleetError) -> Self {
+        match e {
+            FleetError::BadRequest(m) => Self::new(400, "BadRequest", m),
+            FleetError::Unauthorized(m) => Self::new(401, "Unauthorized", m),
+            FleetError::Forbidden(m) => Self::new(403, "Forbidden", m),
+            FleetError::NotFound(m) => Self::new(404, "NotFound", m),
+            FleetError::Conflict(m) => Self::new(409, "Conflict", m),
+            FleetError::Internal(m) => {
+                tracing::error!(error = %m, "agent protocol internal error");
+                Self::new(500, "InternalServerError", "")
+            }
+        }
+    }
+}
+
+impl From<store::StoreError> for ProtocolError {
+    fn from(e: store::StoreError) -> Self {
+        FleetError::from(e).into()
+    }
+}
+
+type PResult<T> = std::result::Result<T, ProtocolError>;
+
+/// Checks `User-Agent: elastic agent X.Y.Z[-suffix]`; returns the version.
+pub fn agent_version(user_agent: Option<&str>) -> PResult<String> {
+    let bad = || ProtocolError::new(400, "InvalidUserAgent", "user agent is not elastic agent");
+    let ua = user_agent.ok_or_else(bad)?;
+    let prefix = "elastic agent ";
+    if ua.len() < prefix.len() || !ua[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        return Err(bad());
+    }
+    let version = ua[prefix.len()..].trim().to_string();
+    let core = version.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<u64> = core
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    if parts.len() < 2 {
+        return Err(bad());
+    }
+    let (major, minor) = (parts[0], parts[1]);
+    let server: Vec<u64> = FLEET_SERVER_VERSION
+        .split('.')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if (major, minor) < MIN_AGENT_VERSION || (major, minor) > (server[0], server[1]) {
+        return Err(ProtocolError::new(
+            400,
+            "UnsupportedVersion",
+            format!(
+                "version is not supported: {version} (supported: 7.13 to {}.{}.*)",
+                server[0], server[1]
+            ),
+        ));
+    }
+    Ok(version)
+}
+
+/// Decodes `Authorization: ApiKey base64(id:secret)`.
+fn decode_token(header: Option<&str>) -> PResult<(String, String)> {
+    let header = header
+        .ok_or_else(|| ProtocolError::new(401, "ErrNoAuthHeader", "no authorization header"))?;
+    let malformed =
+        || ProtocolError::new(400, "ErrMalformedToken", "malformed authorization header");
+    let token = header.strip_prefix("ApiKey ").ok_or_else(malformed)?;
+    let decoded = String::from_utf8(B64.decode(token.trim()).map_err(|_| malformed())?)
+        .map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    Ok((id.to_string(), secret.to_string()))
+}
+
+/// Parses a Go duration (`5m`, `30s`, `1h30m`, `500ms`).
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, secs) = ["ms", "h", "m", "s"]
+            .iter()
+            .zip([0.001, 3600.0, 60.0, 1.0])
+            .find(|(u, _)| rest.starts_with(**u))?;
+        rest = &rest[unit.len()..];
+        total += Duration::try_from_secs_f64(n * secs).ok()?;
+    }
+    Some(total)
+}
+
+/// The check-in body, as Fleet Server reads it.
+struct Checkin {
+    status: String,
+    message: String,
+    ack_token: Option<String>,
+    local_metadata: Option<Value>,
+    components: Option<Value>,
+    poll_timeout: Option<Duration>,
+    upgrade_details: Option<Value>,
+    agent_policy_id: Option<String>,
+    policy_revision_idx: Option<i64>,
+}
+
+fn parse_checkin(body: &Value) -> PResult<Checkin> {
+    let bad = |m: &str| ProtocolError::new(400, "BadRequest", m);
+    let obj = body
+        .as_object()
+        .ok_or_else(|| bad("request body must be a JSON object"))?;
+    let status = obj
+        .get("status")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("status is required"))?;
+    if !matches!(
+        status,
+        "online" | "error" | "degraded" | "starting" | "disconnected"
+    ) {
+        return Err(bad(&format!("invalid status: {status}")));
+    }
+    let poll_timeout = match obj.get("poll_timeout") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            Some(parse_go_duration(s).ok_or_else(|| bad("poll_timeout is not a duration"))?)
+        }
+        Some(_) => return Err(bad("poll_timeout is not a duration")),
+    };
+    let opt_obj = |k: &str| -> PResult<Option<Value>> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
+            Some(_) => Err(bad(&format!("{k} must be an object"))),
+        }
+    };
+    let components = match obj.get("components") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Array(_)) => Some(v.clone()),
+        Some(_) => return Err(bad("components must be an array")),
+    };
+    Ok(Checkin {
+        status: status.to_string(),
+        message: obj
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        ack_token: obj
+            .get("ack_token")
+            .and_then(Value::as_str)
+            .map(String::from),
+        local_metadata: opt_obj("local_metadata")?,
+        components,
+        poll_timeout,
+        upgrade_details: opt_obj("upgrade_details")?,
+        agent_policy_id: obj
+            .get("agent_policy_id")
+            .and_then(Value::as_str)
+            .map(String::from),
+        policy_revision_idx: obj.get("policy_revision_idx").and_then(Value::as_i64),
+    })
+}
+
+/// A `POLICY_CHANGE` action id: `policy:<policy_id>:<revision>` (a 4th part is accepted).
+fn parse_policy_action(id: &str) -> Option<(&str, i64)> {
+    let rest = id.strip_prefix("policy:")?;
+    let mut parts = rest.split(':');
+    let policy = parts.next()?;
+    let rev = parts.next()?.parse().ok()?;
+    Some((policy, rev))
+}
+
+impl Fleet {
+    /// The agent that `Authorization` belongs to, which must be `agent_id` and active.
+    async fn authenticate_agent(
+        &self,
+        tx: &mut dyn Tx,
+        header: Option<&str>,
+        agent_id: &str,
+    ) -> PResult<AgentRow> {
+        let (key_id, secret) = decode_token(header)?;
+        let denied = || ProtocolError::new(401, "ErrAPIKeyNotFound", "ApiKey not found");
+        let key = tx.get_api_key(&key_id).await?.ok_or_else(denied)?;
+        let ok: bool =
+            subtle::ConstantTimeEq::ct_eq(hash_secret(&secret).as_bytes(), key.key_hash.as_bytes())
+                .into();
+        if !ok || key.invalidated || key.role != Role::Agent.as_str() {
+            return Err(ProtocolError::new(
+                401,
+                "Unauthorized",
+                "ApiKey not enabled",
+            ));
+        }
+        let row = tx
+            .agent_by_access_key(&key_id)
+            .await?
+            .ok_or_else(|| ProtocolError::new(404, "AgentNotFound", "agent not found"))?;
+        if row.doc.id != agent_id {
+            return Err(ProtocolError::new(
+                403,
+                "ErrAgentIdentity",
+                "agent id does not match the ApiKey",
+            ));
+        }
+        if row.doc.body["active"] != json!(true) {
+            return Err(ProtocolError::new(
+                401,
+                "ErrAgentInactive",
+                "agent inactive",
+            ));
+        }
+        Ok(row)
+    }
+
+    /// `POST /api/fleet/agents/enroll`.
+    pub async fn enroll(
+        &self,
+        auth: Option<&str>,
+        user_agent: Option<&str>,
+        body: &Value,
+    ) -> PResult<Value> {
+        let version = agent_version(user_agent)?;
+        let bad = |m: &str| ProtocolError::new(400, "BadRequest", m);
+        let obj = body
+            .as_object()
+            .ok_or_else(|| bad("request body must be a JSON object"))?;
+        match obj.get("type").and_then(Value::as_str) {
+            Some("PERMANENT") => {}
+            Some(t) => return Err(bad(&format!("invalid enrollment type: {t}"))),
+            None => return Err(bad("type is required")),
+        }
+        let metadata = obj
+            .get("metadata")
+            .and_then(Value::as_object)
+            .ok_or_else(|| bad("metadata is required"))?;
+        let mut local = metadata.get("local").cloned().unwrap_or(json!({}));
+        if !local.is_object() {
+            return Err(bad("metadata.local must be an object"));
+        }
+        let mut tags: Vec<Value> = Vec::new();
+        for t in metadata
+            .get("tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if t.is_string() && !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        let token = auth
+            .and_then(|h| h.strip_prefix("ApiKey "))
+            .ok_or_else(|| ProtocolError::new(401, "ErrNoAuthHeader", "no authorization header"))?;
+
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let key = self.authenticate_enrollment(tx.as_mut(), token).await?;
+        let policy_id = key.body["policy_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let agent_id = match obj
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            Some(id) => {
+                if let Some(existing) = tx.agent_get(id).await? {
+                    if existing.doc.body["active"] == json!(true) {
+                        return Err(ProtocolError::new(
+                            403,
+                            "AgentNotReplaceable",
+                            "an active agent with this id exists",
+                        ));
+                    }
+                    tx.agent_delete(id).await?;
+                }
+                id.to_string()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        if local.pointer("/elastic/agent/id").is_some() {
+            local["elastic"]["agent"]["id"] = json!(agent_id);
+        }
+        let key_id = random_token(20);
+        let secret = random_token(22);
+        let enrolled_at = now();
+        tx.insert_api_key(&ApiKey {
+            id: key_id.clone(),
+            name: format!("agent:{agent_id}"),
+            key_hash: hash_secret(&secret),
+            role: Role::Agent.as_str().into(),
+            owner: format!("agent:{agent_id}"),
+            created_at: enrolled_at.clone(),
+            expiration: None,
+            invalidated: false,
+        })
+        .await?;
+        let user_provided = metadata.get("user_provided").cloned().unwrap_or(json!({}));
+        let mut doc = json!({
+            "active": true,
+            "policy_id": policy_id,
+            "type": "PERMANENT",
+            "enrolled_at": enrolled_at,
+            "updated_at": enrolled_at,
+            "local_metadata": local,
+            "user_provided_metadata": user_provided,
+            "access_api_key_id": key_id,
+            "agent": { "id": agent_id, "version": version },
+            "tags": tags,
+        });
+        if let Some(e) = obj.get("enrollment_id").and_then(Value::as_str) {
+            doc["enrollment_id"] = json!(e);
+        }
+        tx.agent_insert(&agent_id, &doc).await?;
+        tx.commit().await?;
+        tracing::info!(agent_id = %agent_id, agent_policy_id = %policy_id, "agent enrolled");
+        Ok(json!({
+            "action": "created",
+            "item": {
+                "id": agent_id,
+                "active": true,
+                "policy_id": policy_id,
+                "type": "PERMANENT",
+                "enrolled_at": enrolled_at,
+                "user_provided_metadata": user_provided,
+                "local_metadata": doc["local_metadata"],
+                "access_api_key_id": key_id,
+                "access_api_key": B64.encode(format!("{key_id}:{secret}")),
+                "status": "online",
+                "tags": doc["tags"],
+            }
+        }))
+    }
+
+    /// `POST /api/fleet/agents/{id}/checkin`: records the check-in, then answers at once with
+    /// pending actions (a newer policy revision), or holds the request until there are some,
+    /// the poll times out, or the server shuts down.
+    pub async fn checkin(
+        &self,
+        agent_id: &str,
+        auth: Option<&str>,
+        user_agent: Option<&str>,
+        body: &Value,
+    ) -> PResult<Value> {
+        let started = tokio::time::Instant::now();
+        let version = agent_version(user_agent)?;
+        let req = parse_checkin(body)?;
+        let (policy_id, acked_revision) = {
+            let mut tx = self.store.begin(Mode::Write).await?;
+            let row = self.authenticate_agent(tx.as_mut(), auth, agent_id).await?;
+            let mut doc = row.doc.body.clone();
+            let at = now();
+            doc["last_checkin"] = json!(at);
+            doc["last_checkin_status"] = json!(req.status.to_lowercase());
+            doc["last_checkin_message"] = json!(req.message);
+            doc["updated_at"] = json!(at);
+            doc["agent"]["version"] = json!(version);
+            if let Some(m) = &req.local_metadata {
+                doc["local_metadata"] = m.clone();
+            }
+            if let Some(c) = &req.components {
+                doc["components"] = c.clone();
+            }
+            match (
+                &req.upgrade_details,
+                doc.get("upgrade_details")
+                    .filter(|v| !v.is_null())
+                    .is_some(),
+            ) {
+                (Some(details), _) => doc["upgrade_details"] = details.clone(),
+                // An agent that was upgrading and no longer reports details has finished.
+                (None, true) => {
+                    doc["upgrade_details"] = Value::Null;
+                    doc["upgrade_started_at"] = Value::Null;
+                    doc["upgraded_at"] = json!(at);
+                }
+                (None, false) => {}
+            }
+            if let Some(obj) = doc.as_object_mut() {
+                // A successful check-in clears an audit unenrollment.
+                obj.remove("audit_unenrolled_reason");
+                obj.remove("audit_unenrolled_time");
+            }
+            let policy_id = doc["policy_id"].as_str().unwrap_or_default().to_string();
+            if let (Some(p), Some(rev)) = (&req.agent_policy_id, req.policy_revision_idx) {
+                doc["agent_policy_id"] = json!(p);
+                if *p == policy_id {
+                    doc["policy_revision_idx"] = json!(rev);
+                }
+            }
+            let acked = doc["policy_revision_idx"].as_i64();
+            tx.agent_update(agent_id, Some(row.doc.version), &doc)
+                .await?;
+            tx.commit().await?;
+            (policy_id, acked)
+        };
+        let ack_token = req.ack_token.clone().unwrap_or_default();
+
+        // Subscribe before looking, so a change between the look and the wait is not missed.
+        let current = self.policy_revision(&policy_id).await?;
+        let mut revisions = self.hub.subscribe(&policy_id, current.unwrap_or(0));
+        if let Some(action) = self
+            .policy_change_action(agent_id, &policy_id, acked_revision)
+            .await?
+        {
+            return Ok(json!({ "action": "checkin", "ack_token": ack_token, "actions": [action] }));
+        }
+
+        let poll = match req.poll_timeout {
+            None => self.config.checkin_long_poll,
+            Some(d) => d
+                .saturating_sub(Duration::from_secs(120))
+                .clamp(self.config.checkin_min_poll, Duration::from_secs(3600)),
+        };
+        let deadline = started + poll;
+        let _held = self.hub.hold(agent_id);
+        let mut shutdown = self.hub.shutdown_signal();
+        loop {
+            tokio::select! {
+                changed = revisions.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    if let Some(action) = self.policy_change_action(agent_id, &policy_id, acked_revision).await? {
+                        return Ok(json!({ "action": "checkin", "ack_token": ack_token, "actions": [action] }));
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = crate::hub::Hub::wait_shutdown(&mut shutdown) => break,
+            }
+        }
+        Ok(json!({ "action": "checkin", "ack_token": ack_token, "actions": [] }))
+    }
+
+    async fn policy_revision(&self, policy_id: &str) -> Result<Option<i64>> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        Ok(tx
+            .get(Kind::AgentPolicy, policy_id)
+            .await?
+            .and_then(|d| d.body["revision"].as_i64()))
+    }
+
+    /// The POLICY_CHANGE an agent needs, if its policy has a revision it has not acknowledged.
+    async fn policy_change_action(
+        &self,
+        agent_id: &str,
+        policy_id: &str,
+        acked: Option<i64>,
+    ) -> Result<Option<Value>> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let Some(policy) = tx.get(Kind::AgentPolicy, policy_id).await? else {
+            return Ok(None);
+        };
+        drop(tx);
+        let revision = policy.body["revision"].as_i64().unwrap_or(1);
+        if acked.is_some_and(|a| a >= revision) {
+            return Ok(None);
+        }
+        let full = self
+            .full_agent_policy(policy_id, Default::default())
+            .await?;
+        Ok(Some(json!({
+            "id": format!("policy:{policy_id}:{revision}"),
+            "type": "POLICY_CHANGE",
+            "agent_id": agent_id,
+            "created_at": policy.body["updated_at"],
+            "data": { "policy": full },
+        })))
+    }
+
+    /// `POST /api/fleet/agents/{id}/acks`. Returns the HTTP status (the worst item's) and body.
+    pub async fn ack(
+        &self,
+        agent_id: &str,
+        auth: Option<&str>,
+        body: &Value,
+    ) -> PResult<(u16, Value)> {
+        let events = body
+            .get("events")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ProtocolError::new(400, "BadRequest", "events is required"))?;
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let row = self.authenticate_agent(tx.as_mut(), auth, agent_id).await?;
+        let mut doc = row.doc.body.clone();
+        let policy_id = doc["policy_id"].as_str().unwrap_or_default().to_string();
+        let mut best_revision = doc["policy_revision_idx"].as_i64();
+        let mut items = Vec::with_capacity(events.len());
+        let mut worst = 200u16;
+        for event in events {
+            let (status, message) =
+                if event.get("agent_id").and_then(Value::as_str) != Some(agent_id) {
+                    (400, "agent_id does not match the caller")
+                } else {
+                    match event
+                        .get("action_id")
+                        .and_then(Value::as_str)
+                        .and_then(parse_policy_action)
+                    {
+                        Some((p, rev)) => {
+                            let failed = event
+                                .get("error")
+                                .and_then(Value::as_str)
+                                .is_some_and(|e| !e.is_empty());
+                            if p == policy_id && !failed && best_revision.is_none_or(|b| rev > b) {
+                                best_revision = Some(rev);
+                            }
+                            (200, "OK")
+                        }
+                        None => (404, "action not found"),
+                    }
+                };
+            worst = worst.max(status);
+            items.push(json!({ "status": status, "message": message }));
+        }
+        if best_revision != doc["policy_revision_idx"].as_i64() {
+            doc["policy_revision_idx"] = json!(best_revision);
+            doc["updated_at"] = json!(now());
+            tx.agent_update(agent_id, Some(row.doc.version), &doc)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((
+            worst,
+            json!({ "action": "acks", "errors": worst != 200, "items": items }),
+        ))
+    }
+
+    /// Refreshes `last_checkin` of every agent whose long-poll is held (run every 30 s).
+    pub async fn flush_heartbeats(&self) -> Result<u64> {
+        let ids = self.hub.held_ids();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let n = tx.agent_touch(&ids, &now()).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agents() {
+        assert_eq!(agent_version(Some("elastic agent 9.1.0")).unwrap(), "9.1.0");
+        assert_eq!(
+            agent_version(Some("Elastic Agent 8.17.2-SNAPSHOT")).unwrap(),
+            "8.17.2-SNAPSHOT"
+        );
+        assert_eq!(
+            agent_version(Some("curl/8")).unwrap_err().error,
+            "InvalidUserAgent"
+        );
+        assert_eq!(agent_version(None).unwrap_err().error, "InvalidUserAgent");
+        assert_eq!(
+            agent_version(Some("elastic agent 7.12.0"))
+                .unwrap_err()
+                .error,
+            "UnsupportedVersion"
+        );
+        assert_eq!(
+            agent_version(Some("elastic agent 9.4.0"))
+                .unwrap_err()
+                .error,
+            "UnsupportedVersion"
+        );
+        assert!(agent_version(Some("elastic agent 9.3.7")).is_ok());
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("5"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+
+    #[test]
+    fn policy_action_ids() {
+        assert_eq!(parse_policy_action("policy:abc:3"), Some(("abc", 3)));
+        assert_eq!(parse_policy_action("policy:abc:3:0"), Some(("abc", 3)));
+        assert_eq!(parse_policy_action("policy:abc"), None);
+        assert_eq!(parse_policy_action("upgrade-1"), None);
+    }
+}

@@ -1,0 +1,281 @@
+//! Agents end to end over HTTP, on SQLite and PostgreSQL: enroll with a token, check in,
+//! receive POLICY_CHANGE, ack, watch status move, wake a held check-in with a policy change;
+//! the agents list, tags, status summary, updates and deletes; bad credentials and bodies.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{TestServer, AGENT_UA};
+
+async fn policy_and_token(srv: &TestServer) -> (String, String) {
+    let p = srv
+        .create_policy(
+            json!({"name": "agents", "namespace": "default", "monitoring_enabled": ["logs"]}),
+        )
+        .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let token = srv.enrollment_token(&id).await;
+    (id, token)
+}
+
+fn checkin_body(extra: Value) -> Value {
+    let mut b = json!({"status": "online", "message": "Running", "poll_timeout": "1s"});
+    if let (Some(b), Some(e)) = (b.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    b
+}
+
+both_backends! {
+    async fn enroll_checkin_ack_and_status(srv: TestServer) {
+        let (policy_id, token) = policy_and_token(&srv).await;
+        let (status, res) = srv.agent_call("/api/fleet/agents/enroll", Some(&token), json!({
+            "type": "PERMANENT",
+            "metadata": {"local": {"host": {"hostname": "web-1"}, "elastic": {"agent": {"version": "9.1.0", "id": "old"}}}, "user_provided": {"env": "prod"}, "tags": ["a", "a", "b"]}
+        })).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res["action"], "created");
+        let item = &res["item"];
+        let agent_id = item["id"].as_str().unwrap().to_string();
+        let key = item["access_api_key"].as_str().unwrap().to_string();
+        assert_eq!(item["policy_id"], policy_id);
+        assert_eq!(item["type"], "PERMANENT");
+        assert_eq!(item["active"], true);
+        assert_eq!(item["status"], "online");
+        assert_eq!(item["tags"], json!(["a", "b"]), "tags are deduplicated");
+        assert_eq!(item["local_metadata"]["elastic"]["agent"]["id"], agent_id, "the agent id is rewritten");
+        assert_eq!(item["user_provided_metadata"], json!({"env": "prod"}));
+
+        // Enrolled, never checked in, no policy acknowledged: Kibana says "updating".
+        let (_, got) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
+        assert_eq!(got["item"]["status"], "updating");
+        assert!(got["item"].get("last_checkin").is_none());
+
+        // First check-in: the policy at once.
+        let path = format!("/api/fleet/agents/{agent_id}/checkin");
+        let started = Instant::now();
+        let (status, res) = srv.agent_call(&path, Some(&key), checkin_body(json!({"local_metadata": {"host": {"hostname": "web-1"}}}))).await;
+        assert_eq!(status, 200, "{res}");
+        assert!(started.elapsed() < Duration::from_secs(2), "pending actions answer immediately");
+        assert_eq!(res["action"], "checkin");
+        let action = &res["actions"][0];
+        assert_eq!(action["type"], "POLICY_CHANGE");
+        assert_eq!(action["id"], format!("policy:{policy_id}:1"));
+        assert_eq!(action["agent_id"], agent_id);
+        assert_eq!(action["data"]["policy"]["id"], policy_id);
+        assert_eq!(action["data"]["policy"]["revision"], 1);
+        assert_eq!(action["data"]["policy"]["agent"]["monitoring"]["logs"], true);
+
+        let (status, res) = srv.agent_call(&format!("/api/fleet/agents/{agent_id}/acks"), Some(&key), json!({
+            "events": [{"type": "ACTION_RESULT", "subtype": "ACKNOWLEDGED", "agent_id": agent_id, "action_id": format!("policy:{policy_id}:1"), "timestamp": "2024-01-01T00:00:00Z", "message": "ok"}]
+        })).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res, json!({"action": "acks", "errors": false, "items": [{"status": 200, "message": "OK"}]}));
+        let (_, got) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
+        assert_eq!(got["item"]["policy_revision"], 1);
+        assert_eq!(got["item"]["status"], "online");
+        assert_eq!(got["item"]["last_checkin_status"], "online");
+        assert_eq!(got["item"]["agent"]["version"], "9.1.0");
+        assert!(got["item"]["last_checkin"].is_string());
+
+        // Nothing pending: the poll is held until its (short, in tests) timeout.
+        let (status, res) = srv.agent_call(&path, Some(&key), checkin_body(json!({"ack_token": "t1"}))).await;
+        assert_eq!(status, 200);
+        assert_eq!(res, json!({"action": "checkin", "ack_token": "t1", "actions": []}));
+
+        // A degraded report shows as degraded.
+        srv.agent_call(&path, Some(&key), checkin_body(json!({"status": "degraded", "message": "input failing"}))).await;
+        let (_, got) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
+        assert_eq!(got["item"]["status"], "degraded");
+        assert_eq!(got["item"]["last_checkin_message"], "input failing");
+        srv.stop().await;
+    }
+}
+
+both_backends! {
+    async fn a_policy_change_wakes_a_held_checkin(srv: TestServer) {
+        let (policy_id, token) = policy_and_token(&srv).await;
+        let (agent_id, key) = srv.enroll(&token, "web-1").await;
+        let path = format!("/api/fleet/agents/{agent_id}/checkin");
+        srv.agent_call(&path, Some(&key), checkin_body(json!({}))).await;
+        srv.agent_call(&format!("/api/fleet/agents/{agent_id}/acks"), Some(&key), json!({
+            "events": [{"agent_id": agent_id, "action_id": format!("policy:{policy_id}:1")}]
+        })).await;
+
+        let srv = std::sync::Arc::new(srv);
+        let poller = {
+            let (srv, path, key) = (srv.clone(), path.clone(), key.clone());
+            tokio::spawn(async move {
+                // Held for up to 5 minutes (the agent asks for 7; the server takes 2 off).
+                srv.agent_call(&path, Some(&key), checkin_body(json!({"poll_timeout": "7m"}))).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!poller.is_finished(), "nothing pending: the check-in is held");
+        // While held, the heartbeat flusher refreshes last_checkin.
+        let (_, before) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(srv.fleet().flush_heartbeats().await.unwrap(), 1);
+        let (_, after) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
+        assert!(after["item"]["last_checkin"].as_str() > before["item"]["last_checkin"].as_str());
+
+        let changed_at = Instant::now();
+        let (status, _) = srv.put(&format!("/api/fleet/agent_policies/{policy_id}"), json!({"name": "agents", "namespace": "prod"})).await;
+        assert_eq!(status, 200);
+        let (status, res) = tokio::time::timeout(Duration::from_secs(5), poller).await.expect("woken").unwrap();
+        assert!(changed_at.elapsed() < Duration::from_secs(1), "woken within a second: {:?}", changed_at.elapsed());
+        assert_eq!(status, 200);
+        assert_eq!(res["actions"][0]["id"], format!("policy:{policy_id}:2"));
+        assert_eq!(res["actions"][0]["data"]["policy"]["agent"]["monitoring"]["namespace"], "prod");
+        std::sync::Arc::try_unwrap(srv).ok().expect("only owner").stop().await;
+    }
+}
+
+both_backends! {
+    async fn bad_credentials_and_bodies_change_nothing(srv: TestServer) {
+        let (policy_id, token) = policy_and_token(&srv).await;
+        let body = json!({"type": "PERMANENT", "metadata": {"local": {}}});
+        let (status, res) = srv.agent_call("/api/fleet/agents/enroll", Some("bm9wZTpub3Bl"), body.clone()).await;
+        assert_eq!(status, 401, "{res}");
+        let (status, res) = srv.agent_call("/api/fleet/agents/enroll", None, body.clone()).await;
+        assert_eq!(status, 401);
+        assert_eq!(res["error"], "ErrNoAuthHeader");
+        let (status, res) = srv.agent_call("/api/fleet/agents/enroll", Some(&token), json!({"metadata": {"local": {}}})).await;
+        assert_eq!(status, 400, "{res}");
+        let res2 = srv.http.post(format!("{}/api/fleet/agents/enroll", srv.agent_base))
+            .header("authorization", format!("ApiKey {token}")).json(&body).send().await.unwrap();
+        assert_eq!(res2.status(), 400, "a User-Agent is required");
+        let err: Value = res2.json().await.unwrap();
+        assert_eq!(err["error"], "InvalidUserAgent");
+        let (_, list) = srv.get("/api/fleet/agents?showInactive=true").await;
+        assert_eq!(list["total"], 0, "no agent was made");
+
+        let (a, key_a) = srv.enroll(&token, "a").await;
+        let (b, _key_b) = srv.enroll(&token, "b").await;
+        // A's key used for B.
+        let (status, res) = srv.agent_call(&format!("/api/fleet/agents/{b}/checkin"), Some(&key_a), checkin_body(json!({}))).await;
+        assert_eq!(status, 403, "{res}");
+        assert_eq!(res["error"], "ErrAgentIdentity");
+        // Malformed check-in: no status.
+        let (status, _) = srv.agent_call(&format!("/api/fleet/agents/{a}/checkin"), Some(&key_a), json!({"message": "x"})).await;
+        assert_eq!(status, 400);
+        let (_, got) = srv.get(&format!("/api/fleet/agents/{a}")).await;
+        assert!(got["item"].get("last_checkin").is_none(), "a refused check-in records nothing");
+        let (status, res) = srv.agent_call(&format!("/api/fleet/agents/{a}/acks"), Some(&key_a), json!({
+            "events": [{"agent_id": a, "action_id": "nope"}, {"agent_id": b, "action_id": format!("policy:{policy_id}:1")}]
+        })).await;
+        assert_eq!(status, 404, "the worst item decides: {res}");
+        assert_eq!(res["errors"], true);
+        assert_eq!(res["items"][0]["status"], 404);
+        assert_eq!(res["items"][1]["status"], 400);
+
+        // A revoked enrollment token no longer enrolls.
+        let (_, keys) = srv.get("/api/fleet/enrollment_api_keys").await;
+        let key_id = keys["items"][0]["id"].as_str().unwrap();
+        srv.call(reqwest::Method::DELETE, &format!("/api/fleet/enrollment_api_keys/{key_id}"), None).await;
+        let (status, _) = srv.agent_call("/api/fleet/agents/enroll", Some(&token), body.clone()).await;
+        assert_eq!(status, 401);
+        // A deleted agent's key no longer checks in.
+        srv.call(reqwest::Method::DELETE, &format!("/api/fleet/agents/{a}"), None).await;
+        let (status, _) = srv.agent_call(&format!("/api/fleet/agents/{a}/checkin"), Some(&key_a), checkin_body(json!({}))).await;
+        assert_eq!(status, 401);
+        // Agent keys do not open the management API.
+        let res = srv.http.get(format!("{}/api/fleet/agents", srv.base)).header("authorization", format!("ApiKey {_key_b}")).send().await.unwrap();
+        assert_eq!(res.status(), 403);
+        srv.stop().await;
+    }
+}
+
+both_backends! {
+    async fn list_filter_sort_summary_tags_update_delete(srv: TestServer) {
+        let (policy_id, token) = policy_and_token(&srv).await;
+        let mut ids = Vec::new();
+        for host in ["web-1", "web-2", "db-1"] {
+            let (id, key) = srv.enroll(&token, host).await;
+            ids.push((id, key));
+        }
+        // web-1 checks in and acks (online); web-2 only checks in (updating); db-1 never (updating).
+        let (web1, key1) = &ids[0];
+        srv.agent_call(&format!("/api/fleet/agents/{web1}/checkin"), Some(key1), checkin_body(json!({}))).await;
+        srv.agent_call(&format!("/api/fleet/agents/{web1}/acks"), Some(key1), json!({"events": [{"agent_id": web1, "action_id": format!("policy:{policy_id}:1")}]})).await;
+        let (web2, key2) = &ids[1];
+        srv.agent_call(&format!("/api/fleet/agents/{web2}/checkin"), Some(key2), checkin_body(json!({}))).await;
+
+        let (status, list) = srv.get("/api/fleet/agents?getStatusSummary=true").await;
+        assert_eq!(status, 200, "{list}");
+        assert_eq!((list["total"].clone(), list["page"].clone(), list["perPage"].clone()), (json!(3), json!(1), json!(20)));
+        assert_eq!(list["statusSummary"]["online"], 1);
+        assert_eq!(list["statusSummary"]["updating"], 2);
+        let hosts = |v: &Value| v["items"].as_array().unwrap().iter().map(|i| i["local_metadata"]["host"]["hostname"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(hosts(&list), ["db-1", "web-2", "web-1"], "newest enrolled first");
+
+        for (kuery, expected) in [
+            ("status:online", vec!["web-1"]),
+            ("fleet-agents.local_metadata.host.hostname:web-*", vec!["web-1", "web-2"]),
+            ("not status:online and local_metadata.host.hostname:web*", vec!["web-2"]),
+            ("last_checkin:*", vec!["web-1", "web-2"]),
+            (&format!("policy_id:\"{policy_id}\" and tags:t1"), vec!["web-1", "web-2", "db-1"]),
+            ("policy_revision_idx >= 1", vec!["web-1"]),
+        ] {
+            let (status, res) = srv.get(&format!("/api/fleet/agents?sortField=local_metadata.host.hostname&sortOrder=desc&kuery={}", urlencode(kuery))).await;
+            assert_eq!(status, 200, "{kuery}: {res}");
+            let mut got = hosts(&res);
+            got.sort();
+            let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+            want.sort();
+            assert_eq!(got, want, "{kuery}");
+        }
+        let (_, sorted) = srv.get("/api/fleet/agents?sortField=local_metadata.host.hostname&sortOrder=asc").await;
+        assert_eq!(hosts(&sorted), ["db-1", "web-1", "web-2"]);
+        let (status, _) = srv.get("/api/fleet/agents?kuery=nosuchfield:x").await;
+        assert_eq!(status, 400);
+        let (status, res) = srv.get("/api/fleet/agents?searchAfter=x").await;
+        assert_eq!(status, 400, "{res}");
+
+        let (status, summary) = srv.get(&format!("/api/fleet/agent_status?policyId={policy_id}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(summary["results"]["online"], 1);
+        assert_eq!(summary["results"]["updating"], 2);
+        assert_eq!(summary["results"]["all"], 3);
+        let (_, none) = srv.get("/api/fleet/agent_status?policyId=other").await;
+        assert_eq!(none["results"]["all"], 0);
+
+        let (status, res) = srv.put(&format!("/api/fleet/agents/{web1}"), json!({"tags": ["x", "y", "x"], "user_provided_metadata": {"team": "a"}})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res["item"]["tags"], json!(["x", "y"]));
+        assert_eq!(res["item"]["user_provided_metadata"], json!({"team": "a"}));
+        let (status, _) = srv.put(&format!("/api/fleet/agents/{web1}"), json!({"policy_id": "nope"})).await;
+        assert_eq!(status, 400);
+        let (_, tags) = srv.get("/api/fleet/agents/tags").await;
+        assert_eq!(tags, json!({"items": ["t1", "x", "y"]}));
+
+        let (status, res) = srv.call(reqwest::Method::DELETE, &format!("/api/fleet/agents/{web1}"), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(res, json!({"action": "deleted"}));
+        let (status, res) = srv.get(&format!("/api/fleet/agents/{web1}")).await;
+        assert_eq!(status, 404);
+        assert_eq!(res["message"], format!("Agent {web1} not found"));
+        // Agents keep their policy from being deleted.
+        let (status, _) = srv.post("/api/fleet/agent_policies/delete", json!({"agentPolicyId": policy_id})).await;
+        assert_eq!(status, 400);
+        srv.stop().await;
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn user_agent_constant_is_supported() {
+    assert!(fleet::agents::protocol::agent_version(Some(AGENT_UA)).is_ok());
+}
