@@ -39,13 +39,6 @@ async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value
         "pitId",
         "pitKeepAlive",
     ])?;
-    for unsupported in ["searchAfter", "openPit", "pitId", "pitKeepAlive"] {
-        if q.get(unsupported).is_some() {
-            return Err(ApiError::bad_request(format!(
-                "[request query.{unsupported}]: searchAfter and point-in-time paging are not supported by Flotilla yet; page with page and perPage"
-            )));
-        }
-    }
     for flag in ["showAgentless", "withMetrics", "showUpgradeable"] {
         q.bool(flag)?;
     }
@@ -57,7 +50,16 @@ async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value
         sort_field: q.get("sortField").map(String::from),
         sort_order: q.get("sortOrder").map(String::from),
         get_status_summary: q.bool("getStatusSummary")?.unwrap_or(false),
+        search_after: q.get("searchAfter").map(String::from),
+        open_pit: q.bool("openPit")?.unwrap_or(false),
+        pit_id: q.get("pitId").map(String::from),
+        pit_keep_alive: q.get("pitKeepAlive").map(String::from),
     };
+    if params.open_pit && params.pit_id.is_some() {
+        return Err(ApiError::bad_request(
+            "[request query]: use either openPit or pitId, not both",
+        ));
+    }
     Ok(Json(s.fleet.list_agents(&params).await?))
 }
 

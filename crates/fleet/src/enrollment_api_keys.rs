@@ -187,6 +187,7 @@ impl Fleet {
                     sort: vec![("created_at".into(), SortOrder::Desc)],
                     offset: (page - 1) * per_page,
                     limit: Some(per_page),
+                    search_after: None,
                 },
             )
             .await?;

@@ -279,3 +279,143 @@ fn urlencode(s: &str) -> String {
 fn user_agent_constant_is_supported() {
     assert!(fleet::agents::protocol::agent_version(Some(AGENT_UA)).is_ok());
 }
+
+/// Puts `n` agents on a policy straight into the store (fast set-up for paging tests).
+async fn seed_agents(srv: &TestServer, policy_id: &str, n: usize) {
+    let base = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let mut tx = srv
+        .fleet()
+        .store
+        .begin(fleet::store::Mode::Write)
+        .await
+        .unwrap();
+    for i in 0..n {
+        let mut doc = json!({
+            "active": true, "policy_id": policy_id, "type": "PERMANENT",
+            // Many agents share an enrollment time: the id breaks the ties.
+            "enrolled_at": (base + chrono::Duration::seconds((i % 37) as i64)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "agent": {"id": format!("seed-{i:05}"), "version": "9.1.0"},
+            "tags": [],
+        });
+        if i % 5 != 0 {
+            doc["local_metadata"] = json!({"host": {"hostname": format!("host-{:03}", i % 91)}});
+        }
+        tx.agent_insert(&format!("seed-{i:05}"), &doc)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn walk(
+    srv: &TestServer,
+    first: &str,
+    per_page: usize,
+    mut between: impl FnMut(usize) -> Option<String>,
+) -> (Vec<String>, Value) {
+    let mut seen = Vec::new();
+    let mut url = first.to_string();
+    let mut first_page = Value::Null;
+    for round in 0.. {
+        let (status, page) = srv.get(&url).await;
+        assert_eq!(status, 200, "{url}: {page}");
+        if first_page.is_null() {
+            first_page = page.clone();
+        }
+        let items = page["items"].as_array().unwrap();
+        seen.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
+        if items.len() < per_page {
+            break;
+        }
+        let next = page["nextSearchAfter"]
+            .as_str()
+            .expect("a full page has a cursor");
+        url = format!(
+            "{}&searchAfter={}",
+            first.split("&openPit").next().unwrap(),
+            urlencode(next)
+        );
+        if let Some(pit) = page["pit"].as_str() {
+            url = format!("{url}&pitId={pit}&pitKeepAlive=5m");
+        }
+        if let Some(extra) = between(round) {
+            url.push_str(&extra);
+        }
+    }
+    (seen, first_page)
+}
+
+both_backends! {
+    async fn search_after_walks_every_agent_exactly_once(srv: TestServer) {
+        let (policy_id, _) = policy_and_token(&srv).await;
+        seed_agents(&srv, &policy_id, 250).await;
+        let mut all: Vec<String> = (0..250).map(|i| format!("seed-{i:05}")).collect();
+        for sort in ["", "&sortField=local_metadata.host.hostname&sortOrder=asc", "&sortField=enrolled_at&sortOrder=asc"] {
+            let first = format!("/api/fleet/agents?perPage=40{sort}");
+            let (mut seen, _) = walk(&srv, &first, 40, |_| None).await;
+            // Order: compare with the same sort read in one page.
+            let (_, one) = srv.get(&format!("/api/fleet/agents?perPage=250{sort}")).await;
+            let expected: Vec<String> = one["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+            assert_eq!(seen, expected, "{sort}: same order as one page");
+            seen.sort();
+            all.sort();
+            assert_eq!(seen, all, "{sort}: each agent exactly once");
+        }
+        let (status, res) = srv.get("/api/fleet/agents?searchAfter=notjson").await;
+        assert_eq!(status, 400, "{res}");
+        let (status, _) = srv.get("/api/fleet/agents?searchAfter=%5B1%5D").await;
+        assert_eq!(status, 400);
+        srv.stop().await;
+    }
+}
+
+both_backends! {
+    async fn point_in_time_walk_is_stable_while_agents_change(srv: TestServer) {
+        let (policy_id, token) = policy_and_token(&srv).await;
+        seed_agents(&srv, &policy_id, 25_000).await;
+        let (seen, first) = walk(&srv, "/api/fleet/agents?perPage=10000&openPit=true&pitKeepAlive=5m", 10_000, |_| None).await;
+        assert!(first["pit"].is_string(), "openPit returns the pit id");
+        assert_eq!(first["total"], 25_000);
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!((seen.len(), unique.len()), (25_000, 25_000));
+
+        // Now walk a new view while the fleet changes between pages.
+        let (_, opened) = srv.get("/api/fleet/agents?perPage=10000&openPit=true&pitKeepAlive=5m").await;
+        let pit = opened["pit"].as_str().unwrap().to_string();
+        let mut ids: Vec<String> = opened["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+        let mut cursor = opened["nextSearchAfter"].as_str().unwrap().to_string();
+        for round in 0.. {
+            // Between pages: delete agents not yet seen and enroll new ones.
+            for k in 0..20 {
+                let victim = format!("seed-{:05}", 24_000 - round * 100 - k);
+                srv.call(reqwest::Method::DELETE, &format!("/api/fleet/agents/{victim}"), None).await;
+            }
+            srv.enroll(&token, &format!("late-{round}")).await;
+            let (status, page) = srv.get(&format!("/api/fleet/agents?perPage=10000&searchAfter={}&pitId={pit}&pitKeepAlive=5m", urlencode(&cursor))).await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(page["total"], 25_000, "the view does not change");
+            let items = page["items"].as_array().unwrap();
+            ids.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
+            if items.len() < 10_000 {
+                break;
+            }
+            cursor = page["nextSearchAfter"].as_str().unwrap().to_string();
+        }
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!((ids.len(), unique.len()), (25_000, 25_000), "each agent of the view exactly once");
+        assert!(ids.iter().all(|id| id.starts_with("seed-")), "agents enrolled later are not in the view");
+        let (_, live) = srv.get("/api/fleet/agents?perPage=1").await;
+        assert_eq!(live["total"], 25_000 - 40 + 2, "the live list did change");
+
+        let (status, res) = srv.get("/api/fleet/agents?perPage=10&pitId=unknown-pit").await;
+        assert_eq!(status, 404, "{res}");
+        assert!(res["message"].as_str().unwrap().contains("unknown or expired"));
+        let (status, _) = srv.get("/api/fleet/agents?openPit=true&pitKeepAlive=soon").await;
+        assert_eq!(status, 400);
+        srv.stop().await;
+    }
+}

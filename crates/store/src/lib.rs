@@ -65,6 +65,8 @@ pub struct Query {
     pub sort: Vec<(String, SortOrder)>,
     pub offset: u64,
     pub limit: Option<u64>,
+    /// Keyset paging: rows strictly after this (first sort key's value, id) in the sort order.
+    pub search_after: Option<(Value, String)>,
 }
 
 /// An agent: its document and its status, which the store computes by Kibana's rules.
@@ -197,9 +199,21 @@ pub trait Tx: Send {
         body: &Value,
     ) -> Result<Doc>;
     async fn agent_delete(&mut self, id: &str) -> Result<bool>;
-    /// Sort keys may name agent columns, `status`, or document paths.
-    async fn agent_find(&mut self, query: &Query) -> Result<Vec<AgentRow>>;
-    async fn agent_count(&mut self, filter: &Filter) -> Result<u64>;
+    /// Sort keys may name agent columns, `status`, or document paths. With `pit`, reads the
+    /// point-in-time view instead of the live table.
+    async fn agent_find(&mut self, pit: Option<&str>, query: &Query) -> Result<Vec<AgentRow>>;
+    async fn agent_count(&mut self, pit: Option<&str>, filter: &Filter) -> Result<u64>;
+    /// Copies every agent into a new point-in-time view; returns how many.
+    async fn agent_pit_open(&mut self, pit: &str, expires_at: &str) -> Result<u64>;
+    /// Extends a view that has not expired at `now`; false when it is unknown or expired.
+    async fn agent_pit_keep_alive(
+        &mut self,
+        pit: &str,
+        now: &str,
+        expires_at: &str,
+    ) -> Result<bool>;
+    /// Drops the views expired at `now`.
+    async fn agent_pit_sweep(&mut self, now: &str) -> Result<u64>;
     /// Matching agents per status.
     async fn agent_status_counts(&mut self, filter: &Filter) -> Result<Vec<(String, u64)>>;
     /// Sets `last_checkin` of many agents at once (held long-polls); returns how many.

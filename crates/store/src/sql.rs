@@ -87,9 +87,41 @@ macro_rules! impl_tx {
             }
         }
 
-        /// `SELECT` list of agent reads: the document and the status.
-        fn agent_select() -> String {
-            format!("SELECT id, version, {} AS doc, {} AS status FROM agent", $json_out, $status)
+        /// Agent reads: the document and the status, from the live table or a view.
+        fn agent_select(from: &str) -> String {
+            format!("SELECT id, version, {} AS doc, {} AS status FROM {from}", $json_out, $status)
+        }
+
+        /// The table agent queries read: the live one, or a point-in-time view (bound as $1).
+        fn agent_source(pit: Option<&str>) -> (&'static str, Vec<kuery::sql::Bind>) {
+            match pit {
+                None => ("agent", Vec::new()),
+                Some(p) => (
+                    "(SELECT * FROM agent_pit WHERE pit_id = $1) AS agent",
+                    vec![kuery::sql::Bind::Text(p.to_string())],
+                ),
+            }
+        }
+
+        /// A cursor value as a parameter comparable with the sort key `field`.
+        fn cursor_param(field: &str, value: &serde_json::Value, binds: &mut Vec<kuery::sql::Bind>) -> String {
+            use kuery::sql::Bind;
+            let json_key = !$crate::AGENT_COLUMNS.contains(&field) && field != "status";
+            if json_key && $dialect == kuery::sql::Dialect::Postgres {
+                binds.push(Bind::Text(value.to_string()));
+                return format!("${}::jsonb", binds.len());
+            }
+            binds.push(match value {
+                serde_json::Value::String(s) => Bind::Text(s.clone()),
+                serde_json::Value::Bool(b) if json_key => Bind::Int(i64::from(*b)),
+                serde_json::Value::Bool(b) => Bind::Bool(*b),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => Bind::Int(i),
+                    None => Bind::Float(n.as_f64().unwrap_or(0.0)),
+                },
+                other => Bind::Text(other.to_string()),
+            });
+            format!("${}", binds.len())
         }
 
         /// The SQL for an agent sort key.
@@ -366,13 +398,13 @@ macro_rules! impl_tx {
             }
 
             async fn agent_get(&mut self, id: &str) -> $crate::Result<Option<$crate::AgentRow>> {
-                let sql = format!("{} WHERE id = $1", agent_select());
+                let sql = format!("{} WHERE id = $1", agent_select("agent"));
                 let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *self.tx).await?;
                 row.as_ref().map(agent_from_row).transpose()
             }
 
             async fn agent_by_access_key(&mut self, api_key_id: &str) -> $crate::Result<Option<$crate::AgentRow>> {
-                let sql = format!("{} WHERE access_api_key_id = $1", agent_select());
+                let sql = format!("{} WHERE access_api_key_id = $1", agent_select("agent"));
                 let row = sqlx::query(&sql).bind(api_key_id).fetch_optional(&mut *self.tx).await?;
                 row.as_ref().map(agent_from_row).transpose()
             }
@@ -449,14 +481,45 @@ macro_rules! impl_tx {
                 Ok(res.rows_affected() > 0)
             }
 
-            async fn agent_find(&mut self, query: &$crate::Query) -> $crate::Result<Vec<$crate::AgentRow>> {
-                let rendered = kuery::sql::to_sql(&query.filter, $dialect, "doc", Vec::new())?;
-                let id_dir = match query.sort.first() {
-                    Some((_, $crate::SortOrder::Desc)) => "DESC",
-                    _ => "ASC",
+            async fn agent_find(
+                &mut self,
+                pit: Option<&str>,
+                query: &$crate::Query,
+            ) -> $crate::Result<Vec<$crate::AgentRow>> {
+                let (from, binds) = agent_source(pit);
+                let rendered = kuery::sql::to_sql(&query.filter, $dialect, "doc", binds)?;
+                let mut binds = rendered.binds;
+                let mut condition = rendered.text;
+                let (first_field, first_desc) = match query.sort.first() {
+                    Some((f, o)) => (f.clone(), *o == $crate::SortOrder::Desc),
+                    None => ("id".to_string(), false),
                 };
+                let id_dir = if first_desc { "DESC" } else { "ASC" };
+                if let Some((value, after_id)) = &query.search_after {
+                    // Keyset: rows after (value, id) in `<key> <dir> NULLS LAST, id <dir>` order.
+                    let (cmp, id_cmp) = if first_desc { ("<", "<") } else { (">", ">") };
+                    binds.push(kuery::sql::Bind::Text(after_id.clone()));
+                    let id_param = format!("${}", binds.len());
+                    let after = if first_field == "id" {
+                        format!("agent.id {id_cmp} {id_param}")
+                    } else {
+                        let key = agent_sort_key(&first_field)?;
+                        if value.is_null() {
+                            format!("({key} IS NULL AND agent.id {id_cmp} {id_param})")
+                        } else {
+                            let v = cursor_param(&first_field, value, &mut binds);
+                            format!(
+                                "({key} {cmp} {v} OR ({key} = {v} AND agent.id {id_cmp} {id_param}) OR {key} IS NULL)"
+                            )
+                        }
+                    };
+                    condition = format!("{condition} AND {after}");
+                }
                 let mut order = Vec::new();
                 for (field, dir) in &query.sort {
+                    if field == "id" {
+                        continue;
+                    }
                     let dir = match dir {
                         $crate::SortOrder::Asc => "ASC",
                         $crate::SortOrder::Desc => "DESC",
@@ -464,7 +527,7 @@ macro_rules! impl_tx {
                     order.push(format!("{} {dir} NULLS LAST", agent_sort_key(field)?));
                 }
                 order.push(format!("agent.id {id_dir}"));
-                let mut sql = format!("{} WHERE {} ORDER BY {}", agent_select(), rendered.text, order.join(", "));
+                let mut sql = format!("{} WHERE {condition} ORDER BY {}", agent_select(from), order.join(", "));
                 if let Some(limit) = query.limit {
                     sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
                 }
@@ -474,18 +537,61 @@ macro_rules! impl_tx {
                     }
                     sql.push_str(&format!(" OFFSET {}", query.offset.min(i64::MAX as u64)));
                 }
-                let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
+                let q = $crate::sql::bind_all!(sqlx::query(&sql), &binds);
                 let rows = q.fetch_all(&mut *self.tx).await?;
                 rows.iter().map(agent_from_row).collect()
             }
 
-            async fn agent_count(&mut self, filter: &$crate::Filter) -> $crate::Result<u64> {
+            async fn agent_count(&mut self, pit: Option<&str>, filter: &$crate::Filter) -> $crate::Result<u64> {
                 use sqlx::Row;
-                let rendered = kuery::sql::to_sql(filter, $dialect, "doc", Vec::new())?;
-                let sql = format!("SELECT COUNT(*) AS n FROM agent WHERE {}", rendered.text);
+                let (from, binds) = agent_source(pit);
+                let rendered = kuery::sql::to_sql(filter, $dialect, "doc", binds)?;
+                let sql = format!("SELECT COUNT(*) AS n FROM {from} WHERE {}", rendered.text);
                 let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
                 let n: i64 = q.fetch_one(&mut *self.tx).await?.try_get("n")?;
                 Ok(n.max(0) as u64)
+            }
+
+            async fn agent_pit_open(&mut self, pit: &str, expires_at: &str) -> $crate::Result<u64> {
+                sqlx::query("INSERT INTO agent_pit_meta (pit_id, expires_at) VALUES ($1, $2)")
+                    .bind(pit)
+                    .bind(expires_at)
+                    .execute(&mut *self.tx)
+                    .await?;
+                let res = sqlx::query(
+                    "INSERT INTO agent_pit (pit_id, id, version, doc, policy_id, active, enrolled_at, last_checkin, \
+                     last_checkin_status, policy_revision_idx, access_api_key_id) \
+                     SELECT $1, id, version, doc, policy_id, active, enrolled_at, last_checkin, \
+                     last_checkin_status, policy_revision_idx, access_api_key_id FROM agent",
+                )
+                .bind(pit)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(res.rows_affected())
+            }
+
+            async fn agent_pit_keep_alive(&mut self, pit: &str, now: &str, expires_at: &str) -> $crate::Result<bool> {
+                let res = sqlx::query("UPDATE agent_pit_meta SET expires_at = $3 WHERE pit_id = $1 AND expires_at > $2")
+                    .bind(pit)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(res.rows_affected() > 0)
+            }
+
+            async fn agent_pit_sweep(&mut self, now: &str) -> $crate::Result<u64> {
+                sqlx::query(
+                    "DELETE FROM agent_pit WHERE pit_id IN (SELECT pit_id FROM agent_pit_meta WHERE expires_at <= $1)",
+                )
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+                let res = sqlx::query("DELETE FROM agent_pit_meta WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(res.rows_affected())
             }
 
             async fn agent_status_counts(&mut self, filter: &$crate::Filter) -> $crate::Result<Vec<(String, u64)>> {

@@ -162,6 +162,7 @@ impl Fleet {
                     sort: vec![(sort_field.to_string(), order)],
                     offset: (page - 1) * per_page,
                     limit: Some(per_page),
+                    search_after: None,
                 },
             )
             .await?;

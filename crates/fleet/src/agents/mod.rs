@@ -129,6 +129,42 @@ pub struct ListParams {
     pub sort_field: Option<String>,
     pub sort_order: Option<String>,
     pub get_status_summary: bool,
+    /// `nextSearchAfter` of the previous page (a JSON array: sort value, agent id).
+    pub search_after: Option<String>,
+    pub open_pit: bool,
+    pub pit_id: Option<String>,
+    pub pit_keep_alive: Option<String>,
+}
+
+/// How long a point-in-time view lives without use when no `pitKeepAlive` is given.
+const DEFAULT_PIT_KEEP_ALIVE_MS: i64 = 60_000;
+
+fn keep_alive_until(raw: Option<&str>) -> Result<String> {
+    let ms = match raw {
+        None => DEFAULT_PIT_KEEP_ALIVE_MS,
+        Some(s) => crate::auth::parse_duration_ms(s)
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| {
+                FleetError::BadRequest(format!(
+                    "[request query.pitKeepAlive]: invalid duration [{s}]: use a value such as 5m"
+                ))
+            })?,
+    };
+    Ok((chrono::Utc::now() + chrono::Duration::milliseconds(ms))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+fn parse_search_after(raw: &str) -> Result<(Value, String)> {
+    let bad = || {
+        FleetError::BadRequest(format!("[request query.searchAfter]: expected the nextSearchAfter of a previous page, got [{raw}]"))
+    };
+    let v: Value = serde_json::from_str(raw).map_err(|_| bad())?;
+    match v.as_array().map(Vec::as_slice) {
+        Some([value, Value::String(id)]) if !value.is_array() && !value.is_object() => {
+            Ok((value.clone(), id.clone()))
+        }
+        _ => Err(bad()),
+    }
 }
 
 static UPDATE: &[BodyField] = &[
@@ -167,7 +203,18 @@ fn summary(counts: &[(String, u64)]) -> Value {
 
 impl Fleet {
     pub async fn list_agents(&self, p: &ListParams) -> Result<Value> {
-        let (page, per_page) = page_window(p.page, p.per_page, 20)?;
+        let search_after = p
+            .search_after
+            .as_deref()
+            .map(parse_search_after)
+            .transpose()?;
+        // With a cursor the page number plays no part: every page is "the next perPage".
+        let (page, per_page) = if search_after.is_some() {
+            let (_, per_page) = page_window(Some(1.0), p.per_page, 20)?;
+            (p.page.unwrap_or(1.0).max(1.0) as u64, per_page)
+        } else {
+            page_window(p.page, p.per_page, 20)?
+        };
         let mut filters = vec![filter(&KUERY, p.kuery.as_deref())?];
         if !p.show_inactive {
             filters.push(active_only());
@@ -182,18 +229,66 @@ impl Fleet {
             })?,
         };
         let order = sort_order(p.sort_order.as_deref())?;
+
+        // A point-in-time view: opened here (a copy of every agent), or named by pitId.
+        let pit = if p.open_pit {
+            let expires = keep_alive_until(p.pit_keep_alive.as_deref())?;
+            let id = uuid::Uuid::new_v4().to_string();
+            let mut tx = self.store.begin(Mode::Write).await?;
+            tx.agent_pit_sweep(&crate::time::now()).await?;
+            tx.agent_pit_open(&id, &expires).await?;
+            tx.commit().await?;
+            Some(id)
+        } else if let Some(id) = &p.pit_id {
+            let expires = keep_alive_until(p.pit_keep_alive.as_deref())?;
+            let mut tx = self.store.begin(Mode::Write).await?;
+            if !tx
+                .agent_pit_keep_alive(id, &crate::time::now(), &expires)
+                .await?
+            {
+                return Err(FleetError::NotFound(format!(
+                    "Point-in-time [{id}] is unknown or expired: open a new one with openPit=true"
+                )));
+            }
+            tx.commit().await?;
+            Some(id.clone())
+        } else {
+            None
+        };
+
         let mut tx = self.store.begin(Mode::Read).await?;
-        let total = tx.agent_count(&filter).await?;
+        let total = tx.agent_count(pit.as_deref(), &filter).await?;
         let rows = tx
-            .agent_find(&Query {
-                filter: filter.clone(),
-                sort: vec![(sort_field.to_string(), order)],
-                offset: (page - 1) * per_page,
-                limit: Some(per_page),
-            })
+            .agent_find(
+                pit.as_deref(),
+                &Query {
+                    filter: filter.clone(),
+                    sort: vec![(sort_field.to_string(), order)],
+                    offset: if search_after.is_some() {
+                        0
+                    } else {
+                        (page - 1) * per_page
+                    },
+                    limit: Some(per_page),
+                    search_after,
+                },
+            )
             .await?;
         let items: Vec<Value> = rows.iter().map(to_item).collect();
         let mut out = json!({ "items": items, "total": total, "page": page, "perPage": per_page });
+        if let Some(last) = rows.last() {
+            let value = if sort_field == "status" {
+                json!(last.status)
+            } else {
+                kuery::lookup(&last.doc.body, sort_field)
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            };
+            out["nextSearchAfter"] = json!(json!([value, last.doc.id]).to_string());
+        }
+        if let Some(pit) = pit {
+            out["pit"] = json!(pit);
+        }
         if p.get_status_summary {
             out["statusSummary"] = summary(&tx.agent_status_counts(&filter).await?);
         }
@@ -254,10 +349,13 @@ impl Fleet {
         }
         let mut tx = self.store.begin(Mode::Read).await?;
         let rows = tx
-            .agent_find(&Query {
-                filter: Filter::And(filters),
-                ..Default::default()
-            })
+            .agent_find(
+                None,
+                &Query {
+                    filter: Filter::And(filters),
+                    ..Default::default()
+                },
+            )
             .await?;
         let mut tags: Vec<String> = rows
             .iter()

@@ -88,11 +88,25 @@ impl Tx for FailTx {
     async fn agent_delete(&mut self, id: &str) -> Result<bool> {
         self.inner.agent_delete(id).await
     }
-    async fn agent_find(&mut self, query: &Query) -> Result<Vec<AgentRow>> {
-        self.inner.agent_find(query).await
+    async fn agent_find(&mut self, pit: Option<&str>, query: &Query) -> Result<Vec<AgentRow>> {
+        self.inner.agent_find(pit, query).await
     }
-    async fn agent_count(&mut self, filter: &Filter) -> Result<u64> {
-        self.inner.agent_count(filter).await
+    async fn agent_count(&mut self, pit: Option<&str>, filter: &Filter) -> Result<u64> {
+        self.inner.agent_count(pit, filter).await
+    }
+    async fn agent_pit_open(&mut self, pit: &str, expires_at: &str) -> Result<u64> {
+        self.inner.agent_pit_open(pit, expires_at).await
+    }
+    async fn agent_pit_keep_alive(
+        &mut self,
+        pit: &str,
+        now: &str,
+        expires_at: &str,
+    ) -> Result<bool> {
+        self.inner.agent_pit_keep_alive(pit, now, expires_at).await
+    }
+    async fn agent_pit_sweep(&mut self, now: &str) -> Result<u64> {
+        self.inner.agent_pit_sweep(now).await
     }
     async fn agent_status_counts(&mut self, filter: &Filter) -> Result<Vec<(String, u64)>> {
         self.inner.agent_status_counts(filter).await
