@@ -140,6 +140,13 @@ pub async fn start_with_store(
         tasks.push(spawn(listener, router, handle, tls.clone()));
     }
     spawn_heartbeat_flusher(fleet.clone());
+    let hub = fleet.hub.clone();
+    fleet
+        .store
+        .listen_policy_changes(std::sync::Arc::new(move |policy_id, revision| {
+            hub.policy_changed(policy_id, revision)
+        }))
+        .await?;
     tracing::info!(api = %api_addr, "listening");
     tracing::info!(agents = %agent_addr, "listening");
     Ok(Server {

@@ -419,3 +419,66 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+/// Two `flotilla serve` nodes on one PostgreSQL: a policy change made through one wakes the
+/// check-in held by the other at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_change_on_one_node_wakes_a_checkin_held_by_another() {
+    let Some(a) = TestServer::start(support::Backend::Postgres).await else {
+        return;
+    };
+    let b = a.another_node().await.expect("PostgreSQL nodes");
+    let (policy_id, token) = policy_and_token(&a).await;
+    let (agent_id, key) = b.enroll(&token, "web-1").await;
+    let path = format!("/api/fleet/agents/{agent_id}/checkin");
+    b.agent_call(&path, Some(&key), checkin_body(json!({})))
+        .await;
+    b.agent_call(
+        &format!("/api/fleet/agents/{agent_id}/acks"),
+        Some(&key),
+        json!({
+            "events": [{"agent_id": agent_id, "action_id": format!("policy:{policy_id}:1")}]
+        }),
+    )
+    .await;
+
+    let b = std::sync::Arc::new(b);
+    let poller = {
+        let (b, path, key) = (b.clone(), path.clone(), key.clone());
+        tokio::spawn(async move {
+            b.agent_call(
+                &path,
+                Some(&key),
+                checkin_body(json!({"poll_timeout": "7m"})),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!poller.is_finished(), "held on node B");
+    let changed_at = Instant::now();
+    let (status, _) = a
+        .put(
+            &format!("/api/fleet/agent_policies/{policy_id}"),
+            json!({"name": "agents", "namespace": "prod"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, res) = tokio::time::timeout(Duration::from_secs(5), poller)
+        .await
+        .expect("woken across nodes")
+        .unwrap();
+    assert!(
+        changed_at.elapsed() < Duration::from_secs(1),
+        "woken within a second: {:?}",
+        changed_at.elapsed()
+    );
+    assert_eq!(status, 200);
+    assert_eq!(res["actions"][0]["id"], format!("policy:{policy_id}:2"));
+    std::sync::Arc::try_unwrap(b)
+        .ok()
+        .expect("only owner")
+        .stop()
+        .await;
+    a.stop().await;
+}

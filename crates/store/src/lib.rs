@@ -144,9 +144,20 @@ pub enum Mode {
     Write,
 }
 
+/// The PostgreSQL notification channel of policy changes; payload `<revision>:<policy id>`.
+pub const POLICY_CHANNEL: &str = "flotilla_policy_change";
+
+/// Called with (agent policy id, revision) when any node commits a policy change.
+pub type PolicyChangeListener = std::sync::Arc<dyn Fn(&str, i64) + Send + Sync>;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn begin(&self, mode: Mode) -> Result<Box<dyn Tx>>;
+    /// Starts delivering policy changes committed by other nodes sharing this store (PostgreSQL
+    /// LISTEN/NOTIFY). A single-node store (SQLite) has no other nodes and does nothing.
+    async fn listen_policy_changes(&self, _listener: PolicyChangeListener) -> Result<()> {
+        Ok(())
+    }
     /// `sqlite` or `postgres`, for logs and benchmarks.
     fn backend(&self) -> &'static str;
     async fn close(&self);
@@ -161,6 +172,9 @@ pub trait Tx: Send {
     /// then write (unique names). SQLite already has a single writer; PostgreSQL takes an
     /// advisory transaction lock.
     async fn lock_kind(&mut self, kind: Kind) -> Result<()>;
+
+    /// Announces a new policy revision to every node, once this transaction commits.
+    async fn notify_policy_change(&mut self, policy_id: &str, revision: i64) -> Result<()>;
 
     async fn get(&mut self, kind: Kind, id: &str) -> Result<Option<Doc>>;
     async fn get_many(&mut self, kind: Kind, ids: &[String]) -> Result<Vec<Doc>>;

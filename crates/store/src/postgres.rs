@@ -75,6 +75,31 @@ impl Store for PostgresStore {
         "postgres"
     }
 
+    async fn listen_policy_changes(&self, listener: crate::PolicyChangeListener) -> Result<()> {
+        let mut pg = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        pg.listen(crate::POLICY_CHANNEL).await?;
+        tokio::spawn(async move {
+            loop {
+                match pg.recv().await {
+                    Ok(n) => {
+                        if let Some((rev, id)) = n.payload().split_once(':') {
+                            if let Ok(rev) = rev.parse() {
+                                listener(id, rev);
+                            }
+                        }
+                    }
+                    // The listener reconnects on the next recv; a closed pool ends it.
+                    Err(sqlx::Error::PoolClosed) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "policy change listener lost its connection; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -152,6 +152,18 @@ macro_rules! impl_tx {
                 Ok(())
             }
 
+            async fn notify_policy_change(&mut self, policy_id: &str, revision: i64) -> $crate::Result<()> {
+                if $dialect == kuery::sql::Dialect::Postgres {
+                    // NOTIFY is transactional: listeners hear it only if the change commits.
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind($crate::POLICY_CHANNEL)
+                        .bind(format!("{revision}:{policy_id}"))
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
             async fn get(
                 &mut self,
                 kind: $crate::Kind,

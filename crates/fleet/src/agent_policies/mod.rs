@@ -318,8 +318,10 @@ impl Fleet {
                 &Value::Object(attrs),
             )
             .await?;
+        tx.notify_policy_change(id, revision).await?;
         tx.commit().await?;
-        // Agents holding a check-in on this policy get the new revision now.
+        // Agents holding a check-in on this policy get the new revision now (on this node; other
+        // nodes hear the notification).
         self.hub.policy_changed(id, revision);
         let mut item = to_item(&doc);
         item["package_policies"] = json!([]);

@@ -43,6 +43,9 @@ impl Tx for FailTx {
     async fn lock_kind(&mut self, kind: Kind) -> Result<()> {
         self.inner.lock_kind(kind).await
     }
+    async fn notify_policy_change(&mut self, policy_id: &str, revision: i64) -> Result<()> {
+        self.inner.notify_policy_change(policy_id, revision).await
+    }
     async fn get(&mut self, kind: Kind, id: &str) -> Result<Option<Doc>> {
         self.inner.get(kind, id).await
     }

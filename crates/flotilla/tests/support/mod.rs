@@ -103,6 +103,32 @@ impl TestServer {
         })
     }
 
+    /// A second server sharing this one's PostgreSQL schema (another node of the same
+    /// deployment); None on SQLite.
+    pub async fn another_node(&self) -> Option<TestServer> {
+        let (url, schema) = self.pg_schema.clone()?;
+        let store = fleet::store::PostgresStore::connect(&url, Some(&schema))
+            .await
+            .expect("second node connects");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::with_database(dir.path(), &url);
+        config.elastic_password = Some(PASSWORD.into());
+        config.checkin_min_poll = std::time::Duration::from_millis(200);
+        let server = flotilla::start_with_store(&config, Arc::new(store))
+            .await
+            .expect("second node starts");
+        Some(TestServer {
+            base: format!("http://{}", server.api_addr),
+            agent_base: format!("http://{}", server.agent_addr),
+            server: Some(server),
+            http: reqwest::Client::new(),
+            auth: self.auth.clone(),
+            _dir: dir,
+            // The first node owns the schema and drops it.
+            pg_schema: None,
+        })
+    }
+
     pub fn fleet(&self) -> &fleet::Fleet {
         &self.server.as_ref().expect("server running").fleet
     }
