@@ -15,6 +15,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/fleet/agents", get(list))
         .route("/api/fleet/agents/tags", get(tags))
+        .route("/api/fleet/agents/setup", get(setup_status).post(setup))
         .route(
             "/api/fleet/agents/{id}",
             get(get_one).put(update).delete(delete),
@@ -39,7 +40,7 @@ async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value
         "pitId",
         "pitKeepAlive",
     ])?;
-    for flag in ["showAgentless", "withMetrics", "showUpgradeable"] {
+    for flag in ["showAgentless", "withMetrics"] {
         q.bool(flag)?;
     }
     let params = ListParams {
@@ -50,6 +51,7 @@ async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value
         sort_field: q.get("sortField").map(String::from),
         sort_order: q.get("sortOrder").map(String::from),
         get_status_summary: q.bool("getStatusSummary")?.unwrap_or(false),
+        show_upgradeable: q.bool("showUpgradeable")?.unwrap_or(false),
         search_after: q.get("searchAfter").map(String::from),
         open_pit: q.bool("openPit")?.unwrap_or(false),
         pit_id: q.get("pitId").map(String::from),
@@ -118,4 +120,22 @@ async fn status(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Val
     Ok(Json(
         s.fleet.agent_status_summary(&ids, q.get("kuery")).await?,
     ))
+}
+
+/// `GET /agents/setup`: Flotilla is its own Fleet Server, so agents can always enroll.
+async fn setup_status(q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(json!({
+        "isReady": true,
+        "missing_requirements": [],
+        "missing_optional_features": [],
+        "is_secrets_storage_enabled": false,
+        "is_space_awareness_enabled": false,
+    })))
+}
+
+/// `POST /agents/setup`: nothing to initialize beyond what the first start did.
+async fn setup(q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(json!({ "isInitialized": true, "nonFatalErrors": [] })))
 }

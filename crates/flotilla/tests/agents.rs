@@ -482,3 +482,46 @@ async fn a_policy_change_on_one_node_wakes_a_checkin_held_by_another() {
         .await;
     a.stop().await;
 }
+
+both_backends! {
+    async fn show_upgradeable_and_setup(srv: TestServer) {
+        let (policy_id, _) = policy_and_token(&srv).await;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut tx = srv.fleet().store.begin(fleet::store::Mode::Write).await.unwrap();
+        for (id, version, upgradeable, extra) in [
+            ("old", "8.17.0", true, json!({})),
+            ("latest", "9.3.0", true, json!({})),
+            ("newer-minor-sorts-numerically", "9.10.0", true, json!({})),
+            ("not-upgradeable", "9.2.9", false, json!({})),
+            ("upgrading", "9.1.0", true, json!({"upgrade_started_at": now})),
+            ("failed-upgrade", "9.0.0", true, json!({"upgrade_details": {"state": "UPG_FAILED", "target_version": "9.3.0"}})),
+            ("unenrolling", "9.0.0", true, json!({"unenrollment_started_at": now})),
+        ] {
+            let mut doc = json!({
+                "active": true, "policy_id": policy_id, "enrolled_at": now, "last_checkin": now, "policy_revision_idx": 1,
+                "last_checkin_status": "online",
+                "local_metadata": {"elastic": {"agent": {"version": version, "upgradeable": upgradeable}}},
+                "agent": {"id": id, "version": version},
+            });
+            doc.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            tx.agent_insert(id, &doc).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let (status, res) = srv.get("/api/fleet/agents?showUpgradeable=true&sortField=id&sortOrder=asc").await;
+        assert_eq!(status, 200, "{res}");
+        let ids: Vec<&str> = res["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["failed-upgrade", "old"]);
+        assert_eq!(res["total"], 2);
+        let (_, all) = srv.get("/api/fleet/agents").await;
+        assert_eq!(all["total"], 7);
+
+        let (status, res) = srv.get("/api/fleet/agents/setup").await;
+        assert_eq!(status, 200);
+        assert_eq!(res["isReady"], true);
+        assert_eq!(res["missing_requirements"], json!([]));
+        let (status, res) = srv.post("/api/fleet/agents/setup", json!({})).await;
+        assert_eq!(status, 200);
+        assert_eq!(res, json!({"isInitialized": true, "nonFatalErrors": []}));
+        srv.stop().await;
+    }
+}

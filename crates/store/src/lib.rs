@@ -90,7 +90,23 @@ pub const AGENT_COLUMNS: &[&str] = &[
     "last_checkin_status",
     "policy_revision_idx",
     "access_api_key_id",
+    "version_sort",
 ];
+
+/// An agent version (`9.10.2`, `8.17.0-SNAPSHOT`) as a string that sorts like the version
+/// (`0009.0010.0002`); None when it is not `major.minor.patch`.
+pub fn version_sort_key(version: &str) -> Option<String> {
+    let core = version.split(['-', '+']).next()?;
+    let parts: Vec<u32> = core
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    match parts.as_slice() {
+        [a, b, c] => Some(format!("{a:04}.{b:04}.{c:04}")),
+        [a, b] => Some(format!("{a:04}.{b:04}.0000")),
+        _ => None,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
@@ -267,5 +283,17 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
         Err(StoreError::Config(format!(
             "unsupported database URL scheme in [{url}]: expected sqlite:// or postgres://"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_keys_sort_like_versions() {
+        let k = |v| super::version_sort_key(v).unwrap();
+        assert!(k("9.2.0") < k("9.10.0"));
+        assert!(k("8.17.2") < k("9.0.0"));
+        assert_eq!(k("9.1.0-SNAPSHOT"), k("9.1.0"));
+        assert_eq!(super::version_sort_key("nope"), None);
     }
 }

@@ -72,6 +72,7 @@ macro_rules! impl_tx {
             last_checkin_status: Option<String>,
             policy_revision_idx: Option<i64>,
             access_api_key_id: Option<String>,
+            version_sort: Option<String>,
         }
 
         fn agent_columns(body: &serde_json::Value) -> AgentColumns {
@@ -84,6 +85,12 @@ macro_rules! impl_tx {
                 last_checkin_status: s("last_checkin_status"),
                 policy_revision_idx: body.get("policy_revision_idx").and_then(|v| v.as_i64()),
                 access_api_key_id: s("access_api_key_id"),
+                // Kibana compares the version the agent reports in its metadata.
+                version_sort: body
+                    .pointer("/local_metadata/elastic/agent/version")
+                    .or_else(|| body.pointer("/agent/version"))
+                    .and_then(|v| v.as_str())
+                    .and_then($crate::version_sort_key),
             }
         }
 
@@ -425,9 +432,9 @@ macro_rules! impl_tx {
                 let c = agent_columns(body);
                 let res = sqlx::query(concat!(
                     "INSERT INTO agent (id, version, doc, policy_id, active, enrolled_at, last_checkin, \
-                     last_checkin_status, policy_revision_idx, access_api_key_id) VALUES ($1, 1, ",
+                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort) VALUES ($1, 1, ",
                     $json_in,
-                    ", $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING"
+                    ", $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING"
                 ))
                 .bind(id)
                 .bind(None::<String>)
@@ -439,6 +446,7 @@ macro_rules! impl_tx {
                 .bind(c.last_checkin_status)
                 .bind(c.policy_revision_idx)
                 .bind(c.access_api_key_id)
+                .bind(c.version_sort)
                 .execute(&mut *self.tx)
                 .await?;
                 if res.rows_affected() == 0 {
@@ -459,8 +467,8 @@ macro_rules! impl_tx {
                     "UPDATE agent SET version = version + 1, doc = ",
                     $json_in,
                     ", policy_id = $4, active = $5, enrolled_at = $6, last_checkin = $7, \
-                     last_checkin_status = $8, policy_revision_idx = $9, access_api_key_id = $10 \
-                     WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING version"
+                     last_checkin_status = $8, policy_revision_idx = $9, access_api_key_id = $10, \
+                     version_sort = $11 WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING version"
                 ))
                 .bind(id)
                 .bind(expected_version)
@@ -472,6 +480,7 @@ macro_rules! impl_tx {
                 .bind(c.last_checkin_status)
                 .bind(c.policy_revision_idx)
                 .bind(c.access_api_key_id)
+                .bind(c.version_sort)
                 .fetch_optional(&mut *self.tx)
                 .await?;
                 match row {
@@ -572,9 +581,9 @@ macro_rules! impl_tx {
                     .await?;
                 let res = sqlx::query(
                     "INSERT INTO agent_pit (pit_id, id, version, doc, policy_id, active, enrolled_at, last_checkin, \
-                     last_checkin_status, policy_revision_idx, access_api_key_id) \
+                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort) \
                      SELECT $1, id, version, doc, policy_id, active, enrolled_at, last_checkin, \
-                     last_checkin_status, policy_revision_idx, access_api_key_id FROM agent",
+                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort FROM agent",
                 )
                 .bind(pit)
                 .execute(&mut *self.tx)

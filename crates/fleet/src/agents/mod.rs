@@ -129,6 +129,8 @@ pub struct ListParams {
     pub sort_field: Option<String>,
     pub sort_order: Option<String>,
     pub get_status_summary: bool,
+    /// Only agents that can be upgraded to Flotilla's version.
+    pub show_upgradeable: bool,
     /// `nextSearchAfter` of the previous page (a JSON array: sort value, agent id).
     pub search_after: Option<String>,
     pub open_pit: bool,
@@ -171,6 +173,48 @@ static UPDATE: &[BodyField] = &[
     opt("tags", Ty::Array(&STR)),
     opt("user_provided_metadata", Ty::Map),
 ];
+
+/// Kibana's `isAgentUpgradeable`, as a filter: reports itself upgradeable, is not unenrolling,
+/// is not upgrading now, and runs a version older than `latest`.
+fn upgradeable(latest: &str) -> Filter {
+    let doc = store::doc_field;
+    let exists = |f: &str| Filter::Exists(doc(f));
+    let not = |f: Filter| Filter::Not(Box::new(f));
+    let upgrading = Filter::Or(vec![
+        Filter::And(vec![
+            exists("upgrade_details"),
+            not(Filter::Eq(
+                doc("upgrade_details.state"),
+                Scalar::Str("UPG_FAILED".into()),
+            )),
+        ]),
+        Filter::And(vec![
+            not(exists("upgrade_details")),
+            exists("upgrade_started_at"),
+            not(exists("upgraded_at")),
+        ]),
+    ]);
+    Filter::And(vec![
+        Filter::Eq(
+            doc("local_metadata.elastic.agent.upgradeable"),
+            Scalar::Bool(true),
+        ),
+        not(exists("unenrollment_started_at")),
+        not(exists("unenrolled_at")),
+        not(upgrading),
+        Filter::Range(
+            store::Target::Column {
+                sqlite: "agent.version_sort",
+                postgres: "agent.version_sort",
+                json_path: "version_sort",
+            },
+            kuery::RangeOp::Lt,
+            Scalar::Str(
+                store::version_sort_key(latest).expect("the server version is major.minor.patch"),
+            ),
+        ),
+    ])
+}
 
 /// Agents Kibana leaves out unless `showInactive=true`.
 fn active_only() -> Filter {
@@ -218,6 +262,9 @@ impl Fleet {
         let mut filters = vec![filter(&KUERY, p.kuery.as_deref())?];
         if !p.show_inactive {
             filters.push(active_only());
+        }
+        if p.show_upgradeable {
+            filters.push(upgradeable(protocol::FLEET_SERVER_VERSION));
         }
         let filter = Filter::And(filters);
         let sort_field = match p.sort_field.as_deref() {
