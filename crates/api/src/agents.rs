@@ -15,6 +15,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/fleet/agents", get(list))
         .route("/api/fleet/agents/tags", get(tags))
+        .route(
+            "/api/fleet/agents/bulk_update_agent_tags",
+            axum::routing::post(bulk_tags),
+        )
         .route("/api/fleet/agents/setup", get(setup_status).post(setup))
         .route(
             "/api/fleet/agents/{id}",
@@ -138,4 +142,13 @@ async fn setup_status(q: QueryParams) -> ApiResult<Json<Value>> {
 async fn setup(q: QueryParams) -> ApiResult<Json<Value>> {
     q.allow(&[])?;
     Ok(Json(json!({ "isInitialized": true, "nonFatalErrors": [] })))
+}
+
+async fn bulk_tags(
+    State(s): State<AppState>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.bulk_update_agent_tags(&body).await?))
 }

@@ -525,3 +525,31 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+both_backends! {
+    async fn bulk_update_agent_tags_by_ids_and_kuery(srv: TestServer) {
+        let (_, token) = policy_and_token(&srv).await;
+        let (a, _) = srv.enroll(&token, "web-1").await;
+        let (b, _) = srv.enroll(&token, "web-2").await;
+        let (c, _) = srv.enroll(&token, "db-1").await;
+        let (status, res) = srv.post("/api/fleet/agents/bulk_update_agent_tags", json!({"agents": [a, b], "tagsToAdd": ["canary"], "tagsToRemove": ["t1"]})).await;
+        assert_eq!(status, 200, "{res}");
+        assert!(res["actionId"].is_string());
+        let tags = |id: &str| {
+            let id = id.to_string();
+            let srv = &srv;
+            async move { srv.get(&format!("/api/fleet/agents/{id}")).await.1["item"]["tags"].clone() }
+        };
+        assert_eq!(tags(&a).await, json!(["canary"]));
+        assert_eq!(tags(&c).await, json!(["t1"]));
+        let (status, _) = srv.post("/api/fleet/agents/bulk_update_agent_tags", json!({"agents": "local_metadata.host.hostname:web*", "tagsToAdd": ["web"]})).await;
+        assert_eq!(status, 200);
+        assert_eq!(tags(&b).await, json!(["canary", "web"]));
+        assert_eq!(tags(&c).await, json!(["t1"]));
+        let (status, _) = srv.post("/api/fleet/agents/bulk_update_agent_tags", json!({"agents": 5})).await;
+        assert_eq!(status, 400);
+        let (status, _) = srv.post("/api/fleet/agents/bulk_update_agent_tags", json!({"agents": "nosuch:x", "tagsToAdd": ["x"]})).await;
+        assert_eq!(status, 400);
+        srv.stop().await;
+    }
+}

@@ -45,7 +45,7 @@ pub static KUERY: Schema = Schema {
                 postgres: store::AGENT_STATUS_POSTGRES,
             },
         },
-        field("id", F::Keyword),
+        column!("id", F::Keyword),
         field("type", F::Keyword),
         field("tags", F::KeywordArray),
         field("agent.id", F::Keyword),
@@ -173,6 +173,48 @@ static UPDATE: &[BodyField] = &[
     opt("tags", Ty::Array(&STR)),
     opt("user_provided_metadata", Ty::Map),
 ];
+static BULK_TAGS: &[BodyField] = &[
+    crate::validate::req("agents", Ty::Any),
+    opt("tagsToAdd", Ty::Array(&STR)),
+    opt("tagsToRemove", Ty::Array(&STR)),
+    opt("batchSize", crate::validate::NUM),
+    opt("includeInactive", crate::validate::BOOL),
+];
+
+/// The agent id: the table's key (not part of the document).
+fn id_column() -> store::Target {
+    store::Target::Column {
+        sqlite: "agent.id",
+        postgres: "agent.id",
+        json_path: "id",
+    }
+}
+
+/// The agents a bulk request names: a list of ids, or a kuery (all matching, any number).
+pub(crate) fn bulk_selector(agents: &Value, include_inactive: bool) -> Result<Filter> {
+    let bad = || {
+        FleetError::BadRequest(
+            "[request body.agents]: expected an array of agent ids or a kuery".into(),
+        )
+    };
+    let mut filters = vec![match agents {
+        Value::Array(ids) => Filter::Or(
+            ids.iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(|id| Filter::Eq(id_column(), Scalar::Str(id.to_string())))
+                        .ok_or_else(bad)
+                })
+                .collect::<Result<_>>()?,
+        ),
+        Value::String(k) => filter(&KUERY, Some(k))?,
+        _ => return Err(bad()),
+    }];
+    if !include_inactive {
+        filters.push(active_only());
+    }
+    Ok(Filter::And(filters))
+}
 
 /// Kibana's `isAgentUpgradeable`, as a filter: reports itself upgradeable, is not unenrolling,
 /// is not upgrading now, and runs a version older than `latest`.
@@ -383,6 +425,49 @@ impl Fleet {
         tx.agent_delete(id).await?;
         tx.commit().await?;
         Ok(json!({ "action": "deleted" }))
+    }
+
+    /// `POST /agents/bulk_update_agent_tags`: adds and removes tags on the selected agents, in
+    /// one transaction. Returns an action id, as Kibana does.
+    pub async fn bulk_update_agent_tags(&self, body: &Value) -> Result<Value> {
+        check_body("request body", body, BULK_TAGS)?;
+        let include_inactive = body
+            .get("includeInactive")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let selector = bulk_selector(&body["agents"], include_inactive)?;
+        let add = crate::validate::string_array(&body["tagsToAdd"]);
+        let remove = crate::validate::string_array(&body["tagsToRemove"]);
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let rows = tx
+            .agent_find(
+                None,
+                &Query {
+                    filter: selector,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let at = crate::time::now();
+        for row in rows {
+            let mut tags = crate::validate::string_array(&row.doc.body["tags"]);
+            tags.retain(|t| !remove.contains(t));
+            for t in &add {
+                if !tags.contains(t) {
+                    tags.push(t.clone());
+                }
+            }
+            if Some(&tags) == Some(&crate::validate::string_array(&row.doc.body["tags"])) {
+                continue;
+            }
+            let mut doc = row.doc.body.clone();
+            doc["tags"] = json!(tags);
+            doc["updated_at"] = json!(at);
+            tx.agent_update(&row.doc.id, Some(row.doc.version), &doc)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(json!({ "actionId": uuid::Uuid::new_v4().to_string() }))
     }
 
     /// `GET /agents/tags`: the distinct tags of the (active, unless asked) agents.
