@@ -21,6 +21,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/fleet/agents/setup", get(setup_status).post(setup))
         .route(
+            "/api/fleet/agents/available_versions",
+            get(available_versions),
+        )
+        .route(
             "/api/fleet/agents/{id}",
             get(get_one).put(update).delete(delete),
         )
@@ -151,4 +155,14 @@ async fn bulk_tags(
 ) -> ApiResult<Json<Value>> {
     q.allow(&[])?;
     Ok(Json(s.fleet.bulk_update_agent_tags(&body).await?))
+}
+
+/// `GET /agents/available_versions`. Kibana lists released agent versions up to its own from a
+/// list fetched at build time and from elastic.co; Flotilla has no such list offline, so it
+/// offers what Kibana offers without one: its own version.
+async fn available_versions(q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(
+        json!({ "items": [fleet::agents::protocol::FLEET_SERVER_VERSION] }),
+    ))
 }

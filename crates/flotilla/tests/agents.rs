@@ -519,6 +519,9 @@ both_backends! {
         assert_eq!(status, 200);
         assert_eq!(res["isReady"], true);
         assert_eq!(res["missing_requirements"], json!([]));
+        let (status, res) = srv.get("/api/fleet/agents/available_versions").await;
+        assert_eq!(status, 200);
+        assert_eq!(res, json!({"items": ["9.3.0"]}));
         let (status, res) = srv.post("/api/fleet/agents/setup", json!({})).await;
         assert_eq!(status, 200);
         assert_eq!(res, json!({"isInitialized": true, "nonFatalErrors": []}));
