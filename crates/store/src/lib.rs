@@ -91,7 +91,18 @@ pub const AGENT_COLUMNS: &[&str] = &[
     "policy_revision_idx",
     "access_api_key_id",
     "version_sort",
+    "hostname",
 ];
+
+/// The agent column that holds a document field, if one does (`local_metadata.host.hostname`
+/// is the `hostname` column; the other columns have their field's name).
+pub fn agent_column(field: &str) -> Option<&'static str> {
+    match field {
+        "local_metadata.host.hostname" => Some("hostname"),
+        "hostname" | "version_sort" => None,
+        f => AGENT_COLUMNS.iter().copied().find(|c| *c == f),
+    }
+}
 
 /// An agent version (`9.10.2`, `8.17.0-SNAPSHOT`) as a string that sorts like the version
 /// (`0009.0010.0002`); None when it is not `major.minor.patch`.

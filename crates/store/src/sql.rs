@@ -73,6 +73,7 @@ macro_rules! impl_tx {
             policy_revision_idx: Option<i64>,
             access_api_key_id: Option<String>,
             version_sort: Option<String>,
+            hostname: Option<String>,
         }
 
         fn agent_columns(body: &serde_json::Value) -> AgentColumns {
@@ -91,6 +92,7 @@ macro_rules! impl_tx {
                     .or_else(|| body.pointer("/agent/version"))
                     .and_then(|v| v.as_str())
                     .and_then($crate::version_sort_key),
+                hostname: body.pointer("/local_metadata/host/hostname").and_then(|v| v.as_str()).map(String::from),
             }
         }
 
@@ -113,7 +115,7 @@ macro_rules! impl_tx {
         /// A cursor value as a parameter comparable with the sort key `field`.
         fn cursor_param(field: &str, value: &serde_json::Value, binds: &mut Vec<kuery::sql::Bind>) -> String {
             use kuery::sql::Bind;
-            let json_key = !$crate::AGENT_COLUMNS.contains(&field) && field != "status";
+            let json_key = $crate::agent_column(field).is_none() && field != "status";
             if json_key && $dialect == kuery::sql::Dialect::Postgres {
                 binds.push(Bind::Text(value.to_string()));
                 return format!("${}::jsonb", binds.len());
@@ -133,8 +135,8 @@ macro_rules! impl_tx {
 
         /// The SQL for an agent sort key.
         fn agent_sort_key(field: &str) -> $crate::Result<String> {
-            if $crate::AGENT_COLUMNS.contains(&field) {
-                Ok(format!("agent.{field}"))
+            if let Some(column) = $crate::agent_column(field) {
+                Ok(format!("agent.{column}"))
             } else if field == "status" {
                 Ok($status.to_string())
             } else {
@@ -432,9 +434,9 @@ macro_rules! impl_tx {
                 let c = agent_columns(body);
                 let res = sqlx::query(concat!(
                     "INSERT INTO agent (id, version, doc, policy_id, active, enrolled_at, last_checkin, \
-                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort) VALUES ($1, 1, ",
+                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort, hostname) VALUES ($1, 1, ",
                     $json_in,
-                    ", $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING"
+                    ", $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING"
                 ))
                 .bind(id)
                 .bind(None::<String>)
@@ -447,6 +449,7 @@ macro_rules! impl_tx {
                 .bind(c.policy_revision_idx)
                 .bind(c.access_api_key_id)
                 .bind(c.version_sort)
+                .bind(c.hostname)
                 .execute(&mut *self.tx)
                 .await?;
                 if res.rows_affected() == 0 {
@@ -468,7 +471,7 @@ macro_rules! impl_tx {
                     $json_in,
                     ", policy_id = $4, active = $5, enrolled_at = $6, last_checkin = $7, \
                      last_checkin_status = $8, policy_revision_idx = $9, access_api_key_id = $10, \
-                     version_sort = $11 WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING version"
+                     version_sort = $11, hostname = $12 WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING version"
                 ))
                 .bind(id)
                 .bind(expected_version)
@@ -481,6 +484,7 @@ macro_rules! impl_tx {
                 .bind(c.policy_revision_idx)
                 .bind(c.access_api_key_id)
                 .bind(c.version_sort)
+                .bind(c.hostname)
                 .fetch_optional(&mut *self.tx)
                 .await?;
                 match row {
@@ -581,9 +585,9 @@ macro_rules! impl_tx {
                     .await?;
                 let res = sqlx::query(
                     "INSERT INTO agent_pit (pit_id, id, version, doc, policy_id, active, enrolled_at, last_checkin, \
-                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort) \
+                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort, hostname) \
                      SELECT $1, id, version, doc, policy_id, active, enrolled_at, last_checkin, \
-                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort FROM agent",
+                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort, hostname FROM agent",
                 )
                 .bind(pit)
                 .execute(&mut *self.tx)

@@ -50,7 +50,14 @@ pub static KUERY: Schema = Schema {
         field("tags", F::KeywordArray),
         field("agent.id", F::Keyword),
         field("agent.version", F::Keyword),
-        field("local_metadata.host.hostname", F::Keyword),
+        Field {
+            name: "local_metadata.host.hostname",
+            ty: F::Keyword,
+            storage: Storage::Sql {
+                sqlite: "agent.hostname",
+                postgres: "agent.hostname",
+            },
+        },
         field("local_metadata.host.name", F::Keyword),
         field("local_metadata.host.id", F::Keyword),
         field("local_metadata.host.architecture", F::Keyword),
