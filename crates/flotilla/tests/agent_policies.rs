@@ -201,7 +201,7 @@ both_backends! {
             ("monitoring_enabled:logs", vec![]),
             ("space_ids:default and name:(alpha or echo)", vec!["alpha", "echo"]),
         ] {
-            let url = format!("/api/fleet/agent_policies?sortField=name&sortOrder=asc&kuery={}", urlencode(kuery));
+            let url = format!("/api/fleet/agent_policies?sortField=name&sortOrder=asc&kuery={}", support::urlencode(kuery));
             let (status, res) = srv.get(&url).await;
             assert_eq!(status, 200, "{kuery}: {res}");
             assert_eq!(names(&res), expected, "{kuery}");
@@ -222,17 +222,6 @@ both_backends! {
         }
         srv.stop().await;
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 both_backends! {

@@ -219,7 +219,7 @@ both_backends! {
             (&format!("policy_id:\"{policy_id}\" and tags:t1"), vec!["web-1", "web-2", "db-1"]),
             ("policy_revision_idx >= 1", vec!["web-1"]),
         ] {
-            let (status, res) = srv.get(&format!("/api/fleet/agents?sortField=local_metadata.host.hostname&sortOrder=desc&kuery={}", urlencode(kuery))).await;
+            let (status, res) = srv.get(&format!("/api/fleet/agents?sortField=local_metadata.host.hostname&sortOrder=desc&kuery={}", support::urlencode(kuery))).await;
             assert_eq!(status, 200, "{kuery}: {res}");
             let mut got = hosts(&res);
             got.sort();
@@ -262,17 +262,6 @@ both_backends! {
         assert_eq!(status, 400);
         srv.stop().await;
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[test]
@@ -333,7 +322,7 @@ async fn walk(
         url = format!(
             "{}&searchAfter={}",
             first.split("&openPit").next().unwrap(),
-            urlencode(next)
+            support::urlencode(next)
         );
         if let Some(pit) = page["pit"].as_str() {
             url = format!("{url}&pitId={pit}&pitKeepAlive=5m");
@@ -393,7 +382,7 @@ both_backends! {
                 srv.call(reqwest::Method::DELETE, &format!("/api/fleet/agents/{victim}"), None).await;
             }
             srv.enroll(&token, &format!("late-{round}")).await;
-            let (status, page) = srv.get(&format!("/api/fleet/agents?perPage=10000&searchAfter={}&pitId={pit}&pitKeepAlive=5m", urlencode(&cursor))).await;
+            let (status, page) = srv.get(&format!("/api/fleet/agents?perPage=10000&searchAfter={}&pitId={pit}&pitKeepAlive=5m", support::urlencode(&cursor))).await;
             assert_eq!(status, 200, "{page}");
             assert_eq!(page["total"], 25_000, "the view does not change");
             let items = page["items"].as_array().unwrap();

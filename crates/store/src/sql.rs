@@ -76,6 +76,24 @@ macro_rules! impl_tx {
             hostname: Option<String>,
         }
 
+        impl AgentColumns {
+            /// Binds the columns as `$4` … `$12`, in `AGENT_COLUMNS` order.
+            fn bind_to<'q>(
+                self,
+                q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                q.bind(self.policy_id)
+                    .bind(self.active)
+                    .bind(self.enrolled_at)
+                    .bind(self.last_checkin)
+                    .bind(self.last_checkin_status)
+                    .bind(self.policy_revision_idx)
+                    .bind(self.access_api_key_id)
+                    .bind(self.version_sort)
+                    .bind(self.hostname)
+            }
+        }
+
         fn agent_columns(body: &serde_json::Value) -> AgentColumns {
             let s = |k: &str| body.get(k).and_then(|v| v.as_str()).map(String::from);
             AgentColumns {
@@ -432,7 +450,7 @@ macro_rules! impl_tx {
 
             async fn agent_insert(&mut self, id: &str, body: &serde_json::Value) -> $crate::Result<$crate::Doc> {
                 let c = agent_columns(body);
-                let res = sqlx::query(concat!(
+                let q = sqlx::query(concat!(
                     "INSERT INTO agent (id, version, doc, policy_id, active, enrolled_at, last_checkin, \
                      last_checkin_status, policy_revision_idx, access_api_key_id, version_sort, hostname) VALUES ($1, 1, ",
                     $json_in,
@@ -440,16 +458,9 @@ macro_rules! impl_tx {
                 ))
                 .bind(id)
                 .bind(None::<String>)
-                .bind(body.to_string())
-                .bind(c.policy_id)
-                .bind(c.active)
-                .bind(c.enrolled_at)
-                .bind(c.last_checkin)
-                .bind(c.last_checkin_status)
-                .bind(c.policy_revision_idx)
-                .bind(c.access_api_key_id)
-                .bind(c.version_sort)
-                .bind(c.hostname)
+                .bind(body.to_string());
+                let res = c
+                    .bind_to(q)
                 .execute(&mut *self.tx)
                 .await?;
                 if res.rows_affected() == 0 {
@@ -466,7 +477,7 @@ macro_rules! impl_tx {
             ) -> $crate::Result<$crate::Doc> {
                 use sqlx::Row;
                 let c = agent_columns(body);
-                let row = sqlx::query(concat!(
+                let q = sqlx::query(concat!(
                     "UPDATE agent SET version = version + 1, doc = ",
                     $json_in,
                     ", policy_id = $4, active = $5, enrolled_at = $6, last_checkin = $7, \
@@ -475,16 +486,9 @@ macro_rules! impl_tx {
                 ))
                 .bind(id)
                 .bind(expected_version)
-                .bind(body.to_string())
-                .bind(c.policy_id)
-                .bind(c.active)
-                .bind(c.enrolled_at)
-                .bind(c.last_checkin)
-                .bind(c.last_checkin_status)
-                .bind(c.policy_revision_idx)
-                .bind(c.access_api_key_id)
-                .bind(c.version_sort)
-                .bind(c.hostname)
+                .bind(body.to_string());
+                let row = c
+                    .bind_to(q)
                 .fetch_optional(&mut *self.tx)
                 .await?;
                 match row {
