@@ -40,6 +40,20 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Enroll and check-in refuse an `Elastic-Api-Version` other than the one Fleet Server speaks
+/// (the answer still carries the supported version).
+fn check_api_version(h: &HeaderMap) -> AResult<()> {
+    match header(h, "elastic-api-version") {
+        None => Ok(()),
+        Some(AGENT_API_VERSION) => Ok(()),
+        Some(v) => Err(AgentError(ProtocolError {
+            status: 400,
+            error: "BadRequest",
+            message: format!("unsupported Elastic-Api-Version [{v}]: the supported version is {AGENT_API_VERSION}"),
+        })),
+    }
+}
+
 /// Reads a JSON body of at most `limit` bytes (Fleet Server's per-route caps).
 async fn json_body(req: Request<Body>, limit: usize) -> AResult<(HeaderMap, Value)> {
     let (parts, body) = req.into_parts();
@@ -86,6 +100,7 @@ async fn status() -> Json<Value> {
 
 async fn enroll(State(s): State<AppState>, req: Request<Body>) -> AResult<Json<Value>> {
     let (h, body) = json_body(req, 512 * 1024).await?;
+    check_api_version(&h)?;
     Ok(Json(
         s.fleet
             .enroll(header(&h, "authorization"), header(&h, "user-agent"), &body)
@@ -99,6 +114,7 @@ async fn checkin(
     req: Request<Body>,
 ) -> AResult<Json<Value>> {
     let (h, body) = json_body(req, 1024 * 1024).await?;
+    check_api_version(&h)?;
     Ok(Json(
         s.fleet
             .checkin(

@@ -149,6 +149,11 @@ both_backends! {
         assert_eq!(res2.status(), 400, "a User-Agent is required");
         let err: Value = res2.json().await.unwrap();
         assert_eq!(err["error"], "InvalidUserAgent");
+        let res3 = srv.http.post(format!("{}/api/fleet/agents/enroll", srv.agent_base))
+            .header("authorization", format!("ApiKey {token}")).header("user-agent", AGENT_UA)
+            .header("elastic-api-version", "2020-01-01").json(&body).send().await.unwrap();
+        assert_eq!(res3.status(), 400, "an unsupported API version");
+        assert_eq!(res3.headers()["elastic-api-version"], "2023-06-01");
         let (_, list) = srv.get("/api/fleet/agents?showInactive=true").await;
         assert_eq!(list["total"], 0, "no agent was made");
 
