@@ -550,3 +550,44 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+both_backends! {
+    async fn enrollment_replacement_and_enrollment_id(srv: TestServer) {
+        let (_, token) = policy_and_token(&srv).await;
+        let enroll = |extra: Value| {
+            let mut body = json!({"type": "PERMANENT", "metadata": {"local": {"host": {"hostname": "h"}}}});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            let (srv, token) = (&srv, token.clone());
+            async move { srv.agent_call("/api/fleet/agents/enroll", Some(&token), body).await }
+        };
+        let (status, first) = enroll(json!({"id": "fixed-id", "replace_token": "secret-1"})).await;
+        assert_eq!(status, 200, "{first}");
+        let old_key = first["item"]["access_api_key"].as_str().unwrap().to_string();
+        let (_, got) = srv.get("/api/fleet/agents/fixed-id").await;
+        assert!(got["item"].get("replace_token").is_none(), "the replace token is never shown");
+
+        let (status, res) = enroll(json!({"id": "fixed-id"})).await;
+        assert_eq!(status, 403, "{res}");
+        assert_eq!(res["error"], "AgentNotReplaceable");
+        let (status, _) = enroll(json!({"id": "fixed-id", "replace_token": "wrong"})).await;
+        assert_eq!(status, 403);
+        let (status, second) = enroll(json!({"id": "fixed-id", "replace_token": "secret-1"})).await;
+        assert_eq!(status, 200, "{second}");
+        assert_eq!(second["item"]["id"], "fixed-id");
+        let (status, _) = srv.agent_call("/api/fleet/agents/fixed-id/checkin", Some(&old_key), checkin_body(json!({}))).await;
+        assert_eq!(status, 401, "the replaced agent's key is revoked");
+        let new_key = second["item"]["access_api_key"].as_str().unwrap();
+        let (status, _) = srv.agent_call("/api/fleet/agents/fixed-id/checkin", Some(new_key), checkin_body(json!({}))).await;
+        assert_eq!(status, 200);
+
+        // An enrollment that never checked in is replaced by the next one with its enrollment_id.
+        let (_, a) = enroll(json!({"enrollment_id": "host-42"})).await;
+        let (_, b) = enroll(json!({"enrollment_id": "host-42"})).await;
+        assert_ne!(a["item"]["id"], b["item"]["id"]);
+        let (status, _) = srv.get(&format!("/api/fleet/agents/{}", a["item"]["id"].as_str().unwrap())).await;
+        assert_eq!(status, 404, "the stale enrollment is gone");
+        let (_, list) = srv.get("/api/fleet/agents?kuery=enrollment_id:host-42").await;
+        assert_eq!(list["total"], 1);
+        srv.stop().await;
+    }
+}

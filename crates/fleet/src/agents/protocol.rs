@@ -299,6 +299,41 @@ impl Fleet {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let replace_token = obj
+            .get("replace_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty());
+        // An earlier enrollment of the same host that never checked in is replaced.
+        if let Some(enrollment_id) = obj
+            .get("enrollment_id")
+            .and_then(Value::as_str)
+            .filter(|e| !e.is_empty())
+        {
+            let stale = tx
+                .agent_find(
+                    None,
+                    &store::Query {
+                        filter: store::Filter::And(vec![
+                            store::Filter::Eq(
+                                store::doc_field("enrollment_id"),
+                                store::Scalar::Str(enrollment_id.into()),
+                            ),
+                            store::Filter::Not(Box::new(store::Filter::Exists(store::doc_field(
+                                "last_checkin",
+                            )))),
+                        ]),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            for row in stale {
+                if let Some(k) = row.doc.body["access_api_key_id"].as_str() {
+                    tx.invalidate_api_keys(&[k.to_string()]).await?;
+                }
+                tx.agent_delete(&row.doc.id).await?;
+            }
+        }
+        let mut replacing: Option<AgentRow> = None;
         let agent_id = match obj
             .get("id")
             .and_then(Value::as_str)
@@ -307,13 +342,29 @@ impl Fleet {
             Some(id) => {
                 if let Some(existing) = tx.agent_get(id).await? {
                     if existing.doc.body["active"] == json!(true) {
-                        return Err(ProtocolError::new(
-                            403,
-                            "AgentNotReplaceable",
-                            "an active agent with this id exists",
-                        ));
+                        // Replacing an active agent needs the token it enrolled with, and the
+                        // same policy.
+                        let matches =
+                            match (existing.doc.body["replace_token"].as_str(), replace_token) {
+                                (Some(hash), Some(token)) => {
+                                    bool::from(subtle::ConstantTimeEq::ct_eq(
+                                        hash_secret(token).as_bytes(),
+                                        hash.as_bytes(),
+                                    ))
+                                }
+                                _ => false,
+                            };
+                        if !matches || existing.doc.body["policy_id"] != json!(policy_id) {
+                            return Err(ProtocolError::new(
+                                403,
+                                "AgentNotReplaceable",
+                                "an active agent with this id exists and cannot be replaced",
+                            ));
+                        }
+                        replacing = Some(existing);
+                    } else {
+                        tx.agent_delete(id).await?;
                     }
-                    tx.agent_delete(id).await?;
                 }
                 id.to_string()
             }
@@ -352,7 +403,23 @@ impl Fleet {
         if let Some(e) = obj.get("enrollment_id").and_then(Value::as_str) {
             doc["enrollment_id"] = json!(e);
         }
-        tx.agent_insert(&agent_id, &doc).await?;
+        if let Some(t) = replace_token {
+            // Kept only as a hash: it is a credential for taking this agent id over.
+            doc["replace_token"] = json!(hash_secret(t));
+        }
+        match replacing {
+            Some(old) => {
+                if let Some(k) = old.doc.body["access_api_key_id"].as_str() {
+                    tx.invalidate_api_keys(&[k.to_string()]).await?;
+                }
+                // A replaced agent starts over: no acknowledged revision, no unenrollment.
+                tx.agent_update(&agent_id, Some(old.doc.version), &doc)
+                    .await?;
+            }
+            None => {
+                tx.agent_insert(&agent_id, &doc).await?;
+            }
+        }
         tx.commit().await?;
         tracing::info!(agent_id = %agent_id, agent_policy_id = %policy_id, "agent enrolled");
         Ok(json!({
