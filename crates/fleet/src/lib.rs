@@ -45,6 +45,9 @@ impl Default for FleetConfig {
     }
 }
 
+/// Assembled full policies by policy id: (revision, policy).
+type FullPolicyCache = std::collections::HashMap<String, (i64, Arc<serde_json::Value>)>;
+
 /// The services, sharing one store. Cheap to clone.
 #[derive(Clone)]
 pub struct Fleet {
@@ -53,6 +56,8 @@ pub struct Fleet {
     pub config: Arc<FleetConfig>,
     /// Wakes held check-ins when policies change.
     pub hub: Arc<hub::Hub>,
+    /// The full policy agents get, assembled once per (policy, revision).
+    pub(crate) full_policies: Arc<std::sync::Mutex<FullPolicyCache>>,
 }
 
 impl Fleet {
@@ -62,6 +67,7 @@ impl Fleet {
             store,
             config: Arc::new(config),
             hub: hub::Hub::new(),
+            full_policies: Arc::default(),
         }
     }
 }

@@ -81,6 +81,11 @@ impl Fleet {
             ));
         }
         let doc = self.load_agent_policy(id).await?;
+        Ok(self.assemble_full_policy(&doc, opts))
+    }
+
+    /// The full policy of a stored policy document (no I/O).
+    pub(crate) fn assemble_full_policy(&self, doc: &store::Doc, opts: FullPolicyOptions) -> Value {
         let p = &doc.body;
         let namespace = p["namespace"].as_str().unwrap_or("default");
         let monitoring: Vec<&str> = p["monitoring_enabled"]
@@ -179,7 +184,28 @@ impl Fleet {
         if let Some(o) = p.get("overrides").filter(|v| v.is_object()) {
             merge(&mut full, o);
         }
-        Ok(full)
+        full
+    }
+
+    /// The full policy for check-ins, from the per-revision cache.
+    pub(crate) fn full_policy_for_agents(
+        &self,
+        doc: &store::Doc,
+        revision: i64,
+    ) -> std::sync::Arc<Value> {
+        let mut cache = self
+            .full_policies
+            .lock()
+            .expect("full policy cache lock poisoned");
+        if let Some((rev, full)) = cache.get(&doc.id) {
+            if *rev == revision {
+                return full.clone();
+            }
+        }
+        let full =
+            std::sync::Arc::new(self.assemble_full_policy(doc, FullPolicyOptions::default()));
+        cache.insert(doc.id.clone(), (revision, full.clone()));
+        full
     }
 
     /// The same, as the YAML an agent reads (`/download`).

@@ -505,8 +505,8 @@ impl Fleet {
         let ack_token = req.ack_token.clone().unwrap_or_default();
 
         // Subscribe before looking, so a change between the look and the wait is not missed.
-        let current = self.policy_revision(&policy_id).await?;
-        let mut revisions = self.hub.subscribe(&policy_id, current.unwrap_or(0));
+        // The channel's value does not matter: any send after this wakes the poll.
+        let mut revisions = self.hub.subscribe(&policy_id, 0);
         if let Some(action) = self
             .policy_change_action(agent_id, &policy_id, acked_revision)
             .await?
@@ -540,15 +540,8 @@ impl Fleet {
         Ok(json!({ "action": "checkin", "ack_token": ack_token, "actions": [] }))
     }
 
-    async fn policy_revision(&self, policy_id: &str) -> Result<Option<i64>> {
-        let mut tx = self.store.begin(Mode::Read).await?;
-        Ok(tx
-            .get(Kind::AgentPolicy, policy_id)
-            .await?
-            .and_then(|d| d.body["revision"].as_i64()))
-    }
-
     /// The POLICY_CHANGE an agent needs, if its policy has a revision it has not acknowledged.
+    /// The full policy is assembled once per revision and shared by every agent on it.
     async fn policy_change_action(
         &self,
         agent_id: &str,
@@ -564,15 +557,13 @@ impl Fleet {
         if acked.is_some_and(|a| a >= revision) {
             return Ok(None);
         }
-        let full = self
-            .full_agent_policy(policy_id, Default::default())
-            .await?;
+        let full = self.full_policy_for_agents(&policy, revision);
         Ok(Some(json!({
             "id": format!("policy:{policy_id}:{revision}"),
             "type": "POLICY_CHANGE",
             "agent_id": agent_id,
             "created_at": policy.body["updated_at"],
-            "data": { "policy": full },
+            "data": { "policy": &*full },
         })))
     }
 
