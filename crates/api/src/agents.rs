@@ -15,6 +15,23 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/fleet/agents", get(list))
         .route("/api/fleet/agents/tags", get(tags))
+        .route("/api/fleet/agents/action_status", get(action_status))
+        .route(
+            "/api/fleet/agents/bulk_unenroll",
+            axum::routing::post(bulk_unenroll),
+        )
+        .route(
+            "/api/fleet/agents/bulk_reassign",
+            axum::routing::post(bulk_reassign),
+        )
+        .route(
+            "/api/fleet/agents/{id}/unenroll",
+            axum::routing::post(unenroll),
+        )
+        .route(
+            "/api/fleet/agents/{id}/reassign",
+            axum::routing::post(reassign),
+        )
         .route(
             "/api/fleet/agents/bulk_update_agent_tags",
             axum::routing::post(bulk_tags),
@@ -164,5 +181,65 @@ async fn available_versions(q: QueryParams) -> ApiResult<Json<Value>> {
     q.allow(&[])?;
     Ok(Json(
         json!({ "items": [fleet::agents::protocol::FLEET_SERVER_VERSION] }),
+    ))
+}
+
+async fn unenroll(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.unenroll_agent(&id, &body).await?))
+}
+
+async fn bulk_unenroll(
+    State(s): State<AppState>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.bulk_unenroll(&body).await?))
+}
+
+async fn reassign(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.reassign_agent(&id, &body).await?))
+}
+
+async fn bulk_reassign(
+    State(s): State<AppState>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.bulk_reassign(&body).await?))
+}
+
+/// `GET /agents/action_status`: the page index starts at 0, as in Kibana.
+async fn action_status(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&["page", "perPage", "date", "latest", "errorSize"])?;
+    let num = |k: &str, default: f64| -> ApiResult<u64> {
+        let v = q.num(k)?.unwrap_or(default);
+        if v < 0.0 || v.fract() != 0.0 {
+            return Err(ApiError::bad_request(format!(
+                "[request query.{k}]: Value must be equal to or greater than [0]."
+            )));
+        }
+        Ok(v as u64)
+    };
+    let (page, per_page, error_size) = (
+        num("page", 0.0)?,
+        num("perPage", 20.0)?,
+        num("errorSize", 5.0)?,
+    );
+    Ok(Json(
+        s.fleet.action_status(page, per_page, error_size).await?,
     ))
 }

@@ -13,6 +13,8 @@ use tokio::sync::watch;
 pub struct Hub {
     policies: Mutex<HashMap<String, watch::Sender<i64>>>,
     held: Mutex<HashSet<String>>,
+    /// One channel per held agent, poked when actions are created for it.
+    agents: Mutex<HashMap<String, watch::Sender<u64>>>,
     shutdown: Mutex<Option<watch::Sender<bool>>>,
 }
 
@@ -26,6 +28,11 @@ impl Drop for Held {
     fn drop(&mut self) {
         self.hub
             .held
+            .lock()
+            .expect("hub lock poisoned")
+            .remove(&self.agent_id);
+        self.hub
+            .agents
             .lock()
             .expect("hub lock poisoned")
             .remove(&self.agent_id);
@@ -66,14 +73,33 @@ impl Hub {
         }
     }
 
-    pub fn hold(self: &Arc<Self>, agent_id: &str) -> Held {
+    /// Registers a held check-in; the receiver wakes when actions are created for the agent.
+    pub fn hold(self: &Arc<Self>, agent_id: &str) -> (Held, watch::Receiver<u64>) {
         self.held
             .lock()
             .expect("hub lock poisoned")
             .insert(agent_id.to_string());
-        Held {
-            hub: self.clone(),
-            agent_id: agent_id.to_string(),
+        let (tx, rx) = watch::channel(0);
+        self.agents
+            .lock()
+            .expect("hub lock poisoned")
+            .insert(agent_id.to_string(), tx);
+        (
+            Held {
+                hub: self.clone(),
+                agent_id: agent_id.to_string(),
+            },
+            rx,
+        )
+    }
+
+    /// New actions exist for these agents: wake the ones held here.
+    pub fn actions_created(&self, agent_ids: &[String]) {
+        let agents = self.agents.lock().expect("hub lock poisoned");
+        for id in agent_ids {
+            if let Some(tx) = agents.get(id) {
+                tx.send_modify(|n| *n += 1);
+            }
         }
     }
 

@@ -260,6 +260,47 @@ pub trait Tx: Send {
     /// Sets `last_checkin` of many agents at once (held long-polls); returns how many.
     async fn agent_touch(&mut self, ids: &[String], at: &str) -> Result<u64>;
 
+    /// Stores an action (Kibana's action document in `doc`).
+    async fn action_insert(
+        &mut self,
+        action_id: &str,
+        kind: &str,
+        doc: &Value,
+        created_at: &str,
+        expiration: Option<&str>,
+    ) -> Result<()>;
+    async fn action_get(&mut self, action_id: &str) -> Result<Option<Doc>>;
+    /// Newest first.
+    async fn action_list(&mut self, offset: u64, limit: u64) -> Result<Vec<Doc>>;
+    /// Targets every agent matching `filter` with the action, in one statement; returns their ids.
+    async fn action_target(&mut self, action_id: &str, filter: &Filter) -> Result<Vec<String>>;
+    /// Actions for an agent after the cursor `after_seq`, not expired at `now` and not yet
+    /// answered: (cursor, action document), oldest first.
+    async fn action_pending(
+        &mut self,
+        agent_id: &str,
+        after_seq: i64,
+        now: &str,
+        limit: u64,
+    ) -> Result<Vec<(i64, Doc)>>;
+    /// Records an agent's result; false when it already had one.
+    async fn action_result_insert(
+        &mut self,
+        action_id: &str,
+        agent_id: &str,
+        doc: &Value,
+        created_at: &str,
+        error: Option<&str>,
+    ) -> Result<bool>;
+    /// (agents targeted, results, failed results, newest result time).
+    async fn action_counts(&mut self, action_id: &str) -> Result<(u64, u64, u64, Option<String>)>;
+    /// The newest failures: (agent id, error, time).
+    async fn action_errors(
+        &mut self,
+        action_id: &str,
+        limit: u64,
+    ) -> Result<Vec<(String, String, String)>>;
+
     /// Agents assigned to each policy (active ones, or all), for the ids given.
     async fn count_agents_by_policy(
         &mut self,

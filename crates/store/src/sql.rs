@@ -42,6 +42,13 @@ macro_rules! impl_tx {
             })
         }
 
+        fn action_doc_from_row(row: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::Doc> {
+            use sqlx::Row;
+            let body: String = row.try_get("doc")?;
+            let version: i32 = row.try_get("version")?;
+            Ok($crate::Doc { id: row.try_get("id")?, version: i64::from(version), body: serde_json::from_str(&body)? })
+        }
+
         fn api_key_from_row(
             row: &<$db as sqlx::Database>::Row,
         ) -> $crate::Result<$crate::ApiKey> {
@@ -656,6 +663,138 @@ macro_rules! impl_tx {
                     total += q.execute(&mut *self.tx).await?.rows_affected();
                 }
                 Ok(total)
+            }
+
+            async fn action_insert(
+                &mut self,
+                action_id: &str,
+                kind: &str,
+                doc: &serde_json::Value,
+                created_at: &str,
+                expiration: Option<&str>,
+            ) -> $crate::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO action (action_id, type, doc, created_at, expiration) VALUES ($1, $2, ",
+                    $json_in,
+                    ", $4, $5)"
+                ))
+                .bind(action_id)
+                .bind(kind)
+                .bind(doc.to_string())
+                .bind(created_at)
+                .bind(expiration)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn action_get(&mut self, action_id: &str) -> $crate::Result<Option<$crate::Doc>> {
+                let sql = format!("SELECT action_id AS id, 1 AS version, {} AS doc FROM action WHERE action_id = $1", $json_out);
+                let row = sqlx::query(&sql).bind(action_id).fetch_optional(&mut *self.tx).await?;
+                row.as_ref().map(action_doc_from_row).transpose()
+            }
+
+            async fn action_list(&mut self, offset: u64, limit: u64) -> $crate::Result<Vec<$crate::Doc>> {
+                let sql = format!(
+                    "SELECT action_id AS id, 1 AS version, {} AS doc FROM action ORDER BY created_at DESC, action_id DESC LIMIT {} OFFSET {}",
+                    $json_out,
+                    limit.min(i64::MAX as u64),
+                    offset.min(i64::MAX as u64)
+                );
+                let rows = sqlx::query(&sql).fetch_all(&mut *self.tx).await?;
+                rows.iter().map(action_doc_from_row).collect()
+            }
+
+            async fn action_target(&mut self, action_id: &str, filter: &$crate::Filter) -> $crate::Result<Vec<String>> {
+                use sqlx::Row;
+                let rendered = kuery::sql::to_sql(filter, $dialect, "doc", vec![kuery::sql::Bind::Text(action_id.to_string())])?;
+                let sql = format!(
+                    "INSERT INTO action_agent (action_id, agent_id) SELECT $1, agent.id FROM agent WHERE {} \
+                     ON CONFLICT (action_id, agent_id) DO NOTHING RETURNING agent_id",
+                    rendered.text
+                );
+                let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
+                let rows = q.fetch_all(&mut *self.tx).await?;
+                rows.iter().map(|r| Ok(r.try_get("agent_id")?)).collect()
+            }
+
+            async fn action_pending(
+                &mut self,
+                agent_id: &str,
+                after_seq: i64,
+                now: &str,
+                limit: u64,
+            ) -> $crate::Result<Vec<(i64, $crate::Doc)>> {
+                use sqlx::Row;
+                let sql = format!(
+                    "SELECT aa.seq AS seq, a.action_id AS id, 1 AS version, {} AS doc FROM action_agent aa \
+                     JOIN action a ON a.action_id = aa.action_id \
+                     WHERE aa.agent_id = $1 AND aa.seq > $2 AND (a.expiration IS NULL OR a.expiration > $3) \
+                     AND NOT EXISTS (SELECT 1 FROM action_result r WHERE r.action_id = aa.action_id AND r.agent_id = aa.agent_id) \
+                     ORDER BY aa.seq LIMIT {}",
+                    "a.doc".to_string() + if $dialect == kuery::sql::Dialect::Postgres { "::text" } else { "" },
+                    limit.min(i64::MAX as u64)
+                );
+                let rows = sqlx::query(&sql).bind(agent_id).bind(after_seq).bind(now).fetch_all(&mut *self.tx).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push((row.try_get("seq")?, action_doc_from_row(row)?));
+                }
+                Ok(out)
+            }
+
+            async fn action_result_insert(
+                &mut self,
+                action_id: &str,
+                agent_id: &str,
+                doc: &serde_json::Value,
+                created_at: &str,
+                error: Option<&str>,
+            ) -> $crate::Result<bool> {
+                let res = sqlx::query(concat!(
+                    "INSERT INTO action_result (action_id, agent_id, doc, created_at, error) VALUES ($1, $2, ",
+                    $json_in,
+                    ", $4, $5) ON CONFLICT (action_id, agent_id) DO NOTHING"
+                ))
+                .bind(action_id)
+                .bind(agent_id)
+                .bind(doc.to_string())
+                .bind(created_at)
+                .bind(error)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(res.rows_affected() > 0)
+            }
+
+            async fn action_counts(&mut self, action_id: &str) -> $crate::Result<(u64, u64, u64, Option<String>)> {
+                use sqlx::Row;
+                let targeted: i64 = sqlx::query("SELECT COUNT(*) AS n FROM action_agent WHERE action_id = $1")
+                    .bind(action_id)
+                    .fetch_one(&mut *self.tx)
+                    .await?
+                    .try_get("n")?;
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n, COUNT(error) AS failed, MAX(created_at) AS latest FROM action_result WHERE action_id = $1",
+                )
+                .bind(action_id)
+                .fetch_one(&mut *self.tx)
+                .await?;
+                let acks: i64 = row.try_get("n")?;
+                let failed: i64 = row.try_get("failed")?;
+                Ok((targeted.max(0) as u64, acks.max(0) as u64, failed.max(0) as u64, row.try_get("latest")?))
+            }
+
+            async fn action_errors(&mut self, action_id: &str, limit: u64) -> $crate::Result<Vec<(String, String, String)>> {
+                use sqlx::Row;
+                let sql = format!(
+                    "SELECT agent_id, error, created_at FROM action_result WHERE action_id = $1 AND error IS NOT NULL \
+                     ORDER BY created_at DESC LIMIT {}",
+                    limit.min(i64::MAX as u64)
+                );
+                let rows = sqlx::query(&sql).bind(action_id).fetch_all(&mut *self.tx).await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("agent_id")?, r.try_get("error")?, r.try_get("created_at")?)))
+                    .collect()
             }
 
             async fn agent_versions_by_policy(

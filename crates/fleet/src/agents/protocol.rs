@@ -503,15 +503,22 @@ impl Fleet {
             (policy_id, acked)
         };
         let ack_token = req.ack_token.clone().unwrap_or_default();
+        // The cursor is the last delivered action's sequence number.
+        let cursor: i64 = req
+            .ack_token
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
 
-        // Subscribe before looking, so a change between the look and the wait is not missed.
-        // The channel's value does not matter: any send after this wakes the poll.
+        // Register before looking, so an action or revision that arrives between the look and
+        // the wait still wakes this poll. The channels' values do not matter, only their sends.
         let mut revisions = self.hub.subscribe(&policy_id, 0);
-        if let Some(action) = self
-            .policy_change_action(agent_id, &policy_id, acked_revision)
+        let (_held, mut agent_wake) = self.hub.hold(agent_id);
+        if let Some(answer) = self
+            .checkin_answer(agent_id, &policy_id, acked_revision, cursor)
             .await?
         {
-            return Ok(json!({ "action": "checkin", "ack_token": ack_token, "actions": [action] }));
+            return Ok(answer);
         }
 
         let poll = match req.poll_timeout {
@@ -521,7 +528,6 @@ impl Fleet {
                 .clamp(self.config.checkin_min_poll, Duration::from_secs(3600)),
         };
         let deadline = started + poll;
-        let _held = self.hub.hold(agent_id);
         let mut shutdown = self.hub.shutdown_signal();
         loop {
             tokio::select! {
@@ -529,15 +535,47 @@ impl Fleet {
                     if changed.is_err() {
                         break;
                     }
-                    if let Some(action) = self.policy_change_action(agent_id, &policy_id, acked_revision).await? {
-                        return Ok(json!({ "action": "checkin", "ack_token": ack_token, "actions": [action] }));
+                }
+                changed = agent_wake.changed() => {
+                    if changed.is_err() {
+                        break;
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => break,
                 _ = crate::hub::Hub::wait_shutdown(&mut shutdown) => break,
             }
+            if let Some(answer) = self
+                .checkin_answer(agent_id, &policy_id, acked_revision, cursor)
+                .await?
+            {
+                return Ok(answer);
+            }
         }
         Ok(json!({ "action": "checkin", "ack_token": ack_token, "actions": [] }))
+    }
+
+    /// What a check-in answers now, if anything is pending: a POLICY_CHANGE for an
+    /// unacknowledged revision, then actions after the cursor.
+    async fn checkin_answer(
+        &self,
+        agent_id: &str,
+        policy_id: &str,
+        acked: Option<i64>,
+        cursor: i64,
+    ) -> Result<Option<Value>> {
+        let (mut actions, next) = self.pending_actions(agent_id, cursor).await?;
+        if let Some(change) = self
+            .policy_change_action(agent_id, policy_id, acked)
+            .await?
+        {
+            actions.insert(0, change);
+        }
+        if actions.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            json!({ "action": "checkin", "ack_token": next.to_string(), "actions": actions }),
+        ))
     }
 
     /// The POLICY_CHANGE an agent needs, if its policy has a revision it has not acknowledged.
@@ -585,29 +623,68 @@ impl Fleet {
         let mut best_revision = doc["policy_revision_idx"].as_i64();
         let mut items = Vec::with_capacity(events.len());
         let mut worst = 200u16;
+        let mut unenroll = false;
         for event in events {
-            let (status, message) =
-                if event.get("agent_id").and_then(Value::as_str) != Some(agent_id) {
-                    (400, "agent_id does not match the caller")
-                } else {
-                    match event
-                        .get("action_id")
-                        .and_then(Value::as_str)
-                        .and_then(parse_policy_action)
-                    {
-                        Some((p, rev)) => {
-                            let failed = event
-                                .get("error")
-                                .and_then(Value::as_str)
-                                .is_some_and(|e| !e.is_empty());
-                            if p == policy_id && !failed && best_revision.is_none_or(|b| rev > b) {
-                                best_revision = Some(rev);
-                            }
-                            (200, "OK")
+            let (status, message) = if event.get("agent_id").and_then(Value::as_str)
+                != Some(agent_id)
+            {
+                (400, "agent_id does not match the caller")
+            } else {
+                match event
+                    .get("action_id")
+                    .and_then(Value::as_str)
+                    .and_then(parse_policy_action)
+                {
+                    Some((p, rev)) => {
+                        let failed = event
+                            .get("error")
+                            .and_then(Value::as_str)
+                            .is_some_and(|e| !e.is_empty());
+                        if p == policy_id && !failed && best_revision.is_none_or(|b| rev > b) {
+                            best_revision = Some(rev);
                         }
-                        None => (404, "action not found"),
+                        (200, "OK")
                     }
-                };
+                    None => {
+                        let action_id = event
+                            .get("action_id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        match tx.action_get(action_id).await? {
+                            None => (404, "action not found"),
+                            Some(action) => {
+                                let error = event
+                                    .get("error")
+                                    .and_then(Value::as_str)
+                                    .filter(|e| !e.is_empty());
+                                let at = now();
+                                let mut result = json!({ "@timestamp": event.get("timestamp").cloned().unwrap_or(json!(at)) });
+                                for k in [
+                                    "data",
+                                    "action_data",
+                                    "action_response",
+                                    "action_input_type",
+                                    "started_at",
+                                    "completed_at",
+                                ] {
+                                    if let Some(v) = event.get(k) {
+                                        result[k] = v.clone();
+                                    }
+                                }
+                                if let Some(e) = error {
+                                    result["error"] = json!(e);
+                                }
+                                tx.action_result_insert(action_id, agent_id, &result, &at, error)
+                                    .await?;
+                                if error.is_none() && action.body["type"] == json!("UNENROLL") {
+                                    unenroll = true;
+                                }
+                                (200, "OK")
+                            }
+                        }
+                    }
+                }
+            };
             worst = worst.max(status);
             items.push(json!({ "status": status, "message": message }));
         }
@@ -615,6 +692,11 @@ impl Fleet {
             doc["policy_revision_idx"] = json!(best_revision);
             doc["updated_at"] = json!(now());
             tx.agent_update(agent_id, Some(row.doc.version), &doc)
+                .await?;
+        }
+        if unenroll {
+            // An acknowledged UNENROLL: the agent is gone and its keys no longer work.
+            self.unenroll_now(tx.as_mut(), &[agent_id.to_string()])
                 .await?;
         }
         tx.commit().await?;

@@ -126,6 +126,56 @@ impl Tx for FailTx {
     ) -> Result<()> {
         self.inner.put_agent(id, policy, active, doc).await
     }
+    async fn action_insert(
+        &mut self,
+        id: &str,
+        kind: &str,
+        doc: &Value,
+        at: &str,
+        exp: Option<&str>,
+    ) -> Result<()> {
+        self.inner.action_insert(id, kind, doc, at, exp).await
+    }
+    async fn action_get(&mut self, id: &str) -> Result<Option<Doc>> {
+        self.inner.action_get(id).await
+    }
+    async fn action_list(&mut self, offset: u64, limit: u64) -> Result<Vec<Doc>> {
+        self.inner.action_list(offset, limit).await
+    }
+    async fn action_target(&mut self, id: &str, filter: &Filter) -> Result<Vec<String>> {
+        self.inner.action_target(id, filter).await
+    }
+    async fn action_pending(
+        &mut self,
+        agent: &str,
+        after: i64,
+        now: &str,
+        limit: u64,
+    ) -> Result<Vec<(i64, Doc)>> {
+        self.inner.action_pending(agent, after, now, limit).await
+    }
+    async fn action_result_insert(
+        &mut self,
+        id: &str,
+        agent: &str,
+        doc: &Value,
+        at: &str,
+        err: Option<&str>,
+    ) -> Result<bool> {
+        self.inner
+            .action_result_insert(id, agent, doc, at, err)
+            .await
+    }
+    async fn action_counts(&mut self, id: &str) -> Result<(u64, u64, u64, Option<String>)> {
+        self.inner.action_counts(id).await
+    }
+    async fn action_errors(
+        &mut self,
+        id: &str,
+        limit: u64,
+    ) -> Result<Vec<(String, String, String)>> {
+        self.inner.action_errors(id, limit).await
+    }
     async fn count_agents_by_policy(
         &mut self,
         ids: &[String],

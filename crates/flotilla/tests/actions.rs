@@ -1,0 +1,231 @@
+//! Agent actions end to end over HTTP, on SQLite and PostgreSQL: unenroll (with and without
+//! revoke, hosted policies), reassign, bulk selection by ids and kuery, delivery at check-in
+//! with the ack_token cursor, results from acks, and action_status.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::TestServer;
+
+fn checkin(extra: Value) -> Value {
+    let mut b = json!({"status": "online", "message": "ok", "poll_timeout": "1s"});
+    b.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    b
+}
+
+/// An enrolled agent that has checked in and acknowledged its policy.
+async fn settled_agent(
+    srv: &TestServer,
+    policy_id: &str,
+    token: &str,
+    host: &str,
+) -> (String, String) {
+    let (id, key) = srv.enroll(token, host).await;
+    let (_, res) = srv
+        .agent_call(
+            &format!("/api/fleet/agents/{id}/checkin"),
+            Some(&key),
+            checkin(json!({})),
+        )
+        .await;
+    let rev = res["actions"][0]["data"]["policy"]["revision"]
+        .as_i64()
+        .unwrap();
+    srv.agent_call(
+        &format!("/api/fleet/agents/{id}/acks"),
+        Some(&key),
+        json!({
+            "events": [{"agent_id": id, "action_id": format!("policy:{policy_id}:{rev}")}]
+        }),
+    )
+    .await;
+    (id, key)
+}
+
+async fn policy(srv: &TestServer, name: &str, managed: bool) -> (String, String) {
+    let p = srv
+        .create_policy(json!({"name": name, "namespace": "default", "is_managed": managed}))
+        .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let token = srv.enrollment_token(&id).await;
+    (id, token)
+}
+
+async fn status_of(srv: &TestServer, id: &str) -> Value {
+    srv.get(&format!("/api/fleet/agents/{id}")).await.1["item"]["status"].clone()
+}
+
+fn action_ids(res: &Value) -> Vec<String> {
+    res["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+both_backends! {
+    async fn unenroll_is_delivered_acked_and_revokes(srv: TestServer) {
+        let (pid, token) = policy(&srv, "p", false).await;
+        let (id, key) = settled_agent(&srv, &pid, &token, "web-1").await;
+        let path = format!("/api/fleet/agents/{id}/checkin");
+
+        // Hold a check-in, then unenroll: the held check-in answers at once with the action.
+        let srv = std::sync::Arc::new(srv);
+        let poller = {
+            let (srv, path, key) = (srv.clone(), path.clone(), key.clone());
+            tokio::spawn(async move { srv.agent_call(&path, Some(&key), checkin(json!({"poll_timeout": "7m"}))).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let (status, res) = srv.post(&format!("/api/fleet/agents/{id}/unenroll"), json!({})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res, json!({}));
+        let (status, res) = tokio::time::timeout(Duration::from_secs(5), poller).await.unwrap().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(status, 200);
+        assert_eq!(action_ids(&res), ["UNENROLL"]);
+        let action = &res["actions"][0];
+        assert_eq!(action["agent_id"], id);
+        let ack_token = res["ack_token"].as_str().unwrap().to_string();
+        assert_ne!(ack_token, "");
+        assert_eq!(status_of(&srv, &id).await, "unenrolling");
+
+        // The cursor: not delivered again.
+        let (_, again) = srv.agent_call(&path, Some(&key), checkin(json!({"ack_token": ack_token}))).await;
+        assert_eq!(action_ids(&again), Vec::<String>::new());
+
+        let (status, res) = srv.agent_call(&format!("/api/fleet/agents/{id}/acks"), Some(&key), json!({
+            "events": [{"type": "ACTION_RESULT", "subtype": "ACKNOWLEDGED", "agent_id": id, "action_id": action["id"], "timestamp": "2026-01-01T00:00:00Z"}]
+        })).await;
+        assert_eq!(status, 200, "{res}");
+        let (_, got) = srv.get(&format!("/api/fleet/agents/{id}")).await;
+        assert_eq!(got["item"]["status"], "unenrolled");
+        assert_eq!(got["item"]["active"], false);
+        assert!(got["item"]["unenrolled_at"].is_string());
+        let (status, _) = srv.agent_call(&path, Some(&key), checkin(json!({}))).await;
+        assert_eq!(status, 401, "an unenrolled agent's key is revoked");
+        let (_, list) = srv.get("/api/fleet/agents").await;
+        assert_eq!(list["total"], 0, "unenrolled agents are hidden by default");
+
+        let (_, st) = srv.get("/api/fleet/agents/action_status").await;
+        let item = &st["items"][0];
+        assert_eq!(item["type"], "UNENROLL");
+        assert_eq!(item["status"], "COMPLETE");
+        assert_eq!((item["nbAgentsActioned"].clone(), item["nbAgentsAck"].clone(), item["nbAgentsFailed"].clone()), (json!(1), json!(1), json!(0)));
+        assert!(item["completionTime"].is_string());
+        std::sync::Arc::try_unwrap(srv).ok().expect("only owner").stop().await;
+    }
+}
+
+both_backends! {
+    async fn unenroll_with_revoke_and_hosted_policies(srv: TestServer) {
+        let (pid, token) = policy(&srv, "p", false).await;
+        let (id, key) = settled_agent(&srv, &pid, &token, "a").await;
+        let (status, _) = srv.post(&format!("/api/fleet/agents/{id}/unenroll"), json!({"revoke": true})).await;
+        assert_eq!(status, 200);
+        assert_eq!(status_of(&srv, &id).await, "unenrolled");
+        let (status, _) = srv.agent_call(&format!("/api/fleet/agents/{id}/checkin"), Some(&key), checkin(json!({}))).await;
+        assert_eq!(status, 401);
+
+        let (hosted, htoken) = policy(&srv, "hosted", true).await;
+        let (hid, _) = settled_agent(&srv, &hosted, &htoken, "h").await;
+        let (status, res) = srv.post(&format!("/api/fleet/agents/{hid}/unenroll"), json!({})).await;
+        assert_eq!(status, 400);
+        assert_eq!(res["message"], format!("Cannot unenroll {hid} from a hosted agent policy {hosted} in Fleet because the agent policy is managed by an external orchestration solution, such as Elastic Cloud, Kubernetes, etc. Please make changes using your orchestration solution."));
+        let (status, _) = srv.post(&format!("/api/fleet/agents/{hid}/unenroll"), json!({"force": true})).await;
+        assert_eq!(status, 200);
+        assert_eq!(status_of(&srv, &hid).await, "unenrolling");
+        let (status, _) = srv.post("/api/fleet/agents/nope/unenroll", json!({})).await;
+        assert_eq!(status, 404);
+        let (status, _) = srv.post(&format!("/api/fleet/agents/{hid}/unenroll"), json!({"revoke": "yes"})).await;
+        assert_eq!(status, 400);
+        srv.stop().await;
+    }
+}
+
+both_backends! {
+    async fn reassign_moves_an_agent_to_another_policy(srv: TestServer) {
+        let (from, token) = policy(&srv, "from", false).await;
+        let (to, _) = policy(&srv, "to", false).await;
+        let (id, key) = settled_agent(&srv, &from, &token, "a").await;
+        let (status, res) = srv.post(&format!("/api/fleet/agents/{id}/reassign"), json!({"policy_id": to})).await;
+        assert_eq!(status, 200, "{res}");
+        let (_, got) = srv.get(&format!("/api/fleet/agents/{id}")).await;
+        assert_eq!(got["item"]["policy_id"], to);
+        assert_eq!(got["item"]["status"], "updating", "no revision of the new policy yet");
+        let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{id}/checkin"), Some(&key), checkin(json!({}))).await;
+        assert_eq!(action_ids(&res), ["POLICY_CHANGE", "POLICY_REASSIGN"]);
+        assert_eq!(res["actions"][0]["data"]["policy"]["id"], to);
+        assert_eq!(res["actions"][1]["data"]["policy_id"], to);
+        srv.agent_call(&format!("/api/fleet/agents/{id}/acks"), Some(&key), json!({"events": [
+            {"agent_id": id, "action_id": format!("policy:{to}:1")},
+            {"agent_id": id, "action_id": res["actions"][1]["id"]},
+        ]})).await;
+        assert_eq!(status_of(&srv, &id).await, "online");
+
+        let (hosted, _) = policy(&srv, "hosted", true).await;
+        let (status, res) = srv.post(&format!("/api/fleet/agents/{id}/reassign"), json!({"policy_id": hosted})).await;
+        assert_eq!(status, 400, "{res}");
+        assert!(res["message"].as_str().unwrap().starts_with(&format!("Cannot reassign agents to hosted agent policy {hosted}")));
+        let (status, _) = srv.post(&format!("/api/fleet/agents/{id}/reassign"), json!({"policy_id": "nope"})).await;
+        assert_eq!(status, 404);
+        let (status, _) = srv.post(&format!("/api/fleet/agents/{id}/reassign"), json!({})).await;
+        assert_eq!(status, 400);
+        srv.stop().await;
+    }
+}
+
+both_backends! {
+    async fn bulk_actions_select_by_kuery_and_ids(srv: TestServer) {
+        let (pid, token) = policy(&srv, "p", false).await;
+        let (other, _) = policy(&srv, "other", false).await;
+        let mut agents = Vec::new();
+        for host in ["web-1", "web-2", "web-3", "db-1"] {
+            agents.push(settled_agent(&srv, &pid, &token, host).await);
+        }
+        let (status, res) = srv.post("/api/fleet/agents/bulk_reassign", json!({"policy_id": other, "agents": "local_metadata.host.hostname:web*"})).await;
+        assert_eq!(status, 200, "{res}");
+        let action_id = res["actionId"].as_str().unwrap().to_string();
+        let (_, list) = srv.get(&format!("/api/fleet/agents?kuery=policy_id:%22{other}%22")).await;
+        assert_eq!(list["total"], 3);
+
+        // Every selected agent gets the action exactly once; one of them fails it.
+        for (n, (id, key)) in agents.iter().take(3).enumerate() {
+            let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{id}/checkin"), Some(key), checkin(json!({}))).await;
+            let reassign: Vec<&Value> = res["actions"].as_array().unwrap().iter().filter(|a| a["type"] == "POLICY_REASSIGN").collect();
+            assert_eq!(reassign.len(), 1);
+            assert_eq!(reassign[0]["id"], action_id);
+            let error = if n == 0 { json!("disk full") } else { json!("") };
+            srv.agent_call(&format!("/api/fleet/agents/{id}/acks"), Some(key), json!({"events": [{"agent_id": id, "action_id": action_id, "error": error}]})).await;
+            let (_, again) = srv.agent_call(&format!("/api/fleet/agents/{id}/checkin"), Some(key), checkin(json!({}))).await;
+            assert!(again["actions"].as_array().unwrap().iter().all(|a| a["id"] != json!(action_id)), "answered actions are not redelivered");
+        }
+        let (_, st) = srv.get("/api/fleet/agents/action_status?errorSize=3").await;
+        let item = st["items"].as_array().unwrap().iter().find(|i| i["actionId"] == json!(action_id)).unwrap();
+        assert_eq!(item["status"], "FAILED");
+        assert_eq!(item["newPolicyId"], other);
+        assert_eq!((item["nbAgentsActioned"].clone(), item["nbAgentsAck"].clone(), item["nbAgentsFailed"].clone()), (json!(3), json!(2), json!(1)));
+        assert_eq!(item["latestErrors"][0]["error"], "disk full");
+        assert_eq!(item["latestErrors"][0]["agentId"], json!(agents[0].0));
+
+        let ids: Vec<&str> = vec![&agents[3].0];
+        let (status, res) = srv.post("/api/fleet/agents/bulk_unenroll", json!({"agents": ids, "revoke": true})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(status_of(&srv, &agents[3].0).await, "unenrolled");
+        let (_, st) = srv.get("/api/fleet/agents/action_status").await;
+        let item = st["items"].as_array().unwrap().iter().find(|i| i["actionId"] == res["actionId"]).unwrap();
+        assert_eq!(item["status"], "COMPLETE", "{item}");
+        assert_eq!(item["nbAgentsAck"], 1);
+
+        let (status, _) = srv.post("/api/fleet/agents/bulk_reassign", json!({"policy_id": other, "agents": "nosuch:x"})).await;
+        assert_eq!(status, 400);
+        let (status, _) = srv.get("/api/fleet/agents/action_status?page=-1").await;
+        assert_eq!(status, 400);
+        srv.stop().await;
+    }
+}
