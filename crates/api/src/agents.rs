@@ -29,6 +29,30 @@ pub fn routes() -> Router<AppState> {
             axum::routing::post(unenroll),
         )
         .route(
+            "/api/fleet/agents/{id}/upgrade",
+            axum::routing::post(upgrade),
+        )
+        .route(
+            "/api/fleet/agents/bulk_upgrade",
+            axum::routing::post(bulk_upgrade),
+        )
+        .route(
+            "/api/fleet/agents/actions/{action_id}/cancel",
+            axum::routing::post(cancel),
+        )
+        .route(
+            "/api/fleet/agents/{id}/actions",
+            axum::routing::post(new_action),
+        )
+        .route(
+            "/api/fleet/agents/{id}/request_diagnostics",
+            axum::routing::post(diagnostics),
+        )
+        .route(
+            "/api/fleet/agents/bulk_request_diagnostics",
+            axum::routing::post(bulk_diagnostics),
+        )
+        .route(
             "/api/fleet/agents/{id}/reassign",
             axum::routing::post(reassign),
         )
@@ -177,11 +201,9 @@ async fn bulk_tags(
 /// `GET /agents/available_versions`. Kibana lists released agent versions up to its own from a
 /// list fetched at build time and from elastic.co; Flotilla has no such list offline, so it
 /// offers what Kibana offers without one: its own version.
-async fn available_versions(q: QueryParams) -> ApiResult<Json<Value>> {
+async fn available_versions(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
     q.allow(&[])?;
-    Ok(Json(
-        json!({ "items": [fleet::agents::protocol::FLEET_SERVER_VERSION] }),
-    ))
+    Ok(Json(json!({ "items": [s.fleet.config.stack_version] })))
 }
 
 async fn unenroll(
@@ -241,5 +263,83 @@ async fn action_status(State(s): State<AppState>, q: QueryParams) -> ApiResult<J
     );
     Ok(Json(
         s.fleet.action_status(page, per_page, error_size).await?,
+    ))
+}
+
+async fn upgrade(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    q.allow(&[])?;
+    match s.fleet.upgrade_agent(&id, &body).await {
+        Ok(v) => Ok(Json(v).into_response()),
+        Err(Err(e)) => Err(e.into()),
+        // The cooldown: 429 with Retry-After, as Kibana answers.
+        Err(Ok(limited)) => {
+            let mut res = ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, limited.message)
+                .into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&limited.retry_after_secs.to_string())
+            {
+                res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+            Ok(res)
+        }
+    }
+}
+
+async fn bulk_upgrade(
+    State(s): State<AppState>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.bulk_upgrade(&body).await?))
+}
+
+async fn cancel(
+    State(s): State<AppState>,
+    Path(action_id): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.cancel_action(&action_id).await?))
+}
+
+async fn new_action(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.create_agent_action(&id, &body).await?))
+}
+
+async fn diagnostics(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    let body = if body.is_null() { json!({}) } else { body };
+    let selector = s.fleet.one_agent(&id).await;
+    Ok(Json(
+        s.fleet.request_diagnostics(selector, &body, false).await?,
+    ))
+}
+
+async fn bulk_diagnostics(
+    State(s): State<AppState>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    let selector = s.fleet.bulk_agents(&body);
+    Ok(Json(
+        s.fleet.request_diagnostics(selector, &body, true).await?,
     ))
 }

@@ -66,6 +66,21 @@ pub fn delivered(action: &store::Doc, agent_id: &str) -> Value {
             out[k] = v.clone();
         }
     }
+    // A rolling upgrade: each agent starts at its own point of the rollout window, the same
+    // point every time it is delivered.
+    if let (Some(start), Some(window)) = (
+        d["start_time"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()),
+        d["rollout_duration_seconds"].as_f64().filter(|w| *w > 0.0),
+    ) {
+        let hash = agent_id.bytes().fold(0xcbf29ce484222325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        });
+        let offset = (hash % (window as u64).max(1)) as i64;
+        let at = start.with_timezone(&chrono::Utc) + chrono::Duration::seconds(offset);
+        out["start_time"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    }
     out
 }
 
@@ -81,8 +96,11 @@ impl Fleet {
     ) -> Result<(String, Vec<String>)> {
         let action_id = uuid::Uuid::new_v4().to_string();
         let created = now();
-        let expiration = (chrono::Utc::now() + chrono::Duration::days(DEFAULT_EXPIRATION_DAYS))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let expiration = match extra.get("expiration").and_then(Value::as_str) {
+            Some(e) => e.to_string(),
+            None => (chrono::Utc::now() + chrono::Duration::days(DEFAULT_EXPIRATION_DAYS))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
         let mut doc = json!({
             "action_id": action_id,
             "type": kind,
@@ -356,12 +374,17 @@ impl Fleet {
             .await?;
         let at = now();
         let mut items = Vec::with_capacity(actions.len());
-        for a in actions {
+        for a in actions
+            .into_iter()
+            .filter(|a| a.body["type"] != json!("CANCEL"))
+        {
             let (targeted, acks, failed, latest) = tx.action_counts(&a.id).await?;
             let d = &a.body;
             let kind = d["type"].as_str().unwrap_or_default();
             let expired = d["expiration"].as_str().is_some_and(|e| e <= at.as_str());
-            let status = if targeted > 0 && acks >= targeted {
+            let status = if !d["cancellation_time"].is_null() {
+                "CANCELLED"
+            } else if targeted > 0 && acks >= targeted {
                 if failed > 0 {
                     "FAILED"
                 } else {
@@ -398,6 +421,16 @@ impl Fleet {
             if let Some(p) = d.get("policy_id") {
                 item["newPolicyId"] = p.clone();
             }
+            if let Some(c) = d.get("cancellation_time") {
+                item["cancellationTime"] = c.clone();
+            }
+            if let Some(v) = d["data"].get("version") {
+                item["version"] = v.clone();
+            }
+            if let Some(t) = d.get("start_time") {
+                item["startTime"] = t.clone();
+                item["hasRolloutPeriod"] = json!(d.get("rollout_duration_seconds").is_some());
+            }
             items.push(item);
         }
         Ok(json!({ "items": items }))
@@ -421,5 +454,402 @@ impl Fleet {
     /// The kuery schema agents are selected with (for callers outside this module).
     pub fn agent_schema() -> &'static kuery::Schema {
         &KUERY
+    }
+}
+
+/// A version as (major, minor, patch), ignoring any `-SNAPSHOT` style suffix (semver coerce).
+pub fn semver(v: &str) -> Option<(u64, u64, u64)> {
+    let core = v.trim().split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().unwrap_or(Some(0))?;
+    let patch = parts.next().unwrap_or(Some(0))?;
+    Some((major, minor, patch))
+}
+
+fn show((a, b, c): (u64, u64, u64)) -> String {
+    format!("{a}.{b}.{c}")
+}
+
+/// Kibana's `checkKibanaVersion`, against Flotilla's stack version.
+fn check_stack_version(version: &str, stack: &str, force: bool) -> Result<(u64, u64, u64)> {
+    let target = semver(version).ok_or_else(|| {
+        FleetError::BadRequest(format!("Version to upgrade {version} is not valid"))
+    })?;
+    let stack = semver(stack).expect("the configured stack version is valid");
+    let same_minor = target.0 == stack.0 && target.1 == stack.1;
+    if !force && target > stack && !same_minor {
+        return Err(FleetError::BadRequest(format!(
+            "Cannot upgrade agent to {} because it is higher than the installed kibana version {}",
+            show(target),
+            show(stack)
+        )));
+    }
+    if force && !(stack.0 > target.0 || (stack.0 == target.0 && stack.1 >= target.1)) {
+        return Err(FleetError::BadRequest(format!(
+            "Cannot force upgrade agent to {} because it does not satisfy the major and minor of the installed kibana version {}",
+            show(target),
+            show(stack)
+        )));
+    }
+    Ok(target)
+}
+
+/// The version an agent reports, as Kibana reads it.
+fn agent_version(doc: &Value) -> Option<(u64, u64, u64)> {
+    doc.pointer("/local_metadata/elastic/agent/version")
+        .or_else(|| doc.pointer("/agent/version"))
+        .and_then(Value::as_str)
+        .and_then(semver)
+}
+
+/// Kibana's `isAgentUpgrading`.
+fn is_upgrading(doc: &Value) -> bool {
+    match doc.get("upgrade_details").filter(|d| !d.is_null()) {
+        Some(d) => d["state"] != json!("UPG_FAILED"),
+        None => !doc["upgrade_started_at"].is_null() && doc["upgraded_at"].is_null(),
+    }
+}
+
+/// Minutes after an upgrade during which another is refused (Kibana's cooldown).
+const UPGRADE_COOLDOWN_MIN: i64 = 10;
+
+static UPGRADE: &[Field] = &[
+    req("version", STR),
+    opt("source_uri", STR),
+    opt("force", BOOL),
+    opt("skipRateLimitCheck", BOOL),
+];
+static BULK_UPGRADE: &[Field] = &[
+    req("version", STR),
+    req("agents", Ty::Any),
+    opt("source_uri", STR),
+    opt("force", BOOL),
+    opt("skipRateLimitCheck", BOOL),
+    opt(
+        "rollout_duration_seconds",
+        Ty::Num {
+            min: Some(600.0),
+            max: None,
+        },
+    ),
+    opt("start_time", STR),
+    opt("includeInactive", BOOL),
+    opt("batchSize", NUM),
+];
+static NEW_ACTION_TYPES: &[&str] = &[
+    "SETTINGS",
+    "UNENROLL",
+    "UPGRADE",
+    "POLICY_REASSIGN",
+    "REQUEST_DIAGNOSTICS",
+    "INPUT_ACTION",
+    "UPDATE_TAGS",
+];
+static NEW_ACTION: &[Field] = &[
+    req("type", Ty::Enum(NEW_ACTION_TYPES)),
+    opt("data", Ty::Any),
+    opt("ack_data", Ty::Any),
+    opt("sent_at", STR),
+];
+static AGENT_ACTION: &[Field] = &[req("action", Ty::Object(NEW_ACTION))];
+static DIAGNOSTICS: &[Field] = &[opt("additional_metrics", Ty::Array(&Ty::Enum(&["CPU"])))];
+static BULK_DIAGNOSTICS: &[Field] = &[
+    req("agents", Ty::Any),
+    opt("additional_metrics", Ty::Array(&Ty::Enum(&["CPU"]))),
+    opt("batchSize", NUM),
+];
+
+/// Upgrade failures a single-agent request reports with a status other than 400.
+pub struct RateLimited {
+    pub message: String,
+    pub retry_after_secs: i64,
+}
+
+impl Fleet {
+    /// `POST /agents/{id}/upgrade` with Kibana's checks, in Kibana's order.
+    pub async fn upgrade_agent(
+        &self,
+        id: &str,
+        body: &Value,
+    ) -> std::result::Result<Value, std::result::Result<RateLimited, FleetError>> {
+        let inner = async {
+            check_body("request body", body, UPGRADE)?;
+            let version = body["version"].as_str().unwrap_or_default().to_string();
+            let force = body["force"] == json!(true);
+            let skip_rate = body["skipRateLimitCheck"] == json!(true);
+            let target = check_stack_version(&version, &self.config.stack_version, force)?;
+            let mut tx = self.store.begin(Mode::Write).await?;
+            let row = tx.agent_get(id).await?.ok_or_else(|| agent_not_found(id))?;
+            let doc = &row.doc.body;
+            if let Some(upgraded) = doc["upgraded_at"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            {
+                let wait = upgraded.with_timezone(&chrono::Utc)
+                    + chrono::Duration::minutes(UPGRADE_COOLDOWN_MIN)
+                    - chrono::Utc::now();
+                if !skip_rate && wait > chrono::Duration::zero() {
+                    let secs = wait.num_milliseconds().max(0) as f64 / 1000.0;
+                    return Ok(Err(RateLimited {
+                        message: format!(
+                            "agent {id} was upgraded less than {UPGRADE_COOLDOWN_MIN} minutes ago. Please wait {:02}m{:02}s before trying again to ensure the upgrade will not be rolled back.",
+                            (secs as i64) / 60,
+                            (secs as i64) % 60
+                        ),
+                        retry_after_secs: secs.ceil() as i64,
+                    }));
+                }
+            }
+            if !doc["unenrollment_started_at"].is_null() || !doc["unenrolled_at"].is_null() {
+                return Err(FleetError::BadRequest(
+                    "cannot upgrade an unenrolling or unenrolled agent".into(),
+                ));
+            }
+            if !force && is_upgrading(doc) {
+                return Err(FleetError::BadRequest(format!(
+                    "agent {id} is already upgrading"
+                )));
+            }
+            let upgradeable =
+                doc.pointer("/local_metadata/elastic/agent/upgradeable") == Some(&json!(true));
+            let current = agent_version(doc);
+            if !force && !skip_rate && !(upgradeable && current.is_some_and(|c| c < target)) {
+                let reason = if !upgradeable {
+                    "agent cannot be upgraded through Fleet. It may be running in a container or it is not installed as a service."
+                } else if current == Some(target) {
+                    "agent is already running on the selected version."
+                } else {
+                    "agent does not support downgrades."
+                };
+                return Err(FleetError::BadRequest(format!(
+                    "Agent {id} is not upgradeable: {reason}"
+                )));
+            }
+            let mut data = json!({ "version": version });
+            if let Some(uri) = body.get("source_uri") {
+                data["source_uri"] = uri.clone();
+                data["sourceURI"] = uri.clone();
+            }
+            let (_, targeted) = self
+                .create_action(tx.as_mut(), "UPGRADE", data, &id_filter(id), json!({}))
+                .await?;
+            self.mark_upgrading(tx.as_mut(), &targeted).await?;
+            tx.commit().await?;
+            self.hub.actions_created(&targeted);
+            Ok(Ok(json!({})))
+        };
+        match inner.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(limited)) => Err(Ok(limited)),
+            Err(e) => Err(Err(e)),
+        }
+    }
+
+    async fn mark_upgrading(&self, tx: &mut dyn Tx, ids: &[String]) -> Result<()> {
+        let at = now();
+        for id in ids {
+            let Some(row) = tx.agent_get(id).await? else {
+                continue;
+            };
+            let mut doc = row.doc.body.clone();
+            doc["upgrade_started_at"] = json!(at);
+            doc["upgraded_at"] = Value::Null;
+            doc["updated_at"] = json!(at);
+            tx.agent_update(id, Some(row.doc.version), &doc).await?;
+        }
+        Ok(())
+    }
+
+    /// `POST /agents/bulk_upgrade`: the eligible agents get one UPGRADE action; returns its id.
+    pub async fn bulk_upgrade(&self, body: &Value) -> Result<Value> {
+        check_body("request body", body, BULK_UPGRADE)?;
+        let version = body["version"].as_str().unwrap_or_default().to_string();
+        let force = body["force"] == json!(true);
+        let target = check_stack_version(&version, &self.config.stack_version, force)?;
+        let include_inactive = body["includeInactive"] == json!(true);
+        let not = |f: Filter| Filter::Not(Box::new(f));
+        let doc = store::doc_field;
+        // Never unenrolling agents; without force, only upgradeable agents on older versions
+        // that are not upgrading now.
+        let mut filters = vec![
+            bulk_selector(&body["agents"], include_inactive)?,
+            not(Filter::Exists(doc("unenrollment_started_at"))),
+            not(Filter::Exists(doc("unenrolled_at"))),
+        ];
+        if !force {
+            filters.push(Filter::Eq(
+                doc("local_metadata.elastic.agent.upgradeable"),
+                Scalar::Bool(true),
+            ));
+            filters.push(Filter::Range(
+                store::Target::Column {
+                    sqlite: "agent.version_sort",
+                    postgres: "agent.version_sort",
+                    json_path: "version_sort",
+                },
+                kuery::RangeOp::Lt,
+                Scalar::Str(store::version_sort_key(&show(target)).expect("a valid version")),
+            ));
+            filters.push(not(Filter::Or(vec![
+                Filter::And(vec![
+                    Filter::Exists(doc("upgrade_details")),
+                    not(Filter::Eq(
+                        doc("upgrade_details.state"),
+                        Scalar::Str("UPG_FAILED".into()),
+                    )),
+                ]),
+                Filter::And(vec![
+                    not(Filter::Exists(doc("upgrade_details"))),
+                    Filter::Exists(doc("upgrade_started_at")),
+                    not(Filter::Exists(doc("upgraded_at"))),
+                ]),
+            ])));
+        }
+        let mut data = json!({ "version": version });
+        if let Some(uri) = body.get("source_uri") {
+            data["source_uri"] = uri.clone();
+            data["sourceURI"] = uri.clone();
+        }
+        let mut extra = json!({});
+        if let Some(d) = body.get("rollout_duration_seconds") {
+            let start = body
+                .get("start_time")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .unwrap_or_else(now);
+            extra = json!({ "rollout_duration_seconds": d, "start_time": start });
+        }
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let (action_id, targeted) = self
+            .create_action(tx.as_mut(), "UPGRADE", data, &Filter::And(filters), extra)
+            .await?;
+        self.mark_upgrading(tx.as_mut(), &targeted).await?;
+        tx.commit().await?;
+        self.hub.actions_created(&targeted);
+        Ok(json!({ "actionId": action_id }))
+    }
+
+    /// `POST /agents/actions/{actionId}/cancel`: a CANCEL for the same agents; an UPGRADE's
+    /// agents stop showing as upgrading.
+    pub async fn cancel_action(&self, action_id: &str) -> Result<Value> {
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let action = tx
+            .action_get(action_id)
+            .await?
+            .ok_or_else(|| FleetError::NotFound(format!("Action not found: {action_id}")))?;
+        let cancel_id = uuid::Uuid::new_v4().to_string();
+        let at = now();
+        let cancel = json!({
+            "action_id": cancel_id,
+            "type": "CANCEL",
+            "data": { "target_id": action_id },
+            "@timestamp": at,
+            "expiration": action.body["expiration"],
+        });
+        tx.action_insert(
+            &cancel_id,
+            "CANCEL",
+            &cancel,
+            &at,
+            action.body["expiration"].as_str(),
+        )
+        .await?;
+        let targeted = tx.action_target_like(&cancel_id, action_id).await?;
+        let mut original = action.body.clone();
+        original["cancellation_time"] = json!(at);
+        tx.action_update_doc(action_id, &original).await?;
+        if action.body["type"] == json!("UPGRADE") {
+            for id in &targeted {
+                let Some(row) = tx.agent_get(id).await? else {
+                    continue;
+                };
+                let mut doc = row.doc.body.clone();
+                doc["upgrade_started_at"] = Value::Null;
+                doc["upgraded_at"] = Value::Null;
+                tx.agent_update(id, Some(row.doc.version), &doc).await?;
+            }
+        }
+        tx.commit().await?;
+        self.hub.actions_created(&targeted);
+        Ok(
+            json!({ "item": { "id": cancel_id, "type": "CANCEL", "data": { "target_id": action_id }, "created_at": at, "agents": targeted } }),
+        )
+    }
+
+    /// `POST /agents/{id}/actions`: any action for one agent (e.g. SETTINGS with a log level).
+    pub async fn create_agent_action(&self, id: &str, body: &Value) -> Result<Value> {
+        check_body("request body", body, AGENT_ACTION)?;
+        let kind = body["action"]["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let data = body["action"].get("data").cloned().unwrap_or(json!({}));
+        let mut tx = self.store.begin(Mode::Write).await?;
+        tx.agent_get(id).await?.ok_or_else(|| agent_not_found(id))?;
+        let (action_id, targeted) = self
+            .create_action(tx.as_mut(), &kind, data.clone(), &id_filter(id), json!({}))
+            .await?;
+        let action = tx
+            .action_get(&action_id)
+            .await?
+            .expect("the action was just written");
+        tx.commit().await?;
+        self.hub.actions_created(&targeted);
+        Ok(json!({ "item": {
+            "id": action_id,
+            "type": kind,
+            "data": data,
+            "agents": [id],
+            "created_at": action.body["@timestamp"],
+            "expiration": action.body["expiration"],
+        } }))
+    }
+
+    /// `POST /agents/{id}/request_diagnostics` and the bulk form: a REQUEST_DIAGNOSTICS action
+    /// that expires in 3 hours, as in Kibana.
+    pub async fn request_diagnostics(
+        &self,
+        selector: Result<Filter>,
+        body: &Value,
+        bulk: bool,
+    ) -> Result<Value> {
+        check_body(
+            "request body",
+            body,
+            if bulk { BULK_DIAGNOSTICS } else { DIAGNOSTICS },
+        )?;
+        let selector = selector?;
+        let mut data = json!({});
+        if let Some(m) = body.get("additional_metrics") {
+            data["additional_metrics"] = m.clone();
+        }
+        let expiration = (chrono::Utc::now() + chrono::Duration::hours(3))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let (action_id, targeted) = self
+            .create_action(
+                tx.as_mut(),
+                "REQUEST_DIAGNOSTICS",
+                data,
+                &selector,
+                json!({ "expiration": expiration }),
+            )
+            .await?;
+        tx.commit().await?;
+        self.hub.actions_created(&targeted);
+        Ok(json!({ "actionId": action_id }))
+    }
+
+    /// The selector for one agent (which must exist).
+    pub async fn one_agent(&self, id: &str) -> Result<Filter> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        tx.agent_get(id).await?.ok_or_else(|| agent_not_found(id))?;
+        Ok(id_filter(id))
+    }
+
+    /// The selector of a bulk request body.
+    pub fn bulk_agents(&self, body: &Value) -> Result<Filter> {
+        bulk_selector(&body["agents"], body["includeInactive"] == json!(true))
     }
 }

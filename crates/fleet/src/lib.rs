@@ -28,6 +28,9 @@ pub struct FleetConfig {
     pub fleet_server_hosts: Vec<String>,
     /// Where agents download upgrades from.
     pub download_source_uri: String,
+    /// The Elastic stack version Flotilla stands in for: the newest agent it accepts and the
+    /// highest version agents may be upgraded to.
+    pub stack_version: String,
     /// How long a check-in is held when the agent names no `poll_timeout` (Fleet Server: 5 min).
     pub checkin_long_poll: std::time::Duration,
     /// The shortest hold for an agent-chosen `poll_timeout` (Fleet Server: 1 min).
@@ -40,6 +43,7 @@ impl Default for FleetConfig {
             default_output_hosts: vec!["http://localhost:9200".into()],
             fleet_server_hosts: vec![],
             download_source_uri: "https://artifacts.elastic.co/downloads/".into(),
+            stack_version: agents::protocol::FLEET_SERVER_VERSION.to_string(),
             checkin_long_poll: std::time::Duration::from_secs(300),
             checkin_min_poll: std::time::Duration::from_secs(60),
         }

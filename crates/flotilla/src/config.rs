@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Hosts of the default Elasticsearch output [default: http://localhost:9200]
     #[arg(long, env = "FLOTILLA_OUTPUT_HOSTS", value_delimiter = ',')]
     pub output_hosts: Option<Vec<String>>,
+    /// The Elastic stack version Flotilla stands in for: newest agent accepted, highest upgrade target [default: 9.3.0]
+    #[arg(long, env = "FLOTILLA_STACK_VERSION")]
+    pub stack_version: Option<String>,
     /// URLs agents use to reach this server's agent listener [default: derived from --agent-listen]
     #[arg(long, env = "FLOTILLA_FLEET_SERVER_HOSTS", value_delimiter = ',')]
     pub fleet_server_hosts: Option<Vec<String>>,
@@ -82,6 +85,7 @@ pub struct FileConfig {
     pub tls_self_signed: Option<bool>,
     pub output_hosts: Option<Vec<String>>,
     pub fleet_server_hosts: Option<Vec<String>>,
+    pub stack_version: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +114,7 @@ pub struct Config {
     /// Check-in holds (Fleet Server's defaults; tests shorten them).
     pub checkin_long_poll: std::time::Duration,
     pub checkin_min_poll: std::time::Duration,
+    pub stack_version: String,
 }
 
 impl Config {
@@ -129,6 +134,7 @@ impl Config {
             elastic_password: None,
             checkin_long_poll: std::time::Duration::from_secs(300),
             checkin_min_poll: std::time::Duration::from_secs(60),
+            stack_version: fleet::agents::protocol::FLEET_SERVER_VERSION.to_string(),
         }
     }
 }
@@ -209,5 +215,15 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
             .filter(|p| !p.is_empty()),
         checkin_long_poll: std::time::Duration::from_secs(300),
         checkin_min_poll: std::time::Duration::from_secs(60),
+        stack_version: {
+            let v = args
+                .stack_version
+                .or(file.stack_version)
+                .unwrap_or_else(|| fleet::agents::protocol::FLEET_SERVER_VERSION.to_string());
+            if fleet::actions::semver(&v).is_none() {
+                bail!("--stack-version must be a version such as 9.3.0, got {v:?}");
+            }
+            v
+        },
     })
 }

@@ -121,6 +121,7 @@ pub async fn start_with_store(
             fleet_server_hosts,
             checkin_long_poll: config.checkin_long_poll,
             checkin_min_poll: config.checkin_min_poll,
+            stack_version: config.stack_version.clone(),
             ..FleetConfig::default()
         },
     );

@@ -229,3 +229,173 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+/// Enrolls an agent reporting `version` and whether it can be upgraded, checked in and settled.
+async fn versioned_agent(
+    srv: &TestServer,
+    policy_id: &str,
+    token: &str,
+    host: &str,
+    version: &str,
+    upgradeable: bool,
+) -> (String, String) {
+    let (status, res) = srv.agent_call("/api/fleet/agents/enroll", Some(token), json!({
+        "type": "PERMANENT",
+        "metadata": {"local": {"host": {"hostname": host}, "elastic": {"agent": {"version": version, "upgradeable": upgradeable}}}}
+    })).await;
+    assert_eq!(status, 200, "{res}");
+    let (id, key) = (
+        res["item"]["id"].as_str().unwrap().to_string(),
+        res["item"]["access_api_key"].as_str().unwrap().to_string(),
+    );
+    srv.agent_call(
+        &format!("/api/fleet/agents/{id}/checkin"),
+        Some(&key),
+        checkin(json!({})),
+    )
+    .await;
+    srv.agent_call(
+        &format!("/api/fleet/agents/{id}/acks"),
+        Some(&key),
+        json!({"events": [{"agent_id": id, "action_id": format!("policy:{policy_id}:1")}]}),
+    )
+    .await;
+    (id, key)
+}
+
+both_backends! {
+    async fn upgrade_rules_delivery_and_cooldown(srv: TestServer) {
+        let (pid, token) = policy(&srv, "p", false).await;
+        let (id, key) = versioned_agent(&srv, &pid, &token, "a", "9.1.0", true).await;
+        let (stuck, _) = versioned_agent(&srv, &pid, &token, "b", "9.1.0", false).await;
+        let up = |agent: &str, body: Value| {
+            let (srv, path) = (&srv, format!("/api/fleet/agents/{agent}/upgrade"));
+            async move { srv.post(&path, body).await }
+        };
+        for (agent, body, message) in [
+            (id.as_str(), json!({"version": "9.4.0"}), "Cannot upgrade agent to 9.4.0 because it is higher than the installed kibana version 9.3.0".to_string()),
+            (id.as_str(), json!({"version": "9.4.0", "force": true}), "Cannot force upgrade agent to 9.4.0 because it does not satisfy the major and minor of the installed kibana version 9.3.0".to_string()),
+            (id.as_str(), json!({"version": "9.1.0"}), format!("Agent {id} is not upgradeable: agent is already running on the selected version.")),
+            (id.as_str(), json!({"version": "9.0.0"}), format!("Agent {id} is not upgradeable: agent does not support downgrades.")),
+            (stuck.as_str(), json!({"version": "9.3.0"}), format!("Agent {stuck} is not upgradeable: agent cannot be upgraded through Fleet. It may be running in a container or it is not installed as a service.")),
+        ] {
+            let (status, res) = up(agent, body.clone()).await;
+            assert_eq!(status, 400, "{body}: {res}");
+            assert_eq!(res["message"], message);
+        }
+        let (status, res) = up(&id, json!({"version": "9.3.0"})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res, json!({}));
+        assert_eq!(status_of(&srv, &id).await, "updating");
+        let (status, res) = up(&id, json!({"version": "9.3.0"})).await;
+        assert_eq!(status, 400);
+        assert_eq!(res["message"], format!("agent {id} is already upgrading"));
+
+        let path = format!("/api/fleet/agents/{id}/checkin");
+        let (_, res) = srv.agent_call(&path, Some(&key), checkin(json!({}))).await;
+        assert_eq!(action_ids(&res), ["UPGRADE"]);
+        assert_eq!(res["actions"][0]["data"]["version"], "9.3.0");
+        let token_after = res["ack_token"].as_str().unwrap().to_string();
+        // The agent reports progress, then finishes (no more upgrade_details).
+        srv.agent_call(&path, Some(&key), checkin(json!({"ack_token": token_after, "upgrade_details": {"state": "UPG_DOWNLOADING", "target_version": "9.3.0", "action_id": res["actions"][0]["id"]}}))).await;
+        let (_, got) = srv.get(&format!("/api/fleet/agents/{id}")).await;
+        assert_eq!(got["item"]["upgrade_details"]["state"], "UPG_DOWNLOADING");
+        srv.agent_call(&path, Some(&key), checkin(json!({"ack_token": token_after}))).await;
+        let (_, got) = srv.get(&format!("/api/fleet/agents/{id}")).await;
+        assert!(got["item"]["upgraded_at"].is_string());
+        assert!(got["item"]["upgrade_started_at"].is_null());
+
+        // The 10-minute cooldown: 429 with Retry-After.
+        let res = srv.http.post(format!("{}/api/fleet/agents/{id}/upgrade", srv.base))
+            .header("authorization", srv.auth.clone().unwrap()).header("kbn-xsrf", "x")
+            .json(&json!({"version": "9.3.0"})).send().await.unwrap();
+        assert_eq!(res.status(), 429);
+        let retry: i64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=600).contains(&retry), "{retry}");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["message"].as_str().unwrap().starts_with(&format!("agent {id} was upgraded less than 10 minutes ago. Please wait ")));
+        let (status, res) = up(&id, json!({"version": "9.3.0", "skipRateLimitCheck": true})).await;
+        assert_eq!(status, 200, "{res}");
+        srv.stop().await;
+    }
+}
+
+both_backends! {
+    async fn bulk_upgrade_rollout_and_cancel(srv: TestServer) {
+        let (pid, token) = policy(&srv, "p", false).await;
+        let mut agents = Vec::new();
+        for host in ["web-1", "web-2"] {
+            agents.push(versioned_agent(&srv, &pid, &token, host, "9.0.0", true).await);
+        }
+        let (latest, _) = versioned_agent(&srv, &pid, &token, "web-3", "9.3.0", true).await;
+        let start = "2030-01-01T00:00:00.000Z";
+        let (status, res) = srv.post("/api/fleet/agents/bulk_upgrade", json!({
+            "agents": "local_metadata.host.hostname:web*", "version": "9.3.0", "rollout_duration_seconds": 3600, "start_time": start
+        })).await;
+        assert_eq!(status, 200, "{res}");
+        let action_id = res["actionId"].as_str().unwrap().to_string();
+        assert_eq!(status_of(&srv, &latest).await, "online", "an agent already on the version is not selected");
+        let mut starts = Vec::new();
+        for (id, key) in &agents {
+            let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{id}/checkin"), Some(key), checkin(json!({}))).await;
+            let a = &res["actions"][0];
+            assert_eq!(a["id"], action_id);
+            assert_eq!(a["rollout_duration_seconds"], 3600);
+            let t = a["start_time"].as_str().unwrap().to_string();
+            assert!(t.as_str() >= start && t.as_str() < "2030-01-01T01:00:00.000Z", "{t}");
+            starts.push((t, res["ack_token"].as_str().unwrap().to_string()));
+        }
+        let (_, st) = srv.get("/api/fleet/agents/action_status").await;
+        let item = st["items"].as_array().unwrap().iter().find(|i| i["actionId"] == json!(action_id)).unwrap();
+        assert_eq!(item["nbAgentsActioned"], 2);
+        assert_eq!(item["version"], "9.3.0");
+        assert_eq!(item["hasRolloutPeriod"], true);
+
+        let (status, res) = srv.post(&format!("/api/fleet/agents/actions/{action_id}/cancel"), json!({})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res["item"]["type"], "CANCEL");
+        assert_eq!(res["item"]["data"]["target_id"], action_id);
+        let (_, st) = srv.get("/api/fleet/agents/action_status").await;
+        let item = st["items"].as_array().unwrap().iter().find(|i| i["actionId"] == json!(action_id)).unwrap();
+        assert_eq!(item["status"], "CANCELLED");
+        assert!(item["cancellationTime"].is_string());
+        assert!(st["items"].as_array().unwrap().iter().all(|i| i["type"] != "CANCEL"), "CANCEL actions are not listed");
+        let (id, key) = &agents[0];
+        assert_eq!(status_of(&srv, id).await, "online", "no longer upgrading");
+        let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{id}/checkin"), Some(key), checkin(json!({"ack_token": starts[0].1}))).await;
+        assert_eq!(action_ids(&res), ["CANCEL"]);
+        assert_eq!(res["actions"][0]["data"]["target_id"], action_id);
+        let (status, _) = srv.post("/api/fleet/agents/actions/nope/cancel", json!({})).await;
+        assert_eq!(status, 404);
+        let (status, _) = srv.post("/api/fleet/agents/bulk_upgrade", json!({"agents": [id], "version": "10.0.0"})).await;
+        assert_eq!(status, 400);
+        srv.stop().await;
+    }
+}
+
+both_backends! {
+    async fn settings_and_diagnostics_actions(srv: TestServer) {
+        let (pid, token) = policy(&srv, "p", false).await;
+        let (id, key) = settled_agent(&srv, &pid, &token, "a").await;
+        let (status, res) = srv.post(&format!("/api/fleet/agents/{id}/actions"), json!({"action": {"type": "SETTINGS", "data": {"log_level": "debug"}}})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res["item"]["type"], "SETTINGS");
+        let (status, res) = srv.post(&format!("/api/fleet/agents/{id}/request_diagnostics"), json!({"additional_metrics": ["CPU"]})).await;
+        assert_eq!(status, 200, "{res}");
+        assert!(res["actionId"].is_string());
+        let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{id}/checkin"), Some(&key), checkin(json!({}))).await;
+        assert_eq!(action_ids(&res), ["SETTINGS", "REQUEST_DIAGNOSTICS"]);
+        assert_eq!(res["actions"][0]["data"]["log_level"], "debug");
+        assert_eq!(res["actions"][1]["data"]["additional_metrics"], json!(["CPU"]));
+        let expiration = res["actions"][1]["expiration"].as_str().unwrap();
+        let hours = (chrono::DateTime::parse_from_rfc3339(expiration).unwrap().with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
+        assert!((170..=180).contains(&hours), "diagnostics expire in 3 hours: {hours} minutes");
+        let (status, res) = srv.post("/api/fleet/agents/bulk_request_diagnostics", json!({"agents": "local_metadata.host.hostname:a"})).await;
+        assert_eq!(status, 200, "{res}");
+        let (status, _) = srv.post(&format!("/api/fleet/agents/{id}/actions"), json!({"action": {"type": "DANCE"}})).await;
+        assert_eq!(status, 400);
+        let (status, _) = srv.post("/api/fleet/agents/nope/actions", json!({"action": {"type": "SETTINGS"}})).await;
+        assert_eq!(status, 404);
+        srv.stop().await;
+    }
+}

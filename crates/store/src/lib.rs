@@ -270,6 +270,9 @@ pub trait Tx: Send {
         expiration: Option<&str>,
     ) -> Result<()>;
     async fn action_get(&mut self, action_id: &str) -> Result<Option<Doc>>;
+    async fn action_update_doc(&mut self, action_id: &str, doc: &Value) -> Result<()>;
+    /// Targets the agents of another action (a CANCEL reaches whom the cancelled action reached).
+    async fn action_target_like(&mut self, action_id: &str, like: &str) -> Result<Vec<String>>;
     /// Newest first.
     async fn action_list(&mut self, offset: u64, limit: u64) -> Result<Vec<Doc>>;
     /// Targets every agent matching `filter` with the action, in one statement; returns their ids.

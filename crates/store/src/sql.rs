@@ -694,6 +694,30 @@ macro_rules! impl_tx {
                 row.as_ref().map(action_doc_from_row).transpose()
             }
 
+            async fn action_update_doc(&mut self, action_id: &str, doc: &serde_json::Value) -> $crate::Result<()> {
+                // `$json_in` names parameter 3 on both dialects; $2 is a placeholder to keep it so.
+                sqlx::query(concat!("UPDATE action SET doc = ", $json_in, " WHERE action_id = $1 AND $2 = $2"))
+                    .bind(action_id)
+                    .bind(0_i64)
+                    .bind(doc.to_string())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn action_target_like(&mut self, action_id: &str, like: &str) -> $crate::Result<Vec<String>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "INSERT INTO action_agent (action_id, agent_id) SELECT $1, agent_id FROM action_agent WHERE action_id = $2 \
+                     ON CONFLICT (action_id, agent_id) DO NOTHING RETURNING agent_id",
+                )
+                .bind(action_id)
+                .bind(like)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(|r| Ok(r.try_get("agent_id")?)).collect()
+            }
+
             async fn action_list(&mut self, offset: u64, limit: u64) -> $crate::Result<Vec<$crate::Doc>> {
                 let sql = format!(
                     "SELECT action_id AS id, 1 AS version, {} AS doc FROM action ORDER BY created_at DESC, action_id DESC LIMIT {} OFFSET {}",

@@ -313,7 +313,7 @@ impl Fleet {
             filters.push(active_only());
         }
         if p.show_upgradeable {
-            filters.push(upgradeable(protocol::FLEET_SERVER_VERSION));
+            filters.push(upgradeable(&self.config.stack_version));
         }
         let filter = Filter::And(filters);
         let sort_field = match p.sort_field.as_deref() {

@@ -62,6 +62,11 @@ type PResult<T> = std::result::Result<T, ProtocolError>;
 
 /// Checks `User-Agent: elastic agent X.Y.Z[-suffix]`; returns the version.
 pub fn agent_version(user_agent: Option<&str>) -> PResult<String> {
+    agent_version_for(user_agent, FLEET_SERVER_VERSION)
+}
+
+/// The same, against a given stack version.
+pub fn agent_version_for(user_agent: Option<&str>, stack_version: &str) -> PResult<String> {
     let bad = || ProtocolError::new(400, "InvalidUserAgent", "user agent is not elastic agent");
     let ua = user_agent.ok_or_else(bad)?;
     let prefix = "elastic agent ";
@@ -79,7 +84,7 @@ pub fn agent_version(user_agent: Option<&str>) -> PResult<String> {
         return Err(bad());
     }
     let (major, minor) = (parts[0], parts[1]);
-    let server: Vec<u64> = FLEET_SERVER_VERSION
+    let server: Vec<u64> = stack_version
         .split('.')
         .filter_map(|p| p.parse().ok())
         .collect();
@@ -260,7 +265,7 @@ impl Fleet {
         user_agent: Option<&str>,
         body: &Value,
     ) -> PResult<Value> {
-        let version = agent_version(user_agent)?;
+        let version = agent_version_for(user_agent, &self.config.stack_version)?;
         let bad = |m: &str| ProtocolError::new(400, "BadRequest", m);
         let obj = body
             .as_object()
@@ -451,7 +456,7 @@ impl Fleet {
         body: &Value,
     ) -> PResult<Value> {
         let started = tokio::time::Instant::now();
-        let version = agent_version(user_agent)?;
+        let version = agent_version_for(user_agent, &self.config.stack_version)?;
         let req = parse_checkin(body)?;
         let (policy_id, acked_revision) = {
             let mut tx = self.store.begin(Mode::Write).await?;

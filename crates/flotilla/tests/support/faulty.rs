@@ -139,6 +139,12 @@ impl Tx for FailTx {
     async fn action_get(&mut self, id: &str) -> Result<Option<Doc>> {
         self.inner.action_get(id).await
     }
+    async fn action_update_doc(&mut self, id: &str, doc: &Value) -> Result<()> {
+        self.inner.action_update_doc(id, doc).await
+    }
+    async fn action_target_like(&mut self, id: &str, like: &str) -> Result<Vec<String>> {
+        self.inner.action_target_like(id, like).await
+    }
     async fn action_list(&mut self, offset: u64, limit: u64) -> Result<Vec<Doc>> {
         self.inner.action_list(offset, limit).await
     }
