@@ -614,7 +614,8 @@ impl Fleet {
             let upgradeable =
                 doc.pointer("/local_metadata/elastic/agent/upgradeable") == Some(&json!(true));
             let current = agent_version(doc);
-            if !force && !skip_rate && !(upgradeable && current.is_some_and(|c| c < target)) {
+            let upgradeable_to_target = upgradeable && current.is_some_and(|c| c < target);
+            if !(force || skip_rate || upgradeable_to_target) {
                 let reason = if !upgradeable {
                     "agent cannot be upgraded through Fleet. It may be running in a container or it is not installed as a service."
                 } else if current == Some(target) {
