@@ -177,7 +177,7 @@ impl Fleet {
             tx.commit().await?;
             return Ok(json!({}));
         }
-        let (_, targeted) = self
+        let (action_id, targeted) = self
             .create_action(
                 tx.as_mut(),
                 "UNENROLL",
@@ -186,23 +186,20 @@ impl Fleet {
                 json!({}),
             )
             .await?;
-        self.mark_unenrolling(tx.as_mut(), &targeted).await?;
+        self.mark_unenrolling(tx.as_mut(), &action_id).await?;
         tx.commit().await?;
         self.hub.actions_created(&targeted);
         Ok(json!({}))
     }
 
-    async fn mark_unenrolling(&self, tx: &mut dyn Tx, ids: &[String]) -> Result<()> {
+    /// Marks the agents an UNENROLL action targets as unenrolling, in one statement.
+    async fn mark_unenrolling(&self, tx: &mut dyn Tx, action_id: &str) -> Result<()> {
         let at = now();
-        for id in ids {
-            let Some(row) = tx.agent_get(id).await? else {
-                continue;
-            };
-            let mut doc = row.doc.body.clone();
-            doc["unenrollment_started_at"] = json!(at);
-            doc["updated_at"] = json!(at);
-            tx.agent_update(id, Some(row.doc.version), &doc).await?;
-        }
+        tx.agents_patch_for_action(
+            action_id,
+            &json!({ "unenrollment_started_at": at, "updated_at": at }),
+        )
+        .await?;
         Ok(())
     }
 
@@ -241,7 +238,7 @@ impl Fleet {
             let (action_id, targeted) = self
                 .create_action(tx.as_mut(), "UNENROLL", json!({}), &selector, json!({}))
                 .await?;
-            self.mark_unenrolling(tx.as_mut(), &targeted).await?;
+            self.mark_unenrolling(tx.as_mut(), &action_id).await?;
             (action_id, targeted)
         };
         tx.commit().await?;
@@ -292,18 +289,12 @@ impl Fleet {
     }
 
     /// Points agents at a new policy: they run no revision of it yet (status `updating`).
-    async fn set_policy(&self, tx: &mut dyn Tx, ids: &[String], policy_id: &str) -> Result<()> {
-        let at = now();
-        for id in ids {
-            let Some(row) = tx.agent_get(id).await? else {
-                continue;
-            };
-            let mut doc = row.doc.body.clone();
-            doc["policy_id"] = json!(policy_id);
-            doc["policy_revision_idx"] = Value::Null;
-            doc["updated_at"] = json!(at);
-            tx.agent_update(id, Some(row.doc.version), &doc).await?;
-        }
+    /// Points the agents a POLICY_REASSIGN targets at the new policy, in one statement: they run
+    /// no revision of it yet (status `updating`).
+    async fn set_policy(&self, tx: &mut dyn Tx, action_id: &str, policy_id: &str) -> Result<()> {
+        let patch =
+            json!({ "policy_id": policy_id, "policy_revision_idx": null, "updated_at": now() });
+        tx.agents_patch_for_action(action_id, &patch).await?;
         Ok(())
     }
 
@@ -324,9 +315,7 @@ impl Fleet {
             &format!("Cannot reassign an agent from hosted agent policy {current}"),
         )
         .await?;
-        self.set_policy(tx.as_mut(), &[id.to_string()], policy_id)
-            .await?;
-        let (_, targeted) = self
+        let (action_id, targeted) = self
             .create_action(
                 tx.as_mut(),
                 "POLICY_REASSIGN",
@@ -335,6 +324,7 @@ impl Fleet {
                 json!({ "policy_id": policy_id }),
             )
             .await?;
+        self.set_policy(tx.as_mut(), &action_id, policy_id).await?;
         tx.commit().await?;
         self.hub.actions_created(&targeted);
         Ok(json!({}))
@@ -360,7 +350,7 @@ impl Fleet {
                 json!({ "policy_id": policy_id }),
             )
             .await?;
-        self.set_policy(tx.as_mut(), &targeted, policy_id).await?;
+        self.set_policy(tx.as_mut(), &action_id, policy_id).await?;
         tx.commit().await?;
         self.hub.actions_created(&targeted);
         Ok(json!({ "actionId": action_id }))
@@ -632,10 +622,10 @@ impl Fleet {
                 data["source_uri"] = uri.clone();
                 data["sourceURI"] = uri.clone();
             }
-            let (_, targeted) = self
+            let (action_id, targeted) = self
                 .create_action(tx.as_mut(), "UPGRADE", data, &id_filter(id), json!({}))
                 .await?;
-            self.mark_upgrading(tx.as_mut(), &targeted).await?;
+            self.mark_upgrading(tx.as_mut(), &action_id).await?;
             tx.commit().await?;
             self.hub.actions_created(&targeted);
             Ok(Ok(json!({})))
@@ -647,18 +637,11 @@ impl Fleet {
         }
     }
 
-    async fn mark_upgrading(&self, tx: &mut dyn Tx, ids: &[String]) -> Result<()> {
+    /// Marks the agents an UPGRADE targets as upgrading, in one statement.
+    async fn mark_upgrading(&self, tx: &mut dyn Tx, action_id: &str) -> Result<()> {
         let at = now();
-        for id in ids {
-            let Some(row) = tx.agent_get(id).await? else {
-                continue;
-            };
-            let mut doc = row.doc.body.clone();
-            doc["upgrade_started_at"] = json!(at);
-            doc["upgraded_at"] = Value::Null;
-            doc["updated_at"] = json!(at);
-            tx.agent_update(id, Some(row.doc.version), &doc).await?;
-        }
+        let patch = json!({ "upgrade_started_at": at, "upgraded_at": null, "updated_at": at });
+        tx.agents_patch_for_action(action_id, &patch).await?;
         Ok(())
     }
 
@@ -725,7 +708,7 @@ impl Fleet {
         let (action_id, targeted) = self
             .create_action(tx.as_mut(), "UPGRADE", data, &Filter::And(filters), extra)
             .await?;
-        self.mark_upgrading(tx.as_mut(), &targeted).await?;
+        self.mark_upgrading(tx.as_mut(), &action_id).await?;
         tx.commit().await?;
         self.hub.actions_created(&targeted);
         Ok(json!({ "actionId": action_id }))

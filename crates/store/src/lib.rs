@@ -286,6 +286,9 @@ pub trait Tx: Send {
         now: &str,
         limit: u64,
     ) -> Result<Vec<(i64, Doc)>>;
+    /// Merges `patch` (top-level fields; null unsets) into every agent the action targets, in one
+    /// statement; `policy_id` in the patch also moves the column. Returns how many.
+    async fn agents_patch_for_action(&mut self, action_id: &str, patch: &Value) -> Result<u64>;
     /// Records an agent's result; false when it already had one.
     async fn action_result_insert(
         &mut self,

@@ -21,7 +21,7 @@ macro_rules! bind_all {
 
 macro_rules! impl_tx {
     ($tx:ident, $db:ty, $dialect:expr, json_in = $json_in:literal, json_out = $json_out:literal,
-     status = $status:expr, touch_doc = $touch_doc:literal) => {
+     status = $status:expr, touch_doc = $touch_doc:literal, merge_doc = $merge_doc:literal) => {
         pub struct $tx {
             tx: sqlx::Transaction<'static, $db>,
         }
@@ -765,6 +765,26 @@ macro_rules! impl_tx {
                     out.push((row.try_get("seq")?, action_doc_from_row(row)?));
                 }
                 Ok(out)
+            }
+
+            async fn agents_patch_for_action(&mut self, action_id: &str, patch: &serde_json::Value) -> $crate::Result<u64> {
+                let policy = patch.get("policy_id").and_then(|v| v.as_str()).map(String::from);
+                let reset_revision = patch.get("policy_revision_idx").is_some_and(|v| v.is_null());
+                let sql = format!(
+                    "UPDATE agent SET version = version + 1, doc = {}, \
+                     policy_id = CASE WHEN $2 IS NULL THEN policy_id ELSE $2 END, \
+                     policy_revision_idx = CASE WHEN $3 THEN NULL ELSE policy_revision_idx END \
+                     WHERE id IN (SELECT agent_id FROM action_agent WHERE action_id = $4)",
+                    $merge_doc
+                );
+                let res = sqlx::query(&sql)
+                    .bind(patch.to_string())
+                    .bind(policy)
+                    .bind(reset_revision)
+                    .bind(action_id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(res.rows_affected())
             }
 
             async fn action_result_insert(

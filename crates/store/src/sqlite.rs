@@ -18,7 +18,8 @@ impl_tx!(
     json_in = "$3",
     json_out = "doc",
     status = crate::AGENT_STATUS_SQLITE,
-    touch_doc = "json_set(doc, '$.last_checkin', $1)"
+    touch_doc = "json_set(doc, '$.last_checkin', $1)",
+    merge_doc = "json_patch(doc, $1)"
 );
 
 pub struct SqliteStore {

@@ -160,6 +160,9 @@ impl Tx for FailTx {
     ) -> Result<Vec<(i64, Doc)>> {
         self.inner.action_pending(agent, after, now, limit).await
     }
+    async fn agents_patch_for_action(&mut self, id: &str, patch: &Value) -> Result<u64> {
+        self.inner.agents_patch_for_action(id, patch).await
+    }
     async fn action_result_insert(
         &mut self,
         id: &str,
