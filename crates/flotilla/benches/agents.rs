@@ -115,7 +115,8 @@ async fn main() {
         let doc = json!({
             "active": true, "policy_id": policy_id, "type": "PERMANENT", "enrolled_at": at, "last_checkin": at,
             "last_checkin_status": statuses[i % statuses.len()], "policy_revision_idx": 1,
-            "local_metadata": {"host": {"hostname": format!("host-{i}")}}, "agent": {"id": format!("a-{i}"), "version": "9.1.0"},
+            "local_metadata": {"host": {"hostname": format!("host-{i}")}, "elastic": {"agent": {"version": "9.1.0", "upgradeable": true}}},
+            "agent": {"id": format!("a-{i}"), "version": "9.1.0"},
             "tags": if i % 10 == 0 { json!(["canary"]) } else { json!([]) },
         });
         tx.agent_insert(&format!("a-{i:06}"), &doc).await.unwrap();
@@ -282,6 +283,43 @@ async fn main() {
         p50 / f50
     );
     println!("\nenroll over HTTP (8 concurrent): {enroll_rate:.0} agents/s");
+
+    // A bulk upgrade of every seeded agent, selected by kuery: one action, one statement to
+    // target, one to mark; then delivery at check-in is a per-agent indexed read.
+    let start = Instant::now();
+    let res: Value = http
+        .post(format!("{api}/api/fleet/agents/bulk_upgrade"))
+        .header("authorization", &auth)
+        .header("kbn-xsrf", "b")
+        .json(
+            &json!({"agents": "local_metadata.elastic.agent.upgradeable:true", "version": "9.3.0"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bulk_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let status: Value = http
+        .get(format!("{api}/api/fleet/agents/action_status"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let targeted = status["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["actionId"] == res["actionId"])
+        .map(|i| i["nbAgentsActioned"].clone())
+        .unwrap_or(json!(0));
+    println!(
+        "bulk upgrade by kuery: {targeted} agents targeted, request answered in {bulk_ms:.0} ms"
+    );
     let _ = Arc::new(());
     server.shutdown().await;
 }
