@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use store::{Filter, Mode, Scalar, Tx};
 
-use crate::agents::{bulk_selector, KUERY};
+use crate::agents::{bulk_selector, column_target, KUERY};
 use crate::error::{FleetError, Result};
 use crate::time::now;
 use crate::validate::{check_body, opt, req, Field, Ty, BOOL, NUM, STR};
@@ -36,14 +36,7 @@ fn agent_not_found(id: &str) -> FleetError {
 }
 
 fn id_filter(id: &str) -> Filter {
-    Filter::Eq(
-        store::Target::Column {
-            sqlite: "agent.id",
-            postgres: "agent.id",
-            json_path: "id",
-        },
-        Scalar::Str(id.into()),
-    )
+    Filter::Eq(column_target("id"), Scalar::Str(id.into()))
 }
 
 /// What an agent receives for an action at check-in.
@@ -261,16 +254,7 @@ impl Fleet {
         Ok(Filter::Or(
             hosted
                 .iter()
-                .map(|p| {
-                    Filter::Eq(
-                        store::Target::Column {
-                            sqlite: "agent.policy_id",
-                            postgres: "agent.policy_id",
-                            json_path: "policy_id",
-                        },
-                        Scalar::Str(p.id.clone()),
-                    )
-                })
+                .map(|p| Filter::Eq(column_target("policy_id"), Scalar::Str(p.id.clone())))
                 .collect(),
         ))
     }
@@ -667,11 +651,7 @@ impl Fleet {
                 Scalar::Bool(true),
             ));
             filters.push(Filter::Range(
-                store::Target::Column {
-                    sqlite: "agent.version_sort",
-                    postgres: "agent.version_sort",
-                    json_path: "version_sort",
-                },
+                column_target("version_sort"),
                 kuery::RangeOp::Lt,
                 Scalar::Str(store::version_sort_key(&show(target)).expect("a valid version")),
             ));

@@ -188,13 +188,24 @@ static BULK_TAGS: &[BodyField] = &[
     opt("includeInactive", crate::validate::BOOL),
 ];
 
+/// A real column of the agent table as a filter target (`id`, `policy_id`, `version_sort`).
+pub(crate) fn column_target(name: &'static str) -> store::Target {
+    let sql = match name {
+        "id" => "agent.id",
+        "policy_id" => "agent.policy_id",
+        "version_sort" => "agent.version_sort",
+        other => unreachable!("no agent column target for {other}"),
+    };
+    store::Target::Column {
+        sqlite: sql,
+        postgres: sql,
+        json_path: name,
+    }
+}
+
 /// The agent id: the table's key (not part of the document).
 fn id_column() -> store::Target {
-    store::Target::Column {
-        sqlite: "agent.id",
-        postgres: "agent.id",
-        json_path: "id",
-    }
+    column_target("id")
 }
 
 /// The agents a bulk request names: a list of ids, or a kuery (all matching, any number).
@@ -252,11 +263,7 @@ fn upgradeable(latest: &str) -> Filter {
         not(exists("unenrolled_at")),
         not(upgrading),
         Filter::Range(
-            store::Target::Column {
-                sqlite: "agent.version_sort",
-                postgres: "agent.version_sort",
-                json_path: "version_sort",
-            },
+            column_target("version_sort"),
             kuery::RangeOp::Lt,
             Scalar::Str(
                 store::version_sort_key(latest).expect("the server version is major.minor.patch"),
@@ -516,16 +523,7 @@ impl Fleet {
             filters.push(Filter::Or(
                 policy_ids
                     .iter()
-                    .map(|p| {
-                        Filter::Eq(
-                            store::Target::Column {
-                                sqlite: "agent.policy_id",
-                                postgres: "agent.policy_id",
-                                json_path: "policy_id",
-                            },
-                            Scalar::Str(p.clone()),
-                        )
-                    })
+                    .map(|p| Filter::Eq(column_target("policy_id"), Scalar::Str(p.clone())))
                     .collect(),
             ));
         }
