@@ -343,9 +343,9 @@ impl Fleet {
     /// `GET /agents/action_status` (page index from 0, newest first).
     pub async fn action_status(&self, page: u64, per_page: u64, error_size: u64) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Read).await?;
-        let actions = tx
-            .action_list(page.saturating_mul(per_page), per_page)
-            .await?;
+        // Stored actions and policy changes are merged by time: read enough of each for the page.
+        let window = page.saturating_add(1).saturating_mul(per_page);
+        let actions = tx.action_list(0, window).await?;
         let at = now();
         let mut items = Vec::with_capacity(actions.len());
         for a in actions
@@ -407,7 +407,70 @@ impl Fleet {
             }
             items.push(item);
         }
+        items.extend(self.policy_change_statuses(tx.as_mut()).await?);
+        // Newest first; RFC 3339 UTC strings sort by time.
+        items.sort_by(|a, b| b["creationTime"].as_str().cmp(&a["creationTime"].as_str()));
+        let items: Vec<Value> = items
+            .into_iter()
+            .skip(page.saturating_mul(per_page) as usize)
+            .take(per_page as usize)
+            .collect();
         Ok(json!({ "items": items }))
+    }
+
+    /// Policy changes as Kibana reports them in action_status: for each policy past its first
+    /// revision, the agents on it (actioned) and those running that revision (acked). Flotilla
+    /// keeps only the current revision of a policy, so only that one is listed.
+    async fn policy_change_statuses(&self, tx: &mut dyn Tx) -> Result<Vec<Value>> {
+        let policies = tx
+            .find(
+                store::Kind::AgentPolicy,
+                &store::Query {
+                    filter: Filter::Range(
+                        store::doc_field("revision"),
+                        kuery::RangeOp::Gt,
+                        Scalar::Num(1.0),
+                    ),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut out = Vec::with_capacity(policies.len());
+        for p in policies {
+            let revision = p.body["revision"].as_i64().unwrap_or(1);
+            let on_policy = Filter::And(vec![
+                Filter::Eq(column_target("policy_id"), Scalar::Str(p.id.clone())),
+                Filter::Eq(column_target("active"), Scalar::Bool(true)),
+            ]);
+            let actioned = tx.agent_count(None, &on_policy).await?;
+            let acked = tx
+                .agent_count(
+                    None,
+                    &Filter::And(vec![
+                        on_policy,
+                        Filter::Range(
+                            column_target("policy_revision_idx"),
+                            kuery::RangeOp::Gte,
+                            Scalar::Num(revision as f64),
+                        ),
+                    ]),
+                )
+                .await?;
+            out.push(json!({
+                "actionId": format!("{}:{revision}", p.id),
+                "type": "POLICY_CHANGE",
+                "status": if acked >= actioned { "COMPLETE" } else { "IN_PROGRESS" },
+                "nbAgentsActionCreated": actioned,
+                "nbAgentsActioned": actioned,
+                "nbAgentsAck": acked,
+                "nbAgentsFailed": 0,
+                "creationTime": p.body["updated_at"],
+                "policyId": p.id,
+                "revision": revision,
+                "latestErrors": [],
+            }));
+        }
+        Ok(out)
     }
 
     /// Pending actions for a checking-in agent after `cursor`: (delivered actions, new cursor).

@@ -399,3 +399,42 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+both_backends! {
+    async fn policy_changes_are_listed_in_action_status(srv: TestServer) {
+        let (pid, token) = policy(&srv, "p", false).await;
+        let a = settled_agent(&srv, &pid, &token, "a").await;
+        let b = settled_agent(&srv, &pid, &token, "b").await;
+        let a_id = a.0.clone();
+        let (status, _) = srv.put(&format!("/api/fleet/agent_policies/{pid}"), json!({"name": "p", "namespace": "prod"})).await;
+        assert_eq!(status, 200);
+        let find = |st: &Value| st["items"].as_array().unwrap().iter().find(|i| i["actionId"] == json!(format!("{pid}:2"))).cloned().unwrap();
+        let (_, st) = srv.get("/api/fleet/agents/action_status").await;
+        let item = find(&st);
+        assert_eq!(item["type"], "POLICY_CHANGE");
+        assert_eq!(item["policyId"], pid);
+        assert_eq!(item["revision"], 2);
+        assert_eq!((item["nbAgentsActioned"].clone(), item["nbAgentsAck"].clone(), item["status"].clone()), (json!(2), json!(0), json!("IN_PROGRESS")));
+        for (n, (id, key)) in [a, b].iter().enumerate() {
+            let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{id}/checkin"), Some(key), checkin(json!({}))).await;
+            assert_eq!(res["actions"][0]["id"], format!("policy:{pid}:2"));
+            srv.agent_call(&format!("/api/fleet/agents/{id}/acks"), Some(key), json!({"events": [{"agent_id": id, "action_id": format!("policy:{pid}:2")}]})).await;
+            let (_, st) = srv.get("/api/fleet/agents/action_status").await;
+            assert_eq!(find(&st)["nbAgentsAck"], n + 1);
+        }
+        let (_, st) = srv.get("/api/fleet/agents/action_status").await;
+        assert_eq!(find(&st)["status"], "COMPLETE");
+        // Paging runs over both kinds of entries, newest first: a stored action made now comes
+        // before the policy change.
+        let (_, diag) = srv.post(&format!("/api/fleet/agents/{}/request_diagnostics", a_id), json!({})).await;
+        let (_, first) = srv.get("/api/fleet/agents/action_status?perPage=1").await;
+        assert_eq!(first["items"].as_array().unwrap().len(), 1);
+        assert_eq!(first["items"][0]["actionId"], diag["actionId"]);
+        let (_, second) = srv.get("/api/fleet/agents/action_status?perPage=1&page=1").await;
+        assert_eq!(second["items"].as_array().unwrap().len(), 1);
+        assert_eq!(second["items"][0]["actionId"], format!("{pid}:2"));
+        let (_, third) = srv.get("/api/fleet/agents/action_status?perPage=1&page=2").await;
+        assert_eq!(third["items"], json!([]));
+        srv.stop().await;
+    }
+}

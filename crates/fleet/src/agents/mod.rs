@@ -194,6 +194,8 @@ pub(crate) fn column_target(name: &'static str) -> store::Target {
         "id" => "agent.id",
         "policy_id" => "agent.policy_id",
         "version_sort" => "agent.version_sort",
+        "active" => "agent.active",
+        "policy_revision_idx" => "agent.policy_revision_idx",
         other => unreachable!("no agent column target for {other}"),
     };
     store::Target::Column {
