@@ -56,27 +56,20 @@ async fn main() {
     let auth = format!("ApiKey {}", key.encoded);
     let http = reqwest::Client::new();
 
-    let policy: Value = http
-        .post(format!("{api}/api/fleet/agent_policies"))
-        .header("authorization", &auth)
-        .header("kbn-xsrf", "b")
-        .json(&json!({"name": "bench", "namespace": "default"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let policy: Value = post_json(
+        &http,
+        &auth,
+        &format!("{api}/api/fleet/agent_policies"),
+        &json!({"name": "bench", "namespace": "default"}),
+    )
+    .await;
     let policy_id = policy["item"]["id"].as_str().unwrap().to_string();
-    let keys: Value = http
-        .get(format!("{api}/api/fleet/enrollment_api_keys"))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = get_json(
+        &http,
+        &auth,
+        &format!("{api}/api/fleet/enrollment_api_keys"),
+    )
+    .await;
     let token = keys["items"][0]["api_key"].as_str().unwrap().to_string();
 
     // Enroll throughput over HTTP, 8 at a time.
@@ -202,15 +195,7 @@ async fn main() {
     let mut seen = 0usize;
     let mut url_next = format!("{api}/api/fleet/agents?perPage=10000");
     loop {
-        let page: Value = http
-            .get(&url_next)
-            .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = get_json(&http, &auth, &url_next).await;
         let items = page["items"].as_array().unwrap().len();
         seen += items;
         if items < 10_000 {
@@ -287,29 +272,20 @@ async fn main() {
     // A bulk upgrade of every seeded agent, selected by kuery: one action, one statement to
     // target, one to mark; then delivery at check-in is a per-agent indexed read.
     let start = Instant::now();
-    let res: Value = http
-        .post(format!("{api}/api/fleet/agents/bulk_upgrade"))
-        .header("authorization", &auth)
-        .header("kbn-xsrf", "b")
-        .json(
-            &json!({"agents": "local_metadata.elastic.agent.upgradeable:true", "version": "9.3.0"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res: Value = post_json(
+        &http,
+        &auth,
+        &format!("{api}/api/fleet/agents/bulk_upgrade"),
+        &json!({"agents": "local_metadata.elastic.agent.upgradeable:true", "version": "9.3.0"}),
+    )
+    .await;
     let bulk_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let status: Value = http
-        .get(format!("{api}/api/fleet/agents/action_status"))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(
+        &http,
+        &auth,
+        &format!("{api}/api/fleet/agents/action_status"),
+    )
+    .await;
     let targeted = status["items"]
         .as_array()
         .unwrap()
@@ -322,6 +298,32 @@ async fn main() {
     );
     let _ = Arc::new(());
     server.shutdown().await;
+}
+
+/// An authenticated GET, answered as JSON.
+async fn get_json(http: &reqwest::Client, auth: &str, url: &str) -> Value {
+    http.get(url)
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// An authenticated POST with `kbn-xsrf`, answered as JSON.
+async fn post_json(http: &reqwest::Client, auth: &str, url: &str, body: &Value) -> Value {
+    http.post(url)
+        .header("authorization", auth)
+        .header("kbn-xsrf", "b")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 fn urlencoding(s: &str) -> String {
