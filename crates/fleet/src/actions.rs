@@ -13,7 +13,7 @@ use crate::Fleet;
 
 /// How long an action waits for its agents (Kibana's default: 30 days).
 const DEFAULT_EXPIRATION_DAYS: i64 = 30;
-const MANAGED_SUFFIX: &str = " in Fleet because the agent policy is managed by an external orchestration solution, such as Elastic Cloud, Kubernetes, etc. Please make changes using your orchestration solution.";
+pub(crate) const MANAGED_SUFFIX: &str = " in Fleet because the agent policy is managed by an external orchestration solution, such as Elastic Cloud, Kubernetes, etc. Please make changes using your orchestration solution.";
 
 static UNENROLL: &[Field] = &[opt("force", BOOL), opt("revoke", BOOL)];
 static BULK_UNENROLL: &[Field] = &[
@@ -77,6 +77,35 @@ pub fn delivered(action: &store::Doc, agent_id: &str) -> Value {
     out
 }
 
+/// A new action document (Kibana's `.fleet-actions` shape); `extra` adds or overrides fields.
+fn action_doc(kind: &str, data: Value, extra: Value) -> Value {
+    let created = now();
+    let expiration = match extra.get("expiration").and_then(Value::as_str) {
+        Some(e) => e.to_string(),
+        None => (chrono::Utc::now() + chrono::Duration::days(DEFAULT_EXPIRATION_DAYS))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    };
+    let mut doc = json!({
+        "action_id": uuid::Uuid::new_v4().to_string(),
+        "type": kind,
+        "data": data,
+        "@timestamp": created,
+        "expiration": expiration,
+    });
+    if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    doc
+}
+
+fn bulk_spec(kind: &str, body: &Value) -> crate::bulk::Spec {
+    crate::bulk::Spec {
+        kind: kind.to_string(),
+        request: body.clone(),
+        snapshot: now(),
+    }
+}
+
 impl Fleet {
     /// Creates an action and targets every agent `selector` matches; returns (id, agent ids).
     async fn create_action(
@@ -87,28 +116,13 @@ impl Fleet {
         selector: &Filter,
         extra: Value,
     ) -> Result<(String, Vec<String>)> {
-        let action_id = uuid::Uuid::new_v4().to_string();
-        let created = now();
-        let expiration = match extra.get("expiration").and_then(Value::as_str) {
-            Some(e) => e.to_string(),
-            None => (chrono::Utc::now() + chrono::Duration::days(DEFAULT_EXPIRATION_DAYS))
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        };
-        let mut doc = json!({
-            "action_id": action_id,
-            "type": kind,
-            "data": data,
-            "@timestamp": created,
-            "expiration": expiration,
-        });
-        if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
-            d.extend(e.clone());
-        }
+        let doc = action_doc(kind, data, extra);
+        let action_id = doc["action_id"].as_str().unwrap_or_default().to_string();
+        let created = doc["@timestamp"].as_str().unwrap_or_default().to_string();
+        let expiration = doc["expiration"].as_str().unwrap_or_default().to_string();
         tx.action_insert(&action_id, kind, &doc, &created, Some(&expiration))
             .await?;
         let agents = tx.action_target(&action_id, selector).await?;
-        let mut doc = doc;
-        doc["total"] = json!(agents.len());
         Ok((action_id, agents))
     }
 
@@ -190,73 +204,30 @@ impl Fleet {
         let at = now();
         tx.agents_patch_for_action(
             action_id,
+            None,
+            None,
             &json!({ "unenrollment_started_at": at, "updated_at": at }),
         )
         .await?;
         Ok(())
     }
 
-    /// `POST /agents/bulk_unenroll`: returns the action id at once.
+    /// `POST /agents/bulk_unenroll`: returns the action id at once; `revoke` unenrolls the
+    /// agents right away (FORCE_UNENROLL, nothing to deliver).
     pub async fn bulk_unenroll(&self, body: &Value) -> Result<Value> {
         check_body("request body", body, BULK_UNENROLL)?;
-        let include_inactive = body["includeInactive"] == json!(true);
-        let mut selector = bulk_selector(&body["agents"], include_inactive)?;
-        if body["force"] != json!(true) {
-            // Agents on hosted policies are left out, as Kibana leaves them out.
-            selector = Filter::And(vec![
-                selector,
-                Filter::Not(Box::new(self.on_hosted_policy().await?)),
-            ]);
-        }
-        let mut tx = self.store.begin(Mode::Write).await?;
-        let (action_id, targeted) = if body["revoke"] == json!(true) {
-            let (action_id, targeted) = self
-                .create_action(
-                    tx.as_mut(),
-                    "FORCE_UNENROLL",
-                    json!({}),
-                    &selector,
-                    json!({}),
-                )
-                .await?;
-            self.unenroll_now(tx.as_mut(), &targeted).await?;
-            // Nothing to deliver: the results are written at once.
-            let at = now();
-            for id in &targeted {
-                tx.action_result_insert(&action_id, id, &json!({"@timestamp": at}), &at, None)
-                    .await?;
-            }
-            (action_id, Vec::new())
+        let kind = if body["revoke"] == json!(true) {
+            "FORCE_UNENROLL"
         } else {
-            let (action_id, targeted) = self
-                .create_action(tx.as_mut(), "UNENROLL", json!({}), &selector, json!({}))
-                .await?;
-            self.mark_unenrolling(tx.as_mut(), &action_id).await?;
-            (action_id, targeted)
+            "UNENROLL"
         };
-        tx.commit().await?;
-        self.hub.actions_created(&targeted);
-        Ok(json!({ "actionId": action_id }))
-    }
-
-    /// A filter for agents whose policy is hosted (managed).
-    async fn on_hosted_policy(&self) -> Result<Filter> {
-        let mut tx = self.store.begin(Mode::Read).await?;
-        let hosted = tx
-            .find(
-                store::Kind::AgentPolicy,
-                &store::Query {
-                    filter: Filter::Eq(store::doc_field("is_managed"), Scalar::Bool(true)),
-                    ..Default::default()
-                },
+        let action_id = self
+            .start_bulk(
+                bulk_spec(kind, body),
+                action_doc(kind, json!({}), json!({})),
             )
             .await?;
-        Ok(Filter::Or(
-            hosted
-                .iter()
-                .map(|p| Filter::Eq(column_target("policy_id"), Scalar::Str(p.id.clone())))
-                .collect(),
-        ))
+        Ok(json!({ "actionId": action_id }))
     }
 
     async fn reassign_target_policy(&self, tx: &mut dyn Tx, policy_id: &str) -> Result<()> {
@@ -278,7 +249,8 @@ impl Fleet {
     async fn set_policy(&self, tx: &mut dyn Tx, action_id: &str, policy_id: &str) -> Result<()> {
         let patch =
             json!({ "policy_id": policy_id, "policy_revision_idx": null, "updated_at": now() });
-        tx.agents_patch_for_action(action_id, &patch).await?;
+        tx.agents_patch_for_action(action_id, None, None, &patch)
+            .await?;
         Ok(())
     }
 
@@ -318,25 +290,18 @@ impl Fleet {
     pub async fn bulk_reassign(&self, body: &Value) -> Result<Value> {
         check_body("request body", body, BULK_REASSIGN)?;
         let policy_id = body["policy_id"].as_str().unwrap_or_default();
-        let include_inactive = body["includeInactive"] == json!(true);
-        let selector = Filter::And(vec![
-            bulk_selector(&body["agents"], include_inactive)?,
-            Filter::Not(Box::new(self.on_hosted_policy().await?)),
-        ]);
-        let mut tx = self.store.begin(Mode::Write).await?;
-        self.reassign_target_policy(tx.as_mut(), policy_id).await?;
-        let (action_id, targeted) = self
-            .create_action(
-                tx.as_mut(),
-                "POLICY_REASSIGN",
-                json!({ "policy_id": policy_id }),
-                &selector,
-                json!({ "policy_id": policy_id }),
-            )
+        {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            self.reassign_target_policy(tx.as_mut(), policy_id).await?;
+        }
+        let action = action_doc(
+            "POLICY_REASSIGN",
+            json!({ "policy_id": policy_id }),
+            json!({ "policy_id": policy_id }),
+        );
+        let action_id = self
+            .start_bulk(bulk_spec("POLICY_REASSIGN", body), action)
             .await?;
-        self.set_policy(tx.as_mut(), &action_id, policy_id).await?;
-        tx.commit().await?;
-        self.hub.actions_created(&targeted);
         Ok(json!({ "actionId": action_id }))
     }
 
@@ -353,18 +318,24 @@ impl Fleet {
             .filter(|a| a.body["type"] != json!("CANCEL"))
         {
             let (targeted, acks, failed, latest) = tx.action_counts(&a.id).await?;
+            let running = Self::job_running(tx.as_mut(), &a.id).await?;
             let d = &a.body;
+            // Bulk actions count every agent they selected (`total`), refused ones included:
+            // those are answered with an error result at once.
+            let actioned = d["total"].as_u64().unwrap_or(targeted).max(targeted);
+            let acks = acks.min(actioned);
             let kind = d["type"].as_str().unwrap_or_default();
             let expired = d["expiration"].as_str().is_some_and(|e| e <= at.as_str());
+            let finished = !running && acks >= actioned;
             let status = if !d["cancellation_time"].is_null() {
                 "CANCELLED"
-            } else if targeted > 0 && acks >= targeted {
+            } else if finished && actioned > 0 {
                 if failed > 0 {
                     "FAILED"
                 } else {
                     "COMPLETE"
                 }
-            } else if targeted == 0 && kind != "FORCE_UNENROLL" {
+            } else if finished && kind != "FORCE_UNENROLL" {
                 "COMPLETE"
             } else if expired {
                 "EXPIRED"
@@ -382,14 +353,14 @@ impl Fleet {
                 "type": kind,
                 "status": status,
                 "nbAgentsActionCreated": targeted,
-                "nbAgentsActioned": targeted,
+                "nbAgentsActioned": actioned,
                 "nbAgentsAck": acks - failed,
                 "nbAgentsFailed": failed,
                 "creationTime": d["@timestamp"],
                 "expiration": d["expiration"],
                 "latestErrors": errors,
             });
-            if let Some(l) = latest.filter(|_| acks >= targeted && targeted > 0) {
+            if let Some(l) = latest.filter(|_| finished && actioned > 0) {
                 item["completionTime"] = json!(l);
             }
             if let Some(p) = d.get("policy_id") {
@@ -541,15 +512,69 @@ fn agent_version(doc: &Value) -> Option<(u64, u64, u64)> {
 }
 
 /// Kibana's `isAgentUpgrading`.
-fn is_upgrading(doc: &Value) -> bool {
+pub(crate) fn is_upgrading(doc: &Value) -> bool {
     match doc.get("upgrade_details").filter(|d| !d.is_null()) {
         Some(d) => d["state"] != json!("UPG_FAILED"),
         None => !doc["upgrade_started_at"].is_null() && doc["upgraded_at"].is_null(),
     }
 }
 
+/// Kibana's `getNotUpgradeableMessage`: why an agent may not be upgraded to `version` (with
+/// `force`, only unenrolment and the cooldown refuse).
+pub(crate) fn not_upgradeable_reason(doc: &Value, version: &str, force: bool) -> Option<String> {
+    let reported = doc
+        .pointer("/local_metadata/elastic/agent/version")
+        .and_then(Value::as_str);
+    if reported.is_none() && !force {
+        return Some("agent version is missing.".into());
+    }
+    if !doc["unenrolled_at"].is_null() {
+        return Some("agent has been unenrolled.".into());
+    }
+    if !doc["unenrollment_started_at"].is_null() {
+        return Some("agent is being unenrolled.".into());
+    }
+    if let Some(upgraded) = doc["upgraded_at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    {
+        let elapsed = chrono::Utc::now() - upgraded.with_timezone(&chrono::Utc);
+        let cooldown = chrono::Duration::minutes(UPGRADE_COOLDOWN_MIN);
+        if elapsed < cooldown {
+            let mins = |d: chrono::Duration| (d.num_milliseconds() as f64 / 60_000.0).ceil() as i64;
+            return Some(format!(
+                "agent was upgraded {} minutes ago, please wait {} minutes before attempting the upgrade again.",
+                mins(elapsed),
+                mins(cooldown - elapsed)
+            ));
+        }
+    }
+    if force {
+        return None;
+    }
+    if doc.pointer("/local_metadata/elastic/agent/upgradeable") != Some(&json!(true)) {
+        return Some("agent cannot be upgraded through Fleet. It may be running in a container or it is not installed as a service.".into());
+    }
+    if is_upgrading(doc) {
+        return Some("agent is already being upgraded.".into());
+    }
+    let Some(current) = reported.and_then(semver) else {
+        return Some("agent version is not valid.".into());
+    };
+    let Some(target) = semver(version) else {
+        return Some("the selected version is not valid.".into());
+    };
+    if current == target {
+        Some("agent is already running on the selected version.".into())
+    } else if target < current {
+        Some("agent does not support downgrades.".into())
+    } else {
+        None
+    }
+}
+
 /// Minutes after an upgrade during which another is refused (Kibana's cooldown).
-const UPGRADE_COOLDOWN_MIN: i64 = 10;
+pub(crate) const UPGRADE_COOLDOWN_MIN: i64 = 10;
 
 static UPGRADE: &[Field] = &[
     req("version", STR),
@@ -688,51 +713,18 @@ impl Fleet {
     async fn mark_upgrading(&self, tx: &mut dyn Tx, action_id: &str) -> Result<()> {
         let at = now();
         let patch = json!({ "upgrade_started_at": at, "upgraded_at": null, "updated_at": at });
-        tx.agents_patch_for_action(action_id, &patch).await?;
+        tx.agents_patch_for_action(action_id, None, None, &patch)
+            .await?;
         Ok(())
     }
 
-    /// `POST /agents/bulk_upgrade`: the eligible agents get one UPGRADE action; returns its id.
+    /// `POST /agents/bulk_upgrade`: one UPGRADE action for the eligible agents, an error result
+    /// for each other selected agent; returns the action id at once.
     pub async fn bulk_upgrade(&self, body: &Value) -> Result<Value> {
         check_body("request body", body, BULK_UPGRADE)?;
         let version = body["version"].as_str().unwrap_or_default().to_string();
         let force = body["force"] == json!(true);
-        let target = check_stack_version(&version, &self.config.stack_version, force)?;
-        let include_inactive = body["includeInactive"] == json!(true);
-        let not = |f: Filter| Filter::Not(Box::new(f));
-        let doc = store::doc_field;
-        // Never unenrolling agents; without force, only upgradeable agents on older versions
-        // that are not upgrading now.
-        let mut filters = vec![
-            bulk_selector(&body["agents"], include_inactive)?,
-            not(Filter::Exists(doc("unenrollment_started_at"))),
-            not(Filter::Exists(doc("unenrolled_at"))),
-        ];
-        if !force {
-            filters.push(Filter::Eq(
-                doc("local_metadata.elastic.agent.upgradeable"),
-                Scalar::Bool(true),
-            ));
-            filters.push(Filter::Range(
-                column_target("version_sort"),
-                kuery::RangeOp::Lt,
-                Scalar::Str(store::version_sort_key(&show(target)).expect("a valid version")),
-            ));
-            filters.push(not(Filter::Or(vec![
-                Filter::And(vec![
-                    Filter::Exists(doc("upgrade_details")),
-                    not(Filter::Eq(
-                        doc("upgrade_details.state"),
-                        Scalar::Str("UPG_FAILED".into()),
-                    )),
-                ]),
-                Filter::And(vec![
-                    not(Filter::Exists(doc("upgrade_details"))),
-                    Filter::Exists(doc("upgrade_started_at")),
-                    not(Filter::Exists(doc("upgraded_at"))),
-                ]),
-            ])));
-        }
+        check_stack_version(&version, &self.config.stack_version, force)?;
         let mut data = json!({ "version": version });
         if let Some(uri) = body.get("source_uri") {
             data["source_uri"] = uri.clone();
@@ -747,13 +739,12 @@ impl Fleet {
                 .unwrap_or_else(now);
             extra = json!({ "rollout_duration_seconds": d, "start_time": start });
         }
-        let mut tx = self.store.begin(Mode::Write).await?;
-        let (action_id, targeted) = self
-            .create_action(tx.as_mut(), "UPGRADE", data, &Filter::And(filters), extra)
+        let action_id = self
+            .start_bulk(
+                bulk_spec("UPGRADE", body),
+                action_doc("UPGRADE", data, extra),
+            )
             .await?;
-        self.mark_upgrading(tx.as_mut(), &action_id).await?;
-        tx.commit().await?;
-        self.hub.actions_created(&targeted);
         Ok(json!({ "actionId": action_id }))
     }
 
@@ -853,15 +844,19 @@ impl Fleet {
         }
         let expiration = (chrono::Utc::now() + chrono::Duration::hours(3))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let extra = json!({ "expiration": expiration });
+        if bulk {
+            let action_id = self
+                .start_bulk(
+                    bulk_spec("REQUEST_DIAGNOSTICS", body),
+                    action_doc("REQUEST_DIAGNOSTICS", data, extra),
+                )
+                .await?;
+            return Ok(json!({ "actionId": action_id }));
+        }
         let mut tx = self.store.begin(Mode::Write).await?;
         let (action_id, targeted) = self
-            .create_action(
-                tx.as_mut(),
-                "REQUEST_DIAGNOSTICS",
-                data,
-                &selector,
-                json!({ "expiration": expiration }),
-            )
+            .create_action(tx.as_mut(), "REQUEST_DIAGNOSTICS", data, &selector, extra)
             .await?;
         tx.commit().await?;
         self.hub.actions_created(&targeted);

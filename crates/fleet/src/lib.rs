@@ -4,6 +4,7 @@ pub mod actions;
 pub mod agent_policies;
 pub mod agents;
 pub mod auth;
+pub mod bulk;
 pub mod enrollment_api_keys;
 pub mod error;
 pub mod hub;
@@ -63,6 +64,8 @@ pub struct Fleet {
     pub hub: Arc<hub::Hub>,
     /// The full policy agents get, assembled once per (policy, revision).
     pub(crate) full_policies: Arc<std::sync::Mutex<FullPolicyCache>>,
+    /// Bulk action jobs this node is running now.
+    pub(crate) running_jobs: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Fleet {
@@ -73,6 +76,7 @@ impl Fleet {
             config: Arc::new(config),
             hub: hub::Hub::new(),
             full_policies: Arc::default(),
+            running_jobs: Arc::default(),
         }
     }
 }

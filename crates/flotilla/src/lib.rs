@@ -141,6 +141,7 @@ pub async fn start_with_store(
         tasks.push(spawn(listener, router, handle, tls.clone()));
     }
     spawn_heartbeat_flusher(fleet.clone());
+    spawn_job_sweeper(fleet.clone());
     let hub = fleet.hub.clone();
     fleet
         .store
@@ -173,6 +174,27 @@ fn spawn_heartbeat_flusher(fleet: Fleet) {
                     if let Err(e) = fleet.flush_heartbeats().await {
                         tracing::warn!(error = %e, "heartbeat flush failed");
                     }
+                }
+                _ = fleet::hub::Hub::wait_shutdown(&mut shutdown) => break,
+            }
+        }
+    });
+}
+
+/// Resumes bulk actions left unfinished by a stop, at once and then every 30 s for jobs whose
+/// node went away (jobs lock their rows per batch, so two nodes never repeat a batch).
+fn spawn_job_sweeper(fleet: Fleet) {
+    tokio::spawn(async move {
+        let mut shutdown = fleet.hub.shutdown_signal();
+        let mut tick = tokio::time::interval(fleet::bulk::STALE_AFTER);
+        let mut idle = Duration::ZERO;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = fleet.resume_jobs(idle).await {
+                        tracing::warn!(error = %e, "resuming bulk actions failed");
+                    }
+                    idle = fleet::bulk::STALE_AFTER;
                 }
                 _ = fleet::hub::Hub::wait_shutdown(&mut shutdown) => break,
             }

@@ -334,7 +334,7 @@ both_backends! {
         })).await;
         assert_eq!(status, 200, "{res}");
         let action_id = res["actionId"].as_str().unwrap().to_string();
-        assert_eq!(status_of(&srv, &latest).await, "online", "an agent already on the version is not selected");
+        assert_eq!(status_of(&srv, &latest).await, "online", "an agent already on the version is not actioned");
         let mut starts = Vec::new();
         for (id, key) in &agents {
             let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{id}/checkin"), Some(key), checkin(json!({}))).await;
@@ -347,7 +347,15 @@ both_backends! {
         }
         let (_, st) = srv.get("/api/fleet/agents/action_status").await;
         let item = st["items"].as_array().unwrap().iter().find(|i| i["actionId"] == json!(action_id)).unwrap();
-        assert_eq!(item["nbAgentsActioned"], 2);
+        // As in Kibana, the selected agent that cannot upgrade counts, answered with an error.
+        assert_eq!(item["nbAgentsActioned"], 3);
+        assert_eq!(item["nbAgentsActionCreated"], 2);
+        assert_eq!(item["nbAgentsFailed"], 1);
+        assert_eq!(item["latestErrors"][0]["agentId"], json!(latest));
+        assert_eq!(
+            item["latestErrors"][0]["error"],
+            format!("Agent {latest} is not upgradeable: agent is already running on the selected version.")
+        );
         assert_eq!(item["version"], "9.3.0");
         assert_eq!(item["hasRolloutPeriod"], true);
 

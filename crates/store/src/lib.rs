@@ -69,6 +69,16 @@ pub struct Query {
     pub search_after: Option<(Value, String)>,
 }
 
+/// A bulk action's background job: what it selects and how far it got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkJob {
+    pub action_id: String,
+    pub spec: Value,
+    /// The last agent id handled; none before the first batch.
+    pub cursor: Option<String>,
+    pub done: bool,
+}
+
 /// An agent: its document and its status, which the store computes by Kibana's rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentRow {
@@ -286,9 +296,39 @@ pub trait Tx: Send {
         now: &str,
         limit: u64,
     ) -> Result<Vec<(i64, Doc)>>;
-    /// Merges `patch` (top-level fields; null unsets) into every agent the action targets, in one
-    /// statement; `policy_id` in the patch also moves the column. Returns how many.
-    async fn agents_patch_for_action(&mut self, action_id: &str, patch: &Value) -> Result<u64>;
+    /// Merges `patch` (top-level fields; null unsets) into every agent the action targets whose
+    /// id is in (`after`, `upto`] (either bound optional), in one statement; `policy_id` in the
+    /// patch also moves the column. Returns how many.
+    async fn agents_patch_for_action(
+        &mut self,
+        action_id: &str,
+        after: Option<&str>,
+        upto: Option<&str>,
+        patch: &Value,
+    ) -> Result<u64>;
+    /// Ids of agents matching `filter` after `after`, in id order.
+    async fn agent_ids(
+        &mut self,
+        filter: &Filter,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<String>>;
+
+    /// Records a bulk job for an action (its spec; no progress yet).
+    async fn job_insert(&mut self, action_id: &str, spec: &Value, at: &str) -> Result<()>;
+    /// Reads a job; with `lock`, holds it for this write transaction (PostgreSQL row lock;
+    /// SQLite's single writer already serializes), so two nodes never run the same batch.
+    async fn job_get(&mut self, action_id: &str, lock: bool) -> Result<Option<BulkJob>>;
+    /// Moves a job's cursor (the last agent id handled) and marks it done or not.
+    async fn job_advance(
+        &mut self,
+        action_id: &str,
+        cursor: Option<&str>,
+        done: bool,
+        at: &str,
+    ) -> Result<()>;
+    /// Unfinished jobs last advanced before `before`, oldest first.
+    async fn jobs_unfinished(&mut self, before: &str) -> Result<Vec<String>>;
     /// Records an agent's result; false when it already had one.
     async fn action_result_insert(
         &mut self,

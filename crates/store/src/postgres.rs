@@ -20,7 +20,8 @@ impl_tx!(
     json_out = "doc::text",
     status = crate::AGENT_STATUS_POSTGRES,
     touch_doc = "jsonb_set(doc, '{last_checkin}', to_jsonb($1::text))",
-    merge_doc = "jsonb_strip_nulls(doc || $1::jsonb)"
+    merge_doc = "jsonb_strip_nulls(doc || $1::jsonb)",
+    for_update = " FOR UPDATE"
 );
 
 pub struct PostgresStore {

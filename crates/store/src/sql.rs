@@ -21,7 +21,8 @@ macro_rules! bind_all {
 
 macro_rules! impl_tx {
     ($tx:ident, $db:ty, $dialect:expr, json_in = $json_in:literal, json_out = $json_out:literal,
-     status = $status:expr, touch_doc = $touch_doc:literal, merge_doc = $merge_doc:literal) => {
+     status = $status:expr, touch_doc = $touch_doc:literal, merge_doc = $merge_doc:literal,
+     for_update = $for_update:literal) => {
         pub struct $tx {
             tx: sqlx::Transaction<'static, $db>,
         }
@@ -767,14 +768,21 @@ macro_rules! impl_tx {
                 Ok(out)
             }
 
-            async fn agents_patch_for_action(&mut self, action_id: &str, patch: &serde_json::Value) -> $crate::Result<u64> {
+            async fn agents_patch_for_action(
+                &mut self,
+                action_id: &str,
+                after: Option<&str>,
+                upto: Option<&str>,
+                patch: &serde_json::Value,
+            ) -> $crate::Result<u64> {
                 let policy = patch.get("policy_id").and_then(|v| v.as_str()).map(String::from);
                 let reset_revision = patch.get("policy_revision_idx").is_some_and(|v| v.is_null());
                 let sql = format!(
                     "UPDATE agent SET version = version + 1, doc = {}, \
                      policy_id = CASE WHEN $2 IS NULL THEN policy_id ELSE $2 END, \
                      policy_revision_idx = CASE WHEN $3 THEN NULL ELSE policy_revision_idx END \
-                     WHERE id IN (SELECT agent_id FROM action_agent WHERE action_id = $4)",
+                     WHERE id IN (SELECT agent_id FROM action_agent WHERE action_id = $4 \
+                     AND ($5 IS NULL OR agent_id > $5) AND ($6 IS NULL OR agent_id <= $6))",
                     $merge_doc
                 );
                 let res = sqlx::query(&sql)
@@ -782,9 +790,90 @@ macro_rules! impl_tx {
                     .bind(policy)
                     .bind(reset_revision)
                     .bind(action_id)
+                    .bind(after)
+                    .bind(upto)
                     .execute(&mut *self.tx)
                     .await?;
                 Ok(res.rows_affected())
+            }
+
+            async fn agent_ids(
+                &mut self,
+                filter: &$crate::Filter,
+                after: Option<&str>,
+                limit: u64,
+            ) -> $crate::Result<Vec<String>> {
+                use sqlx::Row;
+                let mut rendered = kuery::sql::to_sql(filter, $dialect, "doc", Vec::new())?;
+                let mut condition = rendered.text;
+                if let Some(after) = after {
+                    rendered.binds.push(kuery::sql::Bind::Text(after.to_string()));
+                    condition = format!("({condition}) AND agent.id > ${}", rendered.binds.len());
+                }
+                let sql = format!(
+                    "SELECT agent.id AS id FROM agent WHERE {condition} ORDER BY agent.id LIMIT {}",
+                    limit.min(i64::MAX as u64)
+                );
+                let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
+                let rows = q.fetch_all(&mut *self.tx).await?;
+                rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+            }
+
+            async fn job_insert(&mut self, action_id: &str, spec: &serde_json::Value, at: &str) -> $crate::Result<()> {
+                // `$json_in` names parameter 3 on both dialects.
+                sqlx::query(concat!(
+                    "INSERT INTO bulk_job (action_id, updated_at, spec) VALUES ($1, $2, ",
+                    $json_in,
+                    ")"
+                ))
+                .bind(action_id)
+                .bind(at)
+                .bind(spec.to_string())
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn job_get(&mut self, action_id: &str, lock: bool) -> $crate::Result<Option<$crate::BulkJob>> {
+                use sqlx::Row;
+                let sql = format!(
+                    "SELECT action_id, {} AS spec, cursor, done FROM bulk_job WHERE action_id = $1{}",
+                    if $dialect == kuery::sql::Dialect::Postgres { "spec::text" } else { "spec" },
+                    if lock { $for_update } else { "" }
+                );
+                let Some(row) = sqlx::query(&sql).bind(action_id).fetch_optional(&mut *self.tx).await? else {
+                    return Ok(None);
+                };
+                let spec: String = row.try_get("spec")?;
+                Ok(Some($crate::BulkJob {
+                    action_id: row.try_get("action_id")?,
+                    spec: serde_json::from_str(&spec)?,
+                    cursor: row.try_get("cursor")?,
+                    done: row.try_get("done")?,
+                }))
+            }
+
+            async fn job_advance(&mut self, action_id: &str, cursor: Option<&str>, done: bool, at: &str) -> $crate::Result<()> {
+                sqlx::query("UPDATE bulk_job SET cursor = $2, done = $3, updated_at = $4 WHERE action_id = $1")
+                    .bind(action_id)
+                    .bind(cursor)
+                    .bind(done)
+                    .bind(at)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn jobs_unfinished(&mut self, before: &str) -> $crate::Result<Vec<String>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT action_id FROM bulk_job WHERE done = $1 AND updated_at < $2 ORDER BY updated_at",
+                )
+                .bind(false)
+                .bind(before)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(|r| Ok(r.try_get("action_id")?)).collect()
             }
 
             async fn action_result_insert(

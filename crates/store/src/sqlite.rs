@@ -19,7 +19,8 @@ impl_tx!(
     json_out = "doc",
     status = crate::AGENT_STATUS_SQLITE,
     touch_doc = "json_set(doc, '$.last_checkin', $1)",
-    merge_doc = "json_patch(doc, $1)"
+    merge_doc = "json_patch(doc, $1)",
+    for_update = ""
 );
 
 pub struct SqliteStore {

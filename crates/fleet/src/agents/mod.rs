@@ -196,6 +196,7 @@ pub(crate) fn column_target(name: &'static str) -> store::Target {
         "version_sort" => "agent.version_sort",
         "active" => "agent.active",
         "policy_revision_idx" => "agent.policy_revision_idx",
+        "enrolled_at" => "agent.enrolled_at",
         other => unreachable!("no agent column target for {other}"),
     };
     store::Target::Column {
@@ -238,7 +239,7 @@ pub(crate) fn bulk_selector(agents: &Value, include_inactive: bool) -> Result<Fi
 
 /// Kibana's `isAgentUpgradeable`, as a filter: reports itself upgradeable, is not unenrolling,
 /// is not upgrading now, and runs a version older than `latest`.
-fn upgradeable(latest: &str) -> Filter {
+pub(crate) fn upgradeable(latest: &str) -> Filter {
     let doc = store::doc_field;
     let exists = |f: &str| Filter::Exists(doc(f));
     let not = |f: Filter| Filter::Not(Box::new(f));

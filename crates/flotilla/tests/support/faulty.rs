@@ -160,8 +160,42 @@ impl Tx for FailTx {
     ) -> Result<Vec<(i64, Doc)>> {
         self.inner.action_pending(agent, after, now, limit).await
     }
-    async fn agents_patch_for_action(&mut self, id: &str, patch: &Value) -> Result<u64> {
-        self.inner.agents_patch_for_action(id, patch).await
+    async fn agents_patch_for_action(
+        &mut self,
+        id: &str,
+        after: Option<&str>,
+        upto: Option<&str>,
+        patch: &Value,
+    ) -> Result<u64> {
+        self.inner
+            .agents_patch_for_action(id, after, upto, patch)
+            .await
+    }
+    async fn agent_ids(
+        &mut self,
+        filter: &Filter,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<String>> {
+        self.inner.agent_ids(filter, after, limit).await
+    }
+    async fn job_insert(&mut self, id: &str, spec: &Value, at: &str) -> Result<()> {
+        self.inner.job_insert(id, spec, at).await
+    }
+    async fn job_get(&mut self, id: &str, lock: bool) -> Result<Option<fleet::store::BulkJob>> {
+        self.inner.job_get(id, lock).await
+    }
+    async fn job_advance(
+        &mut self,
+        id: &str,
+        cursor: Option<&str>,
+        done: bool,
+        at: &str,
+    ) -> Result<()> {
+        self.inner.job_advance(id, cursor, done, at).await
+    }
+    async fn jobs_unfinished(&mut self, before: &str) -> Result<Vec<String>> {
+        self.inner.jobs_unfinished(before).await
     }
     async fn action_result_insert(
         &mut self,
