@@ -28,6 +28,8 @@ pub struct TestServer {
     pub auth: Option<String>,
     _dir: tempfile::TempDir,
     pg_schema: Option<(String, String)>,
+    /// The database URL (SQLite file or PostgreSQL), for restarts.
+    url: String,
 }
 
 /// The PostgreSQL URL for tests, or None (and a note) when PostgreSQL tests are not wanted.
@@ -100,6 +102,7 @@ impl TestServer {
             auth: Some(basic("elastic", PASSWORD)),
             _dir: dir,
             pg_schema,
+            url,
         })
     }
 
@@ -126,7 +129,72 @@ impl TestServer {
             _dir: dir,
             // The first node owns the schema and drops it.
             pg_schema: None,
+            url,
         })
+    }
+
+    /// Stops the server (as `flotilla serve` stops on SIGTERM) and starts a new one on the same
+    /// database, on new ports.
+    pub async fn restart(&mut self) {
+        self.halt().await;
+        let store = self.reopen().await;
+        self.resume(store).await;
+    }
+
+    /// Stops the server, keeping its database.
+    pub async fn halt(&mut self) {
+        self.server.take().expect("server running").shutdown().await;
+    }
+
+    /// Opens this server's database again (while it is halted, to look at what it left).
+    pub async fn reopen(&self) -> Arc<dyn fleet::store::Store> {
+        match &self.pg_schema {
+            Some((url, schema)) => Arc::new(
+                fleet::store::PostgresStore::connect(url, Some(schema))
+                    .await
+                    .expect("reconnect"),
+            ),
+            None => fleet::store::open(&self.url).await.expect("reopen"),
+        }
+    }
+
+    /// Starts a halted server again on `store` (from [`TestServer::reopen`]), on new ports.
+    pub async fn resume(&mut self, store: Arc<dyn fleet::store::Store>) {
+        let mut config = Config::with_database(self._dir.path(), &self.url);
+        config.elastic_password = Some(PASSWORD.into());
+        config.checkin_min_poll = std::time::Duration::from_millis(200);
+        let server = flotilla::start_with_store(&config, store)
+            .await
+            .expect("server restarts");
+        self.base = format!("http://{}", server.api_addr);
+        self.agent_base = format!("http://{}", server.agent_addr);
+        self.server = Some(server);
+    }
+
+    /// Writes `n` agents straight into the store (ids `seed-000000`…), active on `policy_id`,
+    /// reporting `version` and upgradeable; for tests that need many agents quickly.
+    pub async fn seed_agents(&self, policy_id: &str, n: usize, version: &str) -> Vec<String> {
+        let mut tx = self
+            .fleet()
+            .store
+            .begin(fleet::store::Mode::Write)
+            .await
+            .unwrap();
+        let at = fleet::time::now();
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let id = format!("seed-{i:06}");
+            let doc = serde_json::json!({
+                "active": true, "policy_id": policy_id, "type": "PERMANENT", "enrolled_at": at,
+                "last_checkin": at, "last_checkin_status": "online", "policy_revision_idx": 1,
+                "local_metadata": {"host": {"hostname": format!("seed-{i}")}, "elastic": {"agent": {"version": version, "upgradeable": true}}},
+                "agent": {"id": id, "version": version},
+            });
+            tx.agent_insert(&id, &doc).await.unwrap();
+            ids.push(id);
+        }
+        tx.commit().await.unwrap();
+        ids
     }
 
     pub fn fleet(&self) -> &fleet::Fleet {
