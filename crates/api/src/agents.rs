@@ -37,6 +37,14 @@ pub fn routes() -> Router<AppState> {
             axum::routing::post(bulk_upgrade),
         )
         .route(
+            "/api/fleet/agents/{id}/rollback",
+            axum::routing::post(rollback),
+        )
+        .route(
+            "/api/fleet/agents/bulk_rollback",
+            axum::routing::post(bulk_rollback),
+        )
+        .route(
             "/api/fleet/agents/actions/{action_id}/cancel",
             axum::routing::post(cancel),
         )
@@ -297,6 +305,24 @@ async fn bulk_upgrade(
 ) -> ApiResult<Json<Value>> {
     q.allow(&[])?;
     Ok(Json(s.fleet.bulk_upgrade(&body).await?))
+}
+
+async fn rollback(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.rollback_agent(&id).await?))
+}
+
+async fn bulk_rollback(
+    State(s): State<AppState>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.bulk_rollback(&body).await?))
 }
 
 async fn cancel(

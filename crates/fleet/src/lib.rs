@@ -9,6 +9,7 @@ pub mod enrollment_api_keys;
 pub mod error;
 pub mod hub;
 pub mod query;
+pub mod rollback;
 pub mod time;
 pub mod validate;
 

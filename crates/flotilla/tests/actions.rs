@@ -515,3 +515,39 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+both_backends! {
+    /// An agent that fails its upgrade acks with an error: the action fails with the agent's
+    /// error, the agent is no longer upgrading, and a new upgrade may be asked for.
+    async fn failed_upgrade(srv: TestServer) {
+        let (pid, token) = policy(&srv, "p", false).await;
+        let (id, key) = versioned_agent(&srv, &pid, &token, "a", "9.1.0", true).await;
+        let (status, _) = srv.post(&format!("/api/fleet/agents/{id}/upgrade"), json!({"version": "9.3.0"})).await;
+        assert_eq!(status, 200);
+        let path = format!("/api/fleet/agents/{id}/checkin");
+        let (_, res) = srv.agent_call(&path, Some(&key), checkin(json!({}))).await;
+        let action = res["actions"].as_array().unwrap().iter().find(|a| a["type"] == "UPGRADE").unwrap().clone();
+        let ack_token = res["ack_token"].clone();
+        // A retryable failure keeps it upgrading.
+        let (status, _) = srv.agent_call(&format!("/api/fleet/agents/{id}/acks"), Some(&key), json!({"events": [
+            {"agent_id": id, "action_id": action["id"], "error": "download failed", "payload": {"retry": true, "retry_attempt": 1}}
+        ]})).await;
+        assert_eq!(status, 200);
+        assert_eq!(status_of(&srv, &id).await, "updating");
+        let (_, got) = srv.get(&format!("/api/fleet/agents/{id}")).await;
+        assert_eq!(got["item"]["upgrade_status"], "retrying");
+        srv.agent_call(&path, Some(&key), checkin(json!({"ack_token": ack_token, "upgrade_details": {"state": "UPG_FAILED", "target_version": "9.3.0", "action_id": action["id"], "metadata": {"error_msg": "download failed"}}}))).await;
+        let (_, st) = srv.get("/api/fleet/agents/action_status").await;
+        let item = st["items"].as_array().unwrap().iter().find(|i| i["actionId"] == action["id"]).unwrap().clone();
+        assert_eq!(item["status"], "FAILED", "{item}");
+        assert_eq!(item["nbAgentsFailed"], 1);
+        assert_eq!(item["latestErrors"][0]["error"], "download failed");
+        assert_eq!(item["latestErrors"][0]["agentId"], json!(id));
+        let (_, got) = srv.get(&format!("/api/fleet/agents/{id}")).await;
+        assert_eq!(got["item"]["upgrade_details"]["state"], "UPG_FAILED");
+        // A failed upgrade does not block the next one.
+        let (status, res) = srv.post(&format!("/api/fleet/agents/{id}/upgrade"), json!({"version": "9.3.0"})).await;
+        assert_eq!(status, 200, "{res}");
+        srv.stop().await;
+    }
+}

@@ -146,6 +146,8 @@ struct Checkin {
     components: Option<Value>,
     poll_timeout: Option<Duration>,
     upgrade_details: Option<Value>,
+    /// `{rollbacks: [{version, valid_until}]}`: what the agent can roll back to.
+    upgrade: Option<Value>,
     agent_policy_id: Option<String>,
     policy_revision_idx: Option<i64>,
 }
@@ -199,6 +201,7 @@ fn parse_checkin(body: &Value) -> PResult<Checkin> {
         components,
         poll_timeout,
         upgrade_details: opt_obj("upgrade_details")?,
+        upgrade: opt_obj("upgrade")?,
         agent_policy_id: obj
             .get("agent_policy_id")
             .and_then(Value::as_str)
@@ -474,6 +477,9 @@ impl Fleet {
             if let Some(c) = &req.components {
                 doc["components"] = c.clone();
             }
+            if let Some(u) = &req.upgrade {
+                doc["upgrade"] = u.clone();
+            }
             match (
                 &req.upgrade_details,
                 doc.get("upgrade_details")
@@ -629,6 +635,7 @@ impl Fleet {
         let mut items = Vec::with_capacity(events.len());
         let mut worst = 200u16;
         let mut unenroll = false;
+        let mut changed = false;
         for event in events {
             let (status, message) = if event.get("agent_id").and_then(Value::as_str)
                 != Some(agent_id)
@@ -684,6 +691,27 @@ impl Fleet {
                                 if error.is_none() && action.body["type"] == json!("UNENROLL") {
                                     unenroll = true;
                                 }
+                                if action.body["type"] == json!("UPGRADE") {
+                                    // As Fleet Server: the new agent acks once it runs; a failed
+                                    // upgrade the agent will retry stays in progress.
+                                    let retry =
+                                        event.pointer("/payload/retry") == Some(&json!(true));
+                                    match (error, retry) {
+                                        (None, _) => {
+                                            doc["upgrade_started_at"] = Value::Null;
+                                            doc["upgraded_at"] = json!(at);
+                                            doc["upgrade_status"] = json!("completed");
+                                        }
+                                        (Some(_), false) => {
+                                            doc["upgrade_started_at"] = Value::Null;
+                                            doc["upgrade_status"] = json!("failed");
+                                        }
+                                        (Some(_), true) => {
+                                            doc["upgrade_status"] = json!("retrying")
+                                        }
+                                    }
+                                    changed = true;
+                                }
                                 (200, "OK")
                             }
                         }
@@ -693,7 +721,7 @@ impl Fleet {
             worst = worst.max(status);
             items.push(json!({ "status": status, "message": message }));
         }
-        if best_revision != doc["policy_revision_idx"].as_i64() {
+        if changed || best_revision != doc["policy_revision_idx"].as_i64() {
             doc["policy_revision_idx"] = json!(best_revision);
             doc["updated_at"] = json!(now());
             tx.agent_update(agent_id, Some(row.doc.version), &doc)
