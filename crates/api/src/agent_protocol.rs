@@ -80,6 +80,12 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/fleet/agents/enroll", post(enroll))
         .route("/api/fleet/agents/{id}/checkin", post(checkin))
         .route("/api/fleet/agents/{id}/acks", post(acks))
+        .route("/api/fleet/uploads", post(upload_begin))
+        .route("/api/fleet/uploads/{id}", post(upload_finish))
+        .route(
+            "/api/fleet/uploads/{id}/{chunk}",
+            axum::routing::put(upload_chunk),
+        )
         .layer(axum::middleware::map_response(
             |mut res: Response| async move {
                 res.headers_mut().insert(
@@ -136,4 +142,52 @@ async fn acks(
     let (status, body) = s.fleet.ack(&id, header(&h, "authorization"), &body).await?;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     Ok((status, Json(body)).into_response())
+}
+
+async fn upload_begin(State(s): State<AppState>, req: Request<Body>) -> AResult<Json<Value>> {
+    let (h, body) = json_body(req, 64 * 1024).await?;
+    Ok(Json(
+        s.fleet
+            .upload_begin(header(&h, "authorization"), &body)
+            .await?,
+    ))
+}
+
+async fn upload_chunk(
+    State(s): State<AppState>,
+    Path((id, chunk)): Path<(String, String)>,
+    req: Request<Body>,
+) -> AResult<Json<Value>> {
+    let (parts, body) = req.into_parts();
+    let limit = fleet::uploads::CHUNK_SIZE as usize;
+    let bytes = to_bytes(body, limit).await.map_err(|_| {
+        AgentError(ProtocolError {
+            status: 413,
+            error: "ErrPayloadSizeTooLarge",
+            message: format!("chunk is larger than {limit} bytes"),
+        })
+    })?;
+    s.fleet
+        .upload_chunk(
+            header(&parts.headers, "authorization"),
+            &id,
+            &chunk,
+            header(&parts.headers, "x-chunk-sha2"),
+            &bytes,
+        )
+        .await?;
+    Ok(Json(json!({})))
+}
+
+async fn upload_finish(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> AResult<Json<Value>> {
+    let (h, body) = json_body(req, 64 * 1024).await?;
+    Ok(Json(
+        s.fleet
+            .upload_finish(header(&h, "authorization"), &id, &body)
+            .await?,
+    ))
 }

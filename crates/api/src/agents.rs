@@ -36,6 +36,15 @@ pub fn routes() -> Router<AppState> {
             "/api/fleet/agents/bulk_upgrade",
             axum::routing::post(bulk_upgrade),
         )
+        .route("/api/fleet/agents/{id}/uploads", get(uploads))
+        .route(
+            "/api/fleet/agents/files/{file_id}/{file_name}",
+            get(download_file),
+        )
+        .route(
+            "/api/fleet/agents/files/{file_id}",
+            axum::routing::delete(delete_file),
+        )
         .route(
             "/api/fleet/agents/{id}/rollback",
             axum::routing::post(rollback),
@@ -305,6 +314,48 @@ async fn bulk_upgrade(
 ) -> ApiResult<Json<Value>> {
     q.allow(&[])?;
     Ok(Json(s.fleet.bulk_upgrade(&body).await?))
+}
+
+async fn uploads(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.agent_uploads(&id).await?))
+}
+
+/// The file as an attachment, with the name the agent gave it.
+async fn download_file(
+    State(s): State<AppState>,
+    Path((file_id, file_name)): Path<(String, String)>,
+    q: QueryParams,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    q.allow(&[])?;
+    let file = s.fleet.agent_file(&file_id, &file_name).await?;
+    let body: Vec<u8> = file.chunks.concat();
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        file.name.replace(['"', '\\'], "_")
+    );
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, file.mime_type),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn delete_file(
+    State(s): State<AppState>,
+    Path(file_id): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.delete_agent_file(&file_id).await?))
 }
 
 async fn rollback(

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod query;
 pub mod rollback;
 pub mod time;
+pub mod uploads;
 pub mod validate;
 
 use std::sync::Arc;

@@ -37,6 +37,8 @@ pub use sqlite::SqliteStore;
 pub enum Kind {
     AgentPolicy,
     EnrollmentApiKey,
+    /// A file an agent uploads (Kibana's `.fleet-fileds-fromhost-meta-agent`).
+    FileUpload,
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
         match self {
             Kind::AgentPolicy => "ingest-agent-policies",
             Kind::EnrollmentApiKey => "fleet-enrollment-api-keys",
+            Kind::FileUpload => "fleet-files",
         }
     }
 }
@@ -329,6 +332,22 @@ pub trait Tx: Send {
     ) -> Result<()>;
     /// Unfinished jobs last advanced before `before`, oldest first.
     async fn jobs_unfinished(&mut self, before: &str) -> Result<Vec<String>>;
+
+    /// Actions of `kind` an agent was targeted by, newest first, each with the agent's result
+    /// (its document) when it answered.
+    async fn agent_actions(
+        &mut self,
+        agent_id: &str,
+        kind: &str,
+        limit: u64,
+    ) -> Result<Vec<(Doc, Option<Value>)>>;
+
+    /// Stores (or replaces) chunk `n` of an upload.
+    async fn chunk_put(&mut self, upload_id: &str, n: i64, sha2: &str, data: &[u8]) -> Result<()>;
+    /// An upload's chunks: (number, SHA-256 hex, length), in order.
+    async fn chunk_list(&mut self, upload_id: &str) -> Result<Vec<(i64, String, i64)>>;
+    async fn chunk_get(&mut self, upload_id: &str, n: i64) -> Result<Option<Vec<u8>>>;
+    async fn chunks_delete(&mut self, upload_id: &str) -> Result<u64>;
     /// Records an agent's result; false when it already had one.
     async fn action_result_insert(
         &mut self,

@@ -864,6 +864,78 @@ macro_rules! impl_tx {
                 Ok(())
             }
 
+            async fn agent_actions(
+                &mut self,
+                agent_id: &str,
+                kind: &str,
+                limit: u64,
+            ) -> $crate::Result<Vec<($crate::Doc, Option<serde_json::Value>)>> {
+                use sqlx::Row;
+                let text = |col: &str| if $dialect == kuery::sql::Dialect::Postgres { format!("{col}::text") } else { col.to_string() };
+                let sql = format!(
+                    "SELECT a.action_id AS id, 1 AS version, {} AS doc, {} AS result FROM action_agent aa \
+                     JOIN action a ON a.action_id = aa.action_id \
+                     LEFT JOIN action_result r ON r.action_id = aa.action_id AND r.agent_id = aa.agent_id \
+                     WHERE aa.agent_id = $1 AND a.type = $2 ORDER BY a.created_at DESC LIMIT {}",
+                    text("a.doc"),
+                    text("r.doc"),
+                    limit.min(i64::MAX as u64)
+                );
+                let rows = sqlx::query(&sql).bind(agent_id).bind(kind).fetch_all(&mut *self.tx).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let result: Option<String> = row.try_get("result")?;
+                    let result = result.map(|r| serde_json::from_str(&r)).transpose()?;
+                    out.push((action_doc_from_row(row)?, result));
+                }
+                Ok(out)
+            }
+
+            async fn chunk_put(&mut self, upload_id: &str, n: i64, sha2: &str, data: &[u8]) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO file_chunk (upload_id, n, sha2, data) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (upload_id, n) DO UPDATE SET sha2 = excluded.sha2, data = excluded.data",
+                )
+                .bind(upload_id)
+                .bind(n)
+                .bind(sha2)
+                .bind(data)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn chunk_list(&mut self, upload_id: &str) -> $crate::Result<Vec<(i64, String, i64)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT n, sha2, CAST(LENGTH(data) AS BIGINT) AS len FROM file_chunk WHERE upload_id = $1 ORDER BY n",
+                )
+                .bind(upload_id)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("n")?, r.try_get("sha2")?, r.try_get("len")?)))
+                    .collect()
+            }
+
+            async fn chunk_get(&mut self, upload_id: &str, n: i64) -> $crate::Result<Option<Vec<u8>>> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT data FROM file_chunk WHERE upload_id = $1 AND n = $2")
+                    .bind(upload_id)
+                    .bind(n)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.map(|r| Ok(r.try_get("data")?)).transpose()
+            }
+
+            async fn chunks_delete(&mut self, upload_id: &str) -> $crate::Result<u64> {
+                let res = sqlx::query("DELETE FROM file_chunk WHERE upload_id = $1")
+                    .bind(upload_id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(res.rows_affected())
+            }
+
             async fn jobs_unfinished(&mut self, before: &str) -> $crate::Result<Vec<String>> {
                 use sqlx::Row;
                 let rows = sqlx::query(

@@ -27,7 +27,7 @@ pub struct ProtocolError {
 }
 
 impl ProtocolError {
-    fn new(status: u16, error: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, error: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             error,
@@ -58,7 +58,7 @@ impl From<store::StoreError> for ProtocolError {
     }
 }
 
-type PResult<T> = std::result::Result<T, ProtocolError>;
+pub(crate) type PResult<T> = std::result::Result<T, ProtocolError>;
 
 /// Checks `User-Agent: elastic agent X.Y.Z[-suffix]`; returns the version.
 pub fn agent_version(user_agent: Option<&str>) -> PResult<String> {
@@ -221,7 +221,7 @@ fn parse_policy_action(id: &str) -> Option<(&str, i64)> {
 
 impl Fleet {
     /// The agent that `Authorization` belongs to, which must be `agent_id` and active.
-    async fn authenticate_agent(
+    pub(crate) async fn authenticate_agent(
         &self,
         tx: &mut dyn Tx,
         header: Option<&str>,

@@ -194,6 +194,26 @@ impl Tx for FailTx {
     ) -> Result<()> {
         self.inner.job_advance(id, cursor, done, at).await
     }
+    async fn agent_actions(
+        &mut self,
+        agent: &str,
+        kind: &str,
+        limit: u64,
+    ) -> Result<Vec<(Doc, Option<Value>)>> {
+        self.inner.agent_actions(agent, kind, limit).await
+    }
+    async fn chunk_put(&mut self, id: &str, n: i64, sha2: &str, data: &[u8]) -> Result<()> {
+        self.inner.chunk_put(id, n, sha2, data).await
+    }
+    async fn chunk_list(&mut self, id: &str) -> Result<Vec<(i64, String, i64)>> {
+        self.inner.chunk_list(id).await
+    }
+    async fn chunk_get(&mut self, id: &str, n: i64) -> Result<Option<Vec<u8>>> {
+        self.inner.chunk_get(id, n).await
+    }
+    async fn chunks_delete(&mut self, id: &str) -> Result<u64> {
+        self.inner.chunks_delete(id).await
+    }
     async fn jobs_unfinished(&mut self, before: &str) -> Result<Vec<String>> {
         self.inner.jobs_unfinished(before).await
     }

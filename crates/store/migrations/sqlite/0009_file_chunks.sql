@@ -1,0 +1,9 @@
+-- Files agents upload (diagnostics bundles): metadata is a document (kind fleet-files); the
+-- bytes arrive in numbered chunks of 4 MiB, each checked against its SHA-256.
+CREATE TABLE file_chunk (
+    upload_id TEXT NOT NULL,
+    n         INTEGER NOT NULL,
+    sha2      TEXT NOT NULL,
+    data      BLOB NOT NULL,
+    PRIMARY KEY (upload_id, n)
+);
