@@ -23,6 +23,8 @@ use crate::Fleet;
 
 /// Agents per batch unless the request names `batchSize` (Kibana's default page is 10,000).
 pub const DEFAULT_BATCH_SIZE: u64 = 10_000;
+/// Agents per batch while the request is still open.
+const INLINE_BATCH_SIZE: u64 = 1_000;
 /// How long a request keeps processing batches before leaving the rest to the background.
 const INLINE_BUDGET: Duration = Duration::from_millis(250);
 /// An unfinished job nobody advanced for this long is taken over (its node stopped).
@@ -290,7 +292,13 @@ impl Fleet {
             if *shutdown.borrow() {
                 return Ok(false);
             }
-            if self.run_batch(action_id).await? {
+            // Inside a request, small batches: the answer must not wait for a large one.
+            let cap = if deadline.is_some() {
+                INLINE_BATCH_SIZE
+            } else {
+                u64::MAX
+            };
+            if self.run_batch(action_id, cap).await? {
                 return Ok(true);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -300,7 +308,7 @@ impl Fleet {
     }
 
     /// One batch in one transaction; true when the job is done.
-    async fn run_batch(&self, action_id: &str) -> Result<bool> {
+    async fn run_batch(&self, action_id: &str, cap: u64) -> Result<bool> {
         let mut tx = self.store.begin(Mode::Write).await?;
         let Some(job) = tx.job_get(action_id, true).await? else {
             return Ok(true);
@@ -322,10 +330,11 @@ impl Fleet {
         }
         let hosted = hosted_policies(tx.as_mut()).await?;
         let selected = selection(&spec, &hosted)?;
+        // Kibana's `total` (agents selected) grows by each batch, so no batch waits for a count
+        // of the whole selection; it is exact once the job is done.
+        let mut total = action.body["total"].as_u64().unwrap_or(0);
         if job.cursor.is_none() && action.body.get("total").is_none() {
-            // The first batch: count the selection (Kibana's `total`) and answer named agents
-            // that do not exist.
-            let mut total = tx.agent_count(None, &selected).await?;
+            // The first batch answers named agents that do not exist.
             if let Some(ids) = spec.request["agents"].as_array() {
                 let names: Vec<String> = ids
                     .iter()
@@ -351,13 +360,16 @@ impl Fleet {
                     }
                 }
             }
-            action.body["total"] = json!(total);
-            tx.action_update_doc(action_id, &action.body).await?;
         }
-        let batch = spec.batch_size();
+        let batch = spec.batch_size().min(cap);
         let ids = tx
             .agent_ids(&selected, job.cursor.as_deref(), batch)
             .await?;
+        total += ids.len() as u64;
+        if action.body["total"].as_u64() != Some(total) {
+            action.body["total"] = json!(total);
+            tx.action_update_doc(action_id, &action.body).await?;
+        }
         let Some(last) = ids.last().cloned() else {
             tx.job_advance(action_id, job.cursor.as_deref(), true, &at)
                 .await?;

@@ -502,7 +502,7 @@ both_backends! {
         // Exactly once: each agent was written once after seeding (version 1 → 2), is upgrading,
         // and has the action pending exactly once.
         let mut tx = srv.fleet().store.begin(fleet::store::Mode::Read).await.unwrap();
-        for id in ids.iter().step_by(97).chain(ids.last()) {
+        for (id, _) in ids.iter().step_by(97).chain(ids.last()) {
             let row = tx.agent_get(id).await.unwrap().unwrap();
             assert_eq!(row.doc.version, 2, "agent {id} was patched once");
             assert!(row.doc.body["upgrade_started_at"].is_string());

@@ -10,8 +10,27 @@
 /// Seconds without a check-in after which an agent is offline (12 intervals of 30 s).
 pub const OFFLINE_AFTER_SECS: i64 = 360;
 
+// An active agent is inactive when its last check-in (else its enrollment) is older than its
+// policy's `inactivity_timeout` (default 14 days; 0 = never).
+macro_rules! sqlite_inactive {
+    () => {
+        "COALESCE(agent.last_checkin, agent.enrolled_at) < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (SELECT NULLIF(COALESCE(json_extract(p.doc, '$.inactivity_timeout'), 1209600), 0) FROM saved_object p WHERE p.kind = 'ingest-agent-policies' AND p.id = agent.policy_id) || ' seconds')"
+    };
+}
+
+macro_rules! postgres_inactive {
+    () => {
+        "COALESCE(agent.last_checkin, agent.enrolled_at) < to_char((now() AT TIME ZONE 'UTC') - make_interval(secs => (SELECT NULLIF(COALESCE((p.doc #>> '{inactivity_timeout}')::float8, 1209600), 0) FROM saved_object p WHERE p.kind = 'ingest-agent-policies' AND p.id = agent.policy_id)), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    };
+}
+
+/// For active agents, the same test as status `inactive`, without the rest of the status: bulk
+/// selections and lists that leave inactive agents out need only this.
+pub const SQLITE_INACTIVE: &str = concat!("(", sqlite_inactive!(), ")");
+pub const POSTGRES_INACTIVE: &str = concat!("(", postgres_inactive!(), ")");
+
 macro_rules! status_sql {
-    (last_seen_before = $before:literal, inactive_before = $inactive:literal, json = $json:literal, end = $end:literal) => {
+    (last_seen_before = $before:literal, inactive_before = $inactive:expr, json = $json:literal, end = $end:literal) => {
         concat!(
             "(CASE",
             " WHEN NOT agent.active THEN 'unenrolled'",
@@ -56,14 +75,14 @@ macro_rules! status_sql {
 
 pub const SQLITE: &str = status_sql!(
     last_seen_before = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-360 seconds')",
-    inactive_before = "COALESCE(agent.last_checkin, agent.enrolled_at) < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (SELECT NULLIF(COALESCE(json_extract(p.doc, '$.inactivity_timeout'), 1209600), 0) FROM saved_object p WHERE p.kind = 'ingest-agent-policies' AND p.id = agent.policy_id) || ' seconds')",
+    inactive_before = sqlite_inactive!(),
     json = "json_extract(agent.doc, '$.",
     end = "')"
 );
 
 pub const POSTGRES: &str = status_sql!(
     last_seen_before = "to_char((now() AT TIME ZONE 'UTC') - interval '360 seconds', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
-    inactive_before = "COALESCE(agent.last_checkin, agent.enrolled_at) < to_char((now() AT TIME ZONE 'UTC') - make_interval(secs => (SELECT NULLIF(COALESCE((p.doc #>> '{inactivity_timeout}')::float8, 1209600), 0) FROM saved_object p WHERE p.kind = 'ingest-agent-policies' AND p.id = agent.policy_id)), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+    inactive_before = postgres_inactive!(),
     json = "(agent.doc #>> '{",
     end = "}')"
 );

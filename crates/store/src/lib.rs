@@ -90,7 +90,9 @@ pub struct AgentRow {
 }
 
 pub use agent_status::{
-    OFFLINE_AFTER_SECS, POSTGRES as AGENT_STATUS_POSTGRES, SQLITE as AGENT_STATUS_SQLITE,
+    OFFLINE_AFTER_SECS, POSTGRES as AGENT_STATUS_POSTGRES,
+    POSTGRES_INACTIVE as AGENT_INACTIVE_POSTGRES, SQLITE as AGENT_STATUS_SQLITE,
+    SQLITE_INACTIVE as AGENT_INACTIVE_SQLITE,
 };
 
 /// Agent fields that are real columns (copied from the document on every write): filters and

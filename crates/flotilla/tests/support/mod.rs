@@ -172,8 +172,15 @@ impl TestServer {
     }
 
     /// Writes `n` agents straight into the store (ids `seed-000000`…), active on `policy_id`,
-    /// reporting `version` and upgradeable; for tests that need many agents quickly.
-    pub async fn seed_agents(&self, policy_id: &str, n: usize, version: &str) -> Vec<String> {
+    /// reporting `version` and upgradeable, each with its own agent API key; for tests that need
+    /// many agents quickly. Returns (agent id, `Authorization: ApiKey` token).
+    pub async fn seed_agents(
+        &self,
+        policy_id: &str,
+        n: usize,
+        version: &str,
+    ) -> Vec<(String, String)> {
+        use base64::Engine;
         let mut tx = self
             .fleet()
             .store
@@ -181,20 +188,38 @@ impl TestServer {
             .await
             .unwrap();
         let at = fleet::time::now();
-        let mut ids = Vec::with_capacity(n);
+        let secret = "seed-agent-secret";
+        let key_hash = fleet::auth::hash_secret(secret);
+        let mut agents = Vec::with_capacity(n);
         for i in 0..n {
             let id = format!("seed-{i:06}");
+            let key_id = format!("seedkey-{i:06}");
+            tx.insert_api_key(&fleet::store::ApiKey {
+                id: key_id.clone(),
+                name: format!("agent:{id}"),
+                key_hash: key_hash.clone(),
+                role: "agent".into(),
+                owner: format!("agent:{id}"),
+                created_at: at.clone(),
+                expiration: None,
+                invalidated: false,
+            })
+            .await
+            .unwrap();
             let doc = serde_json::json!({
                 "active": true, "policy_id": policy_id, "type": "PERMANENT", "enrolled_at": at,
                 "last_checkin": at, "last_checkin_status": "online", "policy_revision_idx": 1,
+                "access_api_key_id": key_id,
                 "local_metadata": {"host": {"hostname": format!("seed-{i}")}, "elastic": {"agent": {"version": version, "upgradeable": true}}},
                 "agent": {"id": id, "version": version},
             });
             tx.agent_insert(&id, &doc).await.unwrap();
-            ids.push(id);
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{key_id}:{secret}"));
+            agents.push((id, token));
         }
         tx.commit().await.unwrap();
-        ids
+        agents
     }
 
     pub fn fleet(&self) -> &fleet::Fleet {
@@ -327,12 +352,14 @@ macro_rules! both_backends {
             #[allow(unused_imports)]
             use super::*;
             async fn run($srv: $crate::support::TestServer) $body
+            $(#[$meta])*
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 if let Some(s) = $crate::support::TestServer::start($crate::support::Backend::Sqlite).await {
                     run(s).await;
                 }
             }
+            $(#[$meta])*
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if let Some(s) = $crate::support::TestServer::start($crate::support::Backend::Postgres).await {
