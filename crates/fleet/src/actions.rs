@@ -78,7 +78,7 @@ pub fn delivered(action: &store::Doc, agent_id: &str) -> Value {
 }
 
 /// A new action document (Kibana's `.fleet-actions` shape); `extra` adds or overrides fields.
-fn action_doc(kind: &str, data: Value, extra: Value) -> Value {
+pub(crate) fn action_doc(kind: &str, data: Value, extra: Value) -> Value {
     let created = now();
     let expiration = match extra.get("expiration").and_then(Value::as_str) {
         Some(e) => e.to_string(),
@@ -352,7 +352,8 @@ impl Fleet {
                 "actionId": a.id,
                 "type": kind,
                 "status": status,
-                "nbAgentsActionCreated": targeted,
+                // Tag updates are applied by the server, not delivered: all were "created".
+                "nbAgentsActionCreated": if kind == "UPDATE_TAGS" { actioned } else { targeted },
                 "nbAgentsActioned": actioned,
                 "nbAgentsAck": acks - failed,
                 "nbAgentsFailed": failed,

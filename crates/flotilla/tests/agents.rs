@@ -539,6 +539,13 @@ both_backends! {
         };
         assert_eq!(tags(&a).await, json!(["canary"]));
         assert_eq!(tags(&c).await, json!(["t1"]));
+        // The change is an UPDATE_TAGS action in action_status, complete for both agents.
+        let (_, st) = srv.get("/api/fleet/agents/action_status").await;
+        let item = st["items"].as_array().unwrap().iter().find(|i| i["actionId"] == res["actionId"]).expect("listed").clone();
+        assert_eq!(item["type"], "UPDATE_TAGS");
+        assert_eq!(item["status"], "COMPLETE");
+        assert_eq!(item["nbAgentsActioned"], 2);
+        assert_eq!(item["nbAgentsAck"], 2);
         let (status, _) = srv.post("/api/fleet/agents/bulk_update_agent_tags", json!({"agents": "local_metadata.host.hostname:web*", "tagsToAdd": ["web"]})).await;
         assert_eq!(status, 200);
         assert_eq!(tags(&b).await, json!(["canary", "web"]));

@@ -465,7 +465,24 @@ impl Fleet {
             )
             .await?;
         let at = crate::time::now();
+        // Kibana records an UPDATE_TAGS action (never delivered) with a result per agent, so
+        // the change shows in action_status.
+        let mut action = crate::actions::action_doc("UPDATE_TAGS", json!({}), json!({}));
+        action["total"] = json!(rows.len());
+        let action_id = action["action_id"].as_str().unwrap_or_default().to_string();
+        tx.action_insert(
+            &action_id,
+            "UPDATE_TAGS",
+            &action,
+            &at,
+            action["expiration"].as_str(),
+        )
+        .await?;
         for row in rows {
+            let result =
+                json!({ "@timestamp": at, "action_id": action_id, "agent_id": row.doc.id });
+            tx.action_result_insert(&action_id, &row.doc.id, &result, &at, None)
+                .await?;
             let mut tags = crate::validate::string_array(&row.doc.body["tags"]);
             tags.retain(|t| !remove.contains(t));
             for t in &add {
@@ -483,7 +500,7 @@ impl Fleet {
                 .await?;
         }
         tx.commit().await?;
-        Ok(json!({ "actionId": uuid::Uuid::new_v4().to_string() }))
+        Ok(json!({ "actionId": action_id }))
     }
 
     /// `GET /agents/tags`: the distinct tags of the (active, unless asked) agents.
