@@ -8,7 +8,6 @@
 //! statements with no batching, and the same per-agent reads and writes through the store with
 //! no HTTP.
 
-#[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 
