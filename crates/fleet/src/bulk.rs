@@ -376,23 +376,10 @@ impl Fleet {
             tx.commit().await?;
             return Ok(true);
         };
-        let mut in_batch = vec![
-            selected,
-            Filter::Range(
-                column_target("id"),
-                kuery::RangeOp::Lte,
-                Scalar::Str(last.clone()),
-            ),
-            eligible(&spec, &hosted)?,
-        ];
-        if let Some(c) = &job.cursor {
-            in_batch.push(Filter::Range(
-                column_target("id"),
-                kuery::RangeOp::Gt,
-                Scalar::Str(c.clone()),
-            ));
-        }
-        let targeted = tx.action_target(action_id, &Filter::And(in_batch)).await?;
+        // The batch's agents are known: only eligibility is evaluated, by primary key.
+        let targeted = tx
+            .action_target_ids(action_id, &ids, &eligible(&spec, &hosted)?)
+            .await?;
         if let Some(patch) = side_effect(&spec, &at) {
             tx.agents_patch_for_action(action_id, job.cursor.as_deref(), Some(&last), &patch)
                 .await?;

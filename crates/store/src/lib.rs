@@ -292,6 +292,14 @@ pub trait Tx: Send {
     async fn action_list(&mut self, offset: u64, limit: u64) -> Result<Vec<Doc>>;
     /// Targets every agent matching `filter` with the action, in one statement; returns their ids.
     async fn action_target(&mut self, action_id: &str, filter: &Filter) -> Result<Vec<String>>;
+    /// Targets the agents among `ids` that match `filter` (primary-key lookups, one statement);
+    /// returns their ids.
+    async fn action_target_ids(
+        &mut self,
+        action_id: &str,
+        ids: &[String],
+        filter: &Filter,
+    ) -> Result<Vec<String>>;
     /// Actions for an agent after the cursor `after_seq`, not expired at `now` and not yet
     /// answered: (cursor, action document), oldest first.
     async fn action_pending(

@@ -743,6 +743,34 @@ macro_rules! impl_tx {
                 rows.iter().map(|r| Ok(r.try_get("agent_id")?)).collect()
             }
 
+            async fn action_target_ids(
+                &mut self,
+                action_id: &str,
+                ids: &[String],
+                filter: &$crate::Filter,
+            ) -> $crate::Result<Vec<String>> {
+                use sqlx::Row;
+                let prefix = vec![
+                    kuery::sql::Bind::Text(action_id.to_string()),
+                    kuery::sql::Bind::Text(serde_json::to_string(ids)?),
+                ];
+                let rendered = kuery::sql::to_sql(filter, $dialect, "doc", prefix)?;
+                let listed = if $dialect == kuery::sql::Dialect::Postgres {
+                    "SELECT jsonb_array_elements_text($2::jsonb)"
+                } else {
+                    "SELECT value FROM json_each($2)"
+                };
+                let sql = format!(
+                    "INSERT INTO action_agent (action_id, agent_id) SELECT $1, agent.id FROM agent \
+                     WHERE agent.id IN ({listed}) AND {} \
+                     ON CONFLICT (action_id, agent_id) DO NOTHING RETURNING agent_id",
+                    rendered.text
+                );
+                let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
+                let rows = q.fetch_all(&mut *self.tx).await?;
+                rows.iter().map(|r| Ok(r.try_get("agent_id")?)).collect()
+            }
+
             async fn action_pending(
                 &mut self,
                 agent_id: &str,

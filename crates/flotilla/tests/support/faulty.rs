@@ -151,6 +151,14 @@ impl Tx for FailTx {
     async fn action_target(&mut self, id: &str, filter: &Filter) -> Result<Vec<String>> {
         self.inner.action_target(id, filter).await
     }
+    async fn action_target_ids(
+        &mut self,
+        id: &str,
+        ids: &[String],
+        filter: &Filter,
+    ) -> Result<Vec<String>> {
+        self.inner.action_target_ids(id, ids, filter).await
+    }
     async fn action_pending(
         &mut self,
         agent: &str,
