@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod gate;
 mod security;
+mod settings;
 
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -34,6 +35,7 @@ pub fn management_router(fleet: Fleet) -> Router {
         .merge(enrollment_api_keys::routes())
         .merge(agents::routes())
         .merge(security::routes())
+        .merge(settings::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             gate::management,

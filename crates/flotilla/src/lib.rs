@@ -125,6 +125,9 @@ pub async fn start_with_store(
             ..FleetConfig::default()
         },
     );
+    // Kibana's setup: the default output, Fleet Server host and download source.
+    fleet.ensure_default_output().await?;
+    fleet.ensure_default_hosts().await?;
     let generated_password = fleet
         .auth
         .bootstrap(config.elastic_password.as_deref())

@@ -39,6 +39,12 @@ pub enum Kind {
     EnrollmentApiKey,
     /// A file an agent uploads (Kibana's `.fleet-fileds-fromhost-meta-agent`).
     FileUpload,
+    Output,
+    FleetServerHost,
+    Proxy,
+    DownloadSource,
+    /// A secret value an output or host refers to by id (Kibana's `.fleet-secrets`).
+    FleetSecret,
 }
 
 impl Kind {
@@ -47,6 +53,11 @@ impl Kind {
             Kind::AgentPolicy => "ingest-agent-policies",
             Kind::EnrollmentApiKey => "fleet-enrollment-api-keys",
             Kind::FileUpload => "fleet-files",
+            Kind::Output => "ingest-outputs",
+            Kind::FleetServerHost => "fleet-fleet-server-host",
+            Kind::Proxy => "fleet-proxy",
+            Kind::DownloadSource => "ingest-download-sources",
+            Kind::FleetSecret => "fleet-secrets",
         }
     }
 }

@@ -73,6 +73,125 @@ const ADVANCED: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The settings objects one policy uses (documents as stored, secrets resolved or replaced).
+#[derive(Debug, Default)]
+pub struct PolicySettings {
+    pub data_output: Option<(String, Value)>,
+    pub monitoring_output: Option<(String, Value)>,
+    pub fleet_server_host: Option<Value>,
+    pub download_source: Option<Value>,
+    /// Proxies by id.
+    pub proxies: std::collections::HashMap<String, Value>,
+    /// Secret ids the policy refers to (not revealed).
+    pub secret_references: Vec<String>,
+}
+
+/// Output fields that are Kibana bookkeeping, not agent configuration.
+const OUTPUT_BOOKKEEPING: &[&str] = &[
+    "name",
+    "is_default",
+    "is_default_monitoring",
+    "is_internal",
+    "is_preconfigured",
+    "allow_edit",
+    "proxy_id",
+    "config_yaml",
+    "shipper",
+    "kibana_api_key",
+    "kibana_url",
+    "sync_integrations",
+    "sync_uninstalled_integrations",
+    "write_to_logs_streams",
+    "auth_type",
+    "connection_type",
+    "ca_trusted_fingerprint",
+    "output_id",
+];
+
+impl PolicySettings {
+    /// `proxy_url` (and headers, and the proxy's CA) where an object goes through a proxy.
+    fn apply_proxy(&self, object: &Value, target: &mut Value) {
+        let Some(proxy) = object["proxy_id"]
+            .as_str()
+            .and_then(|id| self.proxies.get(id))
+        else {
+            return;
+        };
+        target["proxy_url"] = proxy["url"].clone();
+        if let Some(h) = proxy.get("proxy_headers").filter(|h| h.is_object()) {
+            target["proxy_headers"] = h.clone();
+        }
+    }
+
+    /// An output as the agent reads it (Kibana's `transformOutputToFullPolicyOutput`).
+    fn full_output(&self, o: &Value) -> Value {
+        let mut out = Map::new();
+        // config_yaml first, so the typed fields win.
+        if let Some(extra) = o["config_yaml"]
+            .as_str()
+            .and_then(|y| serde_yaml_ng::from_str::<Value>(y).ok())
+            .and_then(|v| v.as_object().cloned())
+        {
+            out.extend(extra);
+        }
+        if let Some(obj) = o.as_object() {
+            for (k, v) in obj {
+                if !v.is_null() && !OUTPUT_BOOKKEEPING.contains(&k.as_str()) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        if let Some(fp) = o["ca_trusted_fingerprint"].as_str() {
+            out.insert("ssl.ca_trusted_fingerprint".into(), json!(fp));
+        }
+        if o["type"] == json!("kafka") && o["auth_type"] == json!("none") {
+            out.remove("username");
+            out.remove("password");
+        }
+        let mut out = Value::Object(out);
+        self.apply_proxy(o, &mut out);
+        out
+    }
+}
+
+/// The object a policy names, else the kind's default (`flag` true).
+async fn named_or_default(
+    tx: &mut dyn store::Tx,
+    kind: store::Kind,
+    id: Option<&str>,
+    flag: &str,
+) -> Result<Option<store::Doc>> {
+    if let Some(id) = id {
+        if let Some(d) = tx.get(kind, id).await? {
+            return Ok(Some(d));
+        }
+    }
+    let query = store::Query {
+        filter: store::Filter::Eq(store::doc_field(flag), store::Scalar::Bool(true)),
+        limit: Some(1),
+        ..Default::default()
+    };
+    Ok(tx.find(kind, &query).await?.into_iter().next())
+}
+
+/// Replaces each secret reference `{id}` with `$co.elastic.secret{<id>}` and records the id.
+fn secret_placeholders(secrets: &Value, refs: &mut Vec<String>) -> Value {
+    match secrets {
+        Value::Object(m) => match m.get("id").and_then(Value::as_str) {
+            Some(id) => {
+                refs.push(id.to_string());
+                json!(format!("$co.elastic.secret{{{id}}}"))
+            }
+            None => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), secret_placeholders(v, refs)))
+                    .collect(),
+            ),
+        },
+        other => other.clone(),
+    }
+}
+
 impl Fleet {
     pub async fn full_agent_policy(&self, id: &str, opts: FullPolicyOptions) -> Result<Value> {
         if opts.kubernetes {
@@ -81,11 +200,103 @@ impl Fleet {
             ));
         }
         let doc = self.load_agent_policy(id).await?;
-        Ok(self.assemble_full_policy(&doc, opts))
+        let settings = self.policy_settings(&doc, false).await?;
+        Ok(self.assemble_full_policy(&doc, &settings, opts))
+    }
+
+    /// The outputs, Fleet Server host, download source and proxies a policy uses. With
+    /// `reveal`, secret values are filled in (what agents get); without, they stay references
+    /// (`$co.elastic.secret{<id>}`), as Kibana shows them.
+    pub(crate) async fn policy_settings(
+        &self,
+        doc: &store::Doc,
+        reveal: bool,
+    ) -> Result<PolicySettings> {
+        use store::Kind;
+        let mut tx = self.store.begin(store::Mode::Read).await?;
+        let p = &doc.body;
+        let data = named_or_default(
+            tx.as_mut(),
+            Kind::Output,
+            p["data_output_id"].as_str(),
+            "is_default",
+        )
+        .await?;
+        let monitoring = named_or_default(
+            tx.as_mut(),
+            Kind::Output,
+            p["monitoring_output_id"].as_str(),
+            "is_default_monitoring",
+        )
+        .await?;
+        let host = named_or_default(
+            tx.as_mut(),
+            Kind::FleetServerHost,
+            p["fleet_server_host_id"].as_str(),
+            "is_default",
+        )
+        .await?;
+        let download = named_or_default(
+            tx.as_mut(),
+            Kind::DownloadSource,
+            p["download_source_id"].as_str(),
+            "is_default",
+        )
+        .await?;
+        let mut secret_refs = Vec::new();
+        let mut out = PolicySettings::default();
+        for (slot, d) in [
+            (&mut out.data_output, data),
+            (&mut out.monitoring_output, monitoring),
+        ] {
+            if let Some(d) = d {
+                let mut body = d.body.clone();
+                if let Some(secrets) = body.get("secrets").cloned().filter(|s| s.is_object()) {
+                    let values = if reveal {
+                        crate::outputs::reveal_secrets(tx.as_mut(), &secrets).await?
+                    } else {
+                        secret_placeholders(&secrets, &mut secret_refs)
+                    };
+                    merge(&mut body, &values);
+                    if let Some(o) = body.as_object_mut() {
+                        o.remove("secrets");
+                    }
+                }
+                *slot = Some((d.id.clone(), body));
+            }
+        }
+        out.fleet_server_host = host.map(|h| h.body);
+        out.download_source = download.map(|d| d.body);
+        let mut proxy_ids: Vec<String> = Vec::new();
+        for v in [
+            out.data_output.as_ref().map(|(_, b)| b),
+            out.monitoring_output.as_ref().map(|(_, b)| b),
+            out.fleet_server_host.as_ref(),
+            out.download_source.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(pid) = v["proxy_id"].as_str() {
+                proxy_ids.push(pid.to_string());
+            }
+        }
+        for pid in proxy_ids {
+            if let Some(proxy) = tx.get(Kind::Proxy, &pid).await? {
+                out.proxies.insert(pid, proxy.body);
+            }
+        }
+        out.secret_references = secret_refs;
+        Ok(out)
     }
 
     /// The full policy of a stored policy document (no I/O).
-    pub(crate) fn assemble_full_policy(&self, doc: &store::Doc, opts: FullPolicyOptions) -> Value {
+    pub(crate) fn assemble_full_policy(
+        &self,
+        doc: &store::Doc,
+        settings: &PolicySettings,
+        opts: FullPolicyOptions,
+    ) -> Value {
         let p = &doc.body;
         let namespace = p["namespace"].as_str().unwrap_or("default");
         let monitoring: Vec<&str> = p["monitoring_enabled"]
@@ -94,10 +305,29 @@ impl Fleet {
             .unwrap_or_default();
         let cfg = &self.config;
 
-        let mut output = json!({ "type": "elasticsearch", "hosts": cfg.default_output_hosts });
-        if opts.standalone {
-            output["username"] = json!("${ES_USERNAME}");
-            output["password"] = json!("${ES_PASSWORD}");
+        let fallback = (
+            crate::DEFAULT_OUTPUT_ID.to_string(),
+            json!({ "type": "elasticsearch", "hosts": cfg.default_output_hosts, "is_default": true }),
+        );
+        let data = settings.data_output.as_ref().unwrap_or(&fallback);
+        let monitoring_out = settings.monitoring_output.as_ref().unwrap_or(data);
+        let key = |(id, body): &(String, Value)| {
+            if body["is_default"] == json!(true) {
+                "default".to_string()
+            } else {
+                id.clone()
+            }
+        };
+        let data_key = key(data);
+        let monitoring_key = key(monitoring_out);
+        let mut outputs = Map::new();
+        for o in [data, monitoring_out] {
+            let mut output = settings.full_output(&o.1);
+            if opts.standalone && o.1["type"] == json!("elasticsearch") {
+                output["username"] = json!("${ES_USERNAME}");
+                output["password"] = json!("${ES_PASSWORD}");
+            }
+            outputs.insert(key(o), output);
         }
 
         let mut agent = Map::new();
@@ -108,7 +338,7 @@ impl Fleet {
             "traces": monitoring.contains(&"traces"),
         });
         if !monitoring.is_empty() {
-            mon["use_output"] = json!("default");
+            mon["use_output"] = json!(monitoring_key);
             mon["namespace"] = json!(namespace);
         }
         if let Some(http) = p.get("monitoring_http").filter(|v| v.is_object()) {
@@ -121,10 +351,15 @@ impl Fleet {
             mon["diagnostics"] = d.clone();
         }
         agent.insert("monitoring".into(), mon);
-        agent.insert(
-            "download".into(),
-            json!({ "sourceURI": cfg.download_source_uri }),
-        );
+        let mut download = json!({ "sourceURI": cfg.download_source_uri });
+        if let Some(src) = &settings.download_source {
+            download["sourceURI"] = src["host"].clone();
+            settings.apply_proxy(src, &mut download);
+            if let Some(ssl) = src.get("ssl").filter(|v| v.is_object()) {
+                download["ssl"] = ssl.clone();
+            }
+        }
+        agent.insert("download".into(), download);
         let features: Map<String, Value> = p["agent_features"]
             .as_array()
             .map(|a| {
@@ -153,7 +388,7 @@ impl Fleet {
 
         let mut full = json!({
             "id": doc.id,
-            "outputs": { "default": output },
+            "outputs": Value::Object(outputs),
             "inputs": [],
             "revision": p["revision"],
             "agent": agent,
@@ -171,15 +406,39 @@ impl Fleet {
                     indices.push(json!({ "names": names(kind), "privileges": ["auto_configure", "create_doc"] }));
                 }
             }
-            full["output_permissions"] = json!({
-                "default": {
-                    "_elastic_agent_monitoring": { "indices": indices },
-                    "_elastic_agent_checks": { "cluster": ["monitor"] },
-                }
-            });
+            let mut permissions = Map::new();
+            permissions.insert(
+                monitoring_key.clone(),
+                json!({ "_elastic_agent_monitoring": { "indices": indices } }),
+            );
+            let checks = permissions
+                .entry(data_key.clone())
+                .or_insert_with(|| json!({}));
+            checks["_elastic_agent_checks"] = json!({ "cluster": ["monitor"] });
+            full["output_permissions"] = Value::Object(permissions);
         }
-        if !opts.standalone && !cfg.fleet_server_hosts.is_empty() {
-            full["fleet"] = json!({ "hosts": cfg.fleet_server_hosts });
+        if !opts.standalone {
+            match &settings.fleet_server_host {
+                Some(h) => {
+                    let mut fleet = json!({ "hosts": h["host_urls"] });
+                    settings.apply_proxy(h, &mut fleet);
+                    if let Some(ssl) = h.get("ssl").filter(|v| v.is_object()) {
+                        fleet["ssl"] = ssl.clone();
+                    }
+                    full["fleet"] = fleet;
+                }
+                None if !cfg.fleet_server_hosts.is_empty() => {
+                    full["fleet"] = json!({ "hosts": cfg.fleet_server_hosts });
+                }
+                None => {}
+            }
+        }
+        if !settings.secret_references.is_empty() {
+            full["secret_references"] = json!(settings
+                .secret_references
+                .iter()
+                .map(|id| json!({ "id": id }))
+                .collect::<Vec<_>>());
         }
         if let Some(o) = p.get("overrides").filter(|v| v.is_object()) {
             merge(&mut full, o);
@@ -187,25 +446,35 @@ impl Fleet {
         full
     }
 
-    /// The full policy for check-ins, from the per-revision cache.
-    pub(crate) fn full_policy_for_agents(
+    /// The full policy for check-ins (secrets filled in), from the per-revision cache: any
+    /// change to a setting a policy uses gives it a new revision.
+    pub(crate) async fn full_policy_for_agents(
         &self,
         doc: &store::Doc,
         revision: i64,
-    ) -> std::sync::Arc<Value> {
-        let mut cache = self
-            .full_policies
-            .lock()
-            .expect("full policy cache lock poisoned");
-        if let Some((rev, full)) = cache.get(&doc.id) {
-            if *rev == revision {
-                return full.clone();
+    ) -> Result<std::sync::Arc<Value>> {
+        {
+            let cache = self
+                .full_policies
+                .lock()
+                .expect("full policy cache lock poisoned");
+            if let Some((rev, full)) = cache.get(&doc.id) {
+                if *rev == revision {
+                    return Ok(full.clone());
+                }
             }
         }
-        let full =
-            std::sync::Arc::new(self.assemble_full_policy(doc, FullPolicyOptions::default()));
-        cache.insert(doc.id.clone(), (revision, full.clone()));
-        full
+        let settings = self.policy_settings(doc, true).await?;
+        let full = std::sync::Arc::new(self.assemble_full_policy(
+            doc,
+            &settings,
+            FullPolicyOptions::default(),
+        ));
+        self.full_policies
+            .lock()
+            .expect("full policy cache lock poisoned")
+            .insert(doc.id.clone(), (revision, full.clone()));
+        Ok(full)
     }
 
     /// The same, as the YAML an agent reads (`/download`).

@@ -434,6 +434,44 @@ impl Fleet {
         Ok(json!({ "currentVersions": current, "totalAgents": total }))
     }
 
+    /// Gives every agent policy matching `filter` a new revision (a setting it uses changed),
+    /// inside the caller's transaction; returns (policy id, revision) for [`Fleet::announce`].
+    pub(crate) async fn bump_policies(
+        &self,
+        tx: &mut dyn store::Tx,
+        filter: &store::Filter,
+    ) -> Result<Vec<(String, i64)>> {
+        let policies = tx
+            .find(
+                Kind::AgentPolicy,
+                &store::Query {
+                    filter: filter.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let at = now();
+        let mut bumped = Vec::with_capacity(policies.len());
+        for p in policies {
+            let mut body = p.body.clone();
+            let revision = body["revision"].as_i64().unwrap_or(0) + 1;
+            body["revision"] = json!(revision);
+            body["updated_at"] = json!(at);
+            tx.update(Kind::AgentPolicy, &p.id, Some(p.version), &body)
+                .await?;
+            tx.notify_policy_change(&p.id, revision).await?;
+            bumped.push((p.id, revision));
+        }
+        Ok(bumped)
+    }
+
+    /// After the commit: agents holding check-ins on these policies get the new revisions.
+    pub(crate) fn announce(&self, bumped: &[(String, i64)]) {
+        for (id, revision) in bumped {
+            self.hub.policy_changed(id, *revision);
+        }
+    }
+
     pub(crate) async fn load_agent_policy(&self, id: &str) -> Result<Doc> {
         let mut tx = self.store.begin(Mode::Read).await?;
         tx.get(Kind::AgentPolicy, id)

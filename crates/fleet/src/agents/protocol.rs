@@ -606,7 +606,7 @@ impl Fleet {
         if acked.is_some_and(|a| a >= revision) {
             return Ok(None);
         }
-        let full = self.full_policy_for_agents(&policy, revision);
+        let full = self.full_policy_for_agents(&policy, revision).await?;
         Ok(Some(json!({
             "id": format!("policy:{policy_id}:{revision}"),
             "type": "POLICY_CHANGE",

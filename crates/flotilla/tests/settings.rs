@@ -1,0 +1,207 @@
+//! Fleet settings over HTTP, on SQLite and PostgreSQL: the defaults setup creates, outputs of
+//! every type with Kibana's rules (one default, secrets apart, type-specific validation and
+//! defaults), Fleet Server hosts, download sources and proxies, the full policy assembled from
+//! them, and revisions bumped only for the policies that use what changed — which agents then
+//! receive at check-in.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::TestServer;
+
+async fn revision(srv: &TestServer, id: &str) -> i64 {
+    srv.get(&format!("/api/fleet/agent_policies/{id}")).await.1["item"]["revision"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn delete(srv: &TestServer, path: &str) -> (u16, Value) {
+    let (s, v) = srv.call(Method::DELETE, path, None).await;
+    (s.as_u16(), v)
+}
+
+both_backends! {
+    async fn outputs_defaults_rules_and_revisions(srv: TestServer) {
+        // Setup made the defaults.
+        let (status, list) = srv.get("/api/fleet/outputs").await;
+        assert_eq!(status, 200);
+        let default = &list["items"][0];
+        assert_eq!(default["id"], "fleet-default-output");
+        assert_eq!(default["name"], "default");
+        assert_eq!(default["type"], "elasticsearch");
+        assert_eq!(default["hosts"], json!(["http://localhost:9200"]));
+        assert_eq!(default["is_default"], true);
+        assert_eq!(default["is_default_monitoring"], true);
+        let (_, hosts) = srv.get("/api/fleet/fleet_server_hosts").await;
+        assert_eq!(hosts["items"][0]["id"], "fleet-default-fleet-server-host");
+        assert_eq!(hosts["items"][0]["is_default"], true);
+        let (_, sources) = srv.get("/api/fleet/agent_download_sources").await;
+        assert_eq!(sources["items"][0]["id"], "fleet-default-download-source");
+        assert_eq!(sources["items"][0]["host"], "https://artifacts.elastic.co/downloads/");
+
+        // Validation, per type.
+        for (body, message) in [
+            (json!({"name": "x", "type": "elasticsearch", "hosts": ["localhost:9200"]}), "[request body.hosts.0]: expected URI with scheme [http|https]."),
+            (json!({"name": "x", "type": "logstash", "hosts": ["https://ls:5044"]}), "[request body.hosts.0]: Invalid logstash host should not start with http(s)"),
+            (json!({"name": "x", "type": "logstash", "hosts": ["ls"]}), "[request body.hosts.0]: Invalid format for logstash host, expected host:port"),
+            (json!({"name": "x", "type": "kafka", "hosts": ["k:9092"]}), "[request body.auth_type]: expected value of type [string] but got [undefined]"),
+            (json!({"name": "x", "type": "pigeon", "hosts": ["p:1"]}), "[request body.type]: expected one of [elasticsearch, remote_elasticsearch, logstash, kafka] but got [pigeon]"),
+        ] {
+            let (status, res) = srv.post("/api/fleet/outputs", body.clone()).await;
+            assert_eq!(status, 400, "{body}: {res}");
+            assert_eq!(res["message"], message, "{body}");
+        }
+
+        // Kafka gets Kibana's defaults; secrets are stored apart and shown as references.
+        let (status, kafka) = srv.post("/api/fleet/outputs", json!({
+            "name": "kafka", "type": "kafka", "hosts": ["k1:9092"], "auth_type": "user_pass",
+            "username": "u", "topic": "t", "secrets": {"password": "s3cret"}
+        })).await;
+        assert_eq!(status, 200, "{kafka}");
+        let kafka = &kafka["item"];
+        assert_eq!(kafka["version"], "1.0.0");
+        assert_eq!(kafka["compression"], "gzip");
+        assert_eq!(kafka["compression_level"], 4);
+        assert_eq!(kafka["partition"], "hash");
+        assert_eq!(kafka["timeout"], 30);
+        assert_eq!(kafka["broker_timeout"], 10);
+        assert_eq!(kafka["required_acks"], 1);
+        assert_eq!(kafka["client_id"], "Elastic");
+        assert!(kafka["secrets"]["password"]["id"].is_string(), "{kafka}");
+        assert!(!kafka.to_string().contains("s3cret"), "the secret is not shown back");
+
+        // Two policies: one on a Logstash output, one on the defaults.
+        let (status, ls) = srv.post("/api/fleet/outputs", json!({"name": "logstash", "type": "logstash", "hosts": ["ls:5044"]})).await;
+        assert_eq!(status, 200, "{ls}");
+        let ls_id = ls["item"]["id"].as_str().unwrap().to_string();
+        let a = srv.create_policy(json!({"name": "on logstash", "namespace": "default", "data_output_id": ls_id, "monitoring_enabled": ["logs", "metrics"]})).await;
+        let b = srv.create_policy(json!({"name": "on default", "namespace": "default"})).await;
+        let (a, b) = (a["id"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string());
+        let (ra, rb) = (revision(&srv, &a).await, revision(&srv, &b).await);
+        let (_, full) = srv.get(&format!("/api/fleet/agent_policies/{a}/full")).await;
+        let full = &full["item"];
+        assert_eq!(full["outputs"][&ls_id]["type"], "logstash");
+        assert_eq!(full["outputs"][&ls_id]["hosts"], json!(["ls:5044"]));
+        assert_eq!(full["outputs"]["default"]["type"], "elasticsearch", "monitoring stays on the default");
+        assert_eq!(full["agent"]["monitoring"]["use_output"], "default");
+
+        // Changing the Logstash output bumps only the policy using it.
+        let (status, res) = srv.put(&format!("/api/fleet/outputs/{ls_id}"), json!({"hosts": ["ls2:5044"]})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(revision(&srv, &a).await, ra + 1);
+        assert_eq!(revision(&srv, &b).await, rb);
+        let (_, full) = srv.get(&format!("/api/fleet/agent_policies/{a}/full")).await;
+        assert_eq!(full["item"]["outputs"][&ls_id]["hosts"], json!(["ls2:5044"]));
+
+        // The default moves; the old default cannot be unset by hand or deleted while default.
+        let (status, res) = srv.put("/api/fleet/outputs/fleet-default-output", json!({"is_default": false})).await;
+        assert_eq!(status, 400);
+        assert_eq!(res["message"], "Default output fleet-default-output cannot be set to is_default=false or is_default_monitoring=false manually. Make another output the default first.");
+        let (status, res) = delete(&srv, "/api/fleet/outputs/fleet-default-output").await;
+        assert_eq!(status, 400);
+        assert_eq!(res["message"], "Default output fleet-default-output cannot be deleted.");
+        let (status, es2) = srv.post("/api/fleet/outputs", json!({"name": "es2", "type": "elasticsearch", "hosts": ["https://es2"], "is_default": true})).await;
+        assert_eq!(status, 200, "{es2}");
+        assert_eq!(es2["item"]["hosts"], json!(["https://es2:443"]), "the port is made explicit");
+        assert_eq!(es2["item"]["preset"], "balanced");
+        let (_, old) = srv.get("/api/fleet/outputs/fleet-default-output").await;
+        assert_eq!(old["item"]["is_default"], false);
+        assert_eq!(revision(&srv, &b).await, rb + 1, "the policy on the default follows the new default");
+        let (_, full) = srv.get(&format!("/api/fleet/agent_policies/{b}/full")).await;
+        assert_eq!(full["item"]["outputs"]["default"]["hosts"], json!(["https://es2:443"]));
+
+        // Deleting an output in use puts its policies back on the default.
+        let (status, res) = delete(&srv, &format!("/api/fleet/outputs/{ls_id}")).await;
+        assert_eq!((status, res), (200, json!({"id": ls_id})));
+        let (_, got) = srv.get(&format!("/api/fleet/agent_policies/{a}")).await;
+        assert!(got["item"]["data_output_id"].is_null());
+        assert_eq!(got["item"]["revision"], ra + 2);
+        let (status, res) = srv.get(&format!("/api/fleet/outputs/{ls_id}")).await;
+        assert_eq!(status, 404);
+        assert_eq!(res["message"], format!("Output {ls_id} not found"));
+        srv.stop().await;
+    }
+}
+
+both_backends! {
+    async fn hosts_sources_proxies_and_secrets_in_the_policy(srv: TestServer) {
+        let (status, proxy) = srv.post("/api/fleet/proxies", json!({"name": "corp", "url": "http://proxy.corp:3128", "proxy_headers": {"X-Team": "fleet"}})).await;
+        assert_eq!(status, 200, "{proxy}");
+        let proxy_id = proxy["item"]["id"].as_str().unwrap().to_string();
+        let (status, res) = srv.post("/api/fleet/proxies", json!({"name": "bad", "url": "proxy:3128"})).await;
+        assert_eq!(status, 400, "{res}");
+        let (status, src) = srv.post("/api/fleet/agent_download_sources", json!({"name": "mirror", "host": "https://mirror.corp/downloads/", "proxy_id": proxy_id})).await;
+        assert_eq!(status, 200, "{src}");
+        let src_id = src["item"]["id"].as_str().unwrap().to_string();
+        let (status, host) = srv.post("/api/fleet/fleet_server_hosts", json!({"name": "fs", "host_urls": ["https://fleet.corp:8220"]})).await;
+        assert_eq!(status, 200, "{host}");
+        let host_id = host["item"]["id"].as_str().unwrap().to_string();
+        let (status, ls) = srv.post("/api/fleet/outputs", json!({
+            "name": "ls", "type": "logstash", "hosts": ["ls:5044"],
+            "ssl": {"certificate": "CERT"}, "secrets": {"ssl": {"key": "PRIVATE"}}
+        })).await;
+        assert_eq!(status, 200, "{ls}");
+        let ls_id = ls["item"]["id"].as_str().unwrap().to_string();
+        let secret_id = ls["item"]["secrets"]["ssl"]["key"]["id"].as_str().unwrap().to_string();
+
+        let p = srv.create_policy(json!({"name": "p", "namespace": "default", "data_output_id": ls_id, "download_source_id": src_id, "fleet_server_host_id": host_id})).await;
+        let other = srv.create_policy(json!({"name": "other", "namespace": "default"})).await;
+        let (pid, other) = (p["id"].as_str().unwrap().to_string(), other["id"].as_str().unwrap().to_string());
+        let (_, full) = srv.get(&format!("/api/fleet/agent_policies/{pid}/full")).await;
+        let full = &full["item"];
+        assert_eq!(full["fleet"]["hosts"], json!(["https://fleet.corp:8220"]));
+        assert_eq!(full["agent"]["download"]["sourceURI"], "https://mirror.corp/downloads/");
+        assert_eq!(full["agent"]["download"]["proxy_url"], "http://proxy.corp:3128");
+        assert_eq!(full["agent"]["download"]["proxy_headers"], json!({"X-Team": "fleet"}));
+        // The management API shows secrets as references; agents get the values.
+        assert_eq!(full["outputs"][&ls_id]["ssl"]["key"], format!("$co.elastic.secret{{{secret_id}}}"));
+        assert_eq!(full["outputs"][&ls_id]["ssl"]["certificate"], "CERT");
+        assert_eq!(full["secret_references"], json!([{"id": secret_id}]));
+
+        let token = srv.enrollment_token(&pid).await;
+        let (agent, key) = srv.enroll(&token, "a").await;
+        let checkin = |ack: Value| json!({"status": "online", "message": "", "poll_timeout": "1s", "ack_token": ack});
+        let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{agent}/checkin"), Some(&key), checkin(Value::Null)).await;
+        let policy = &res["actions"][0]["data"]["policy"];
+        assert_eq!(policy["outputs"][&ls_id]["ssl"]["key"], "PRIVATE", "{res}");
+        let rev = policy["revision"].as_i64().unwrap();
+        srv.agent_call(&format!("/api/fleet/agents/{agent}/acks"), Some(&key), json!({"events": [{"agent_id": agent, "action_id": format!("policy:{pid}:{rev}")}]})).await;
+
+        // Changing the proxy bumps the policy whose download source uses it, not the other one.
+        let other_rev = revision(&srv, &other).await;
+        let (status, res) = srv.put(&format!("/api/fleet/proxies/{proxy_id}"), json!({"url": "http://proxy2.corp:3128"})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(revision(&srv, &pid).await, rev + 1);
+        assert_eq!(revision(&srv, &other).await, other_rev);
+        // ... and the agent gets the new policy at its next check-in.
+        let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{agent}/checkin"), Some(&key), checkin(Value::Null)).await;
+        let policy = &res["actions"][0]["data"]["policy"];
+        assert_eq!(policy["revision"], rev + 1, "{res}");
+        assert_eq!(policy["agent"]["download"]["proxy_url"], "http://proxy2.corp:3128");
+
+        // Deleting the proxy clears it from the download source (and bumps the policy).
+        let (status, _) = delete(&srv, &format!("/api/fleet/proxies/{proxy_id}")).await;
+        assert_eq!(status, 200);
+        let (_, got) = srv.get(&format!("/api/fleet/agent_download_sources/{src_id}")).await;
+        assert!(got["item"].get("proxy_id").is_none(), "{got}");
+        assert_eq!(revision(&srv, &pid).await, rev + 2);
+
+        // The default host and source cannot be deleted; another default takes the flag.
+        let (status, res) = delete(&srv, "/api/fleet/fleet_server_hosts/fleet-default-fleet-server-host").await;
+        assert_eq!(status, 400);
+        assert_eq!(res["message"], "Default Fleet Server hosts fleet-default-fleet-server-host cannot be deleted.");
+        let (status, res) = delete(&srv, "/api/fleet/agent_download_sources/fleet-default-download-source").await;
+        assert_eq!(status, 400);
+        assert_eq!(res["message"], "Default Download source fleet-default-download-source cannot be deleted.");
+        let (status, _) = srv.put(&format!("/api/fleet/fleet_server_hosts/{host_id}"), json!({"is_default": true})).await;
+        assert_eq!(status, 200);
+        let (_, old) = srv.get("/api/fleet/fleet_server_hosts/fleet-default-fleet-server-host").await;
+        assert_eq!(old["item"]["is_default"], false);
+        let (status, res) = srv.post("/api/fleet/fleet_server_hosts", json!({"name": "dup", "host_urls": ["https://a:8220", "https://a:8220"]})).await;
+        assert_eq!(status, 400, "{res}");
+        let (status, _) = srv.get("/api/fleet/proxies/nope").await;
+        assert_eq!(status, 404);
+        srv.stop().await;
+    }
+}
