@@ -205,3 +205,24 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+both_backends! {
+    async fn policies_must_name_existing_settings(srv: TestServer) {
+        for (field, message) in [
+            ("data_output_id", "Output nope not found"),
+            ("monitoring_output_id", "Output nope not found"),
+            ("fleet_server_host_id", "Fleet server nope not found"),
+            ("download_source_id", "Agent binary source nope not found"),
+        ] {
+            let (status, res) = srv.post("/api/fleet/agent_policies", json!({"name": field, "namespace": "default", field: "nope"})).await;
+            assert_eq!(status, 404, "{field}: {res}");
+            assert_eq!(res["message"], message);
+        }
+        let (_, list) = srv.get("/api/fleet/agent_policies").await;
+        assert_eq!(list["total"], 0, "nothing was created");
+        let p = srv.create_policy(json!({"name": "p", "namespace": "default"})).await;
+        let (status, _) = srv.put(&format!("/api/fleet/agent_policies/{}", p["id"].as_str().unwrap()), json!({"name": "p", "namespace": "default", "data_output_id": "nope"})).await;
+        assert_eq!(status, 404);
+        srv.stop().await;
+    }
+}

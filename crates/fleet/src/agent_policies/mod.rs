@@ -66,6 +66,33 @@ fn not_found(id: &str) -> FleetError {
     ))
 }
 
+/// The outputs, Fleet Server host and download source a policy names must exist (404, as
+/// Kibana answers when it fetches a missing one).
+async fn require_settings_exist(tx: &mut dyn store::Tx, attrs: &Value) -> Result<()> {
+    let refs: [(&str, Kind, fn(&str) -> String); 4] = [
+        ("data_output_id", Kind::Output, |id| {
+            format!("Output {id} not found")
+        }),
+        ("monitoring_output_id", Kind::Output, |id| {
+            format!("Output {id} not found")
+        }),
+        ("fleet_server_host_id", Kind::FleetServerHost, |id| {
+            format!("Fleet server {id} not found")
+        }),
+        ("download_source_id", Kind::DownloadSource, |id| {
+            format!("Agent binary source {id} not found")
+        }),
+    ];
+    for (field, kind, message) in refs {
+        if let Some(id) = attrs[field].as_str() {
+            if tx.get(kind, id).await?.is_none() {
+                return Err(FleetError::NotFound(message(id)));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Kibana's `isValidNamespace`, in its order of checks.
 pub fn validate_namespace(namespace: &str) -> Result<()> {
     let bad = |m: &str| {
@@ -257,6 +284,7 @@ impl Fleet {
         let attrs = Value::Object(attrs);
 
         let mut tx = self.store.begin(Mode::Write).await?;
+        require_settings_exist(tx.as_mut(), &attrs).await?;
         require_unique_name(
             tx.as_mut(),
             attrs["name"].as_str().unwrap_or_default(),
@@ -302,6 +330,7 @@ impl Fleet {
         if let Some(name) = body.get("name").and_then(Value::as_str) {
             require_unique_name(tx.as_mut(), name, Some(id)).await?;
         }
+        require_settings_exist(tx.as_mut(), body).await?;
         let mut attrs = existing.body.as_object().cloned().unwrap_or_default();
         for (k, v) in changes {
             attrs.insert(k.clone(), v.clone());
