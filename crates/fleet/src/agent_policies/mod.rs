@@ -69,24 +69,25 @@ fn not_found(id: &str) -> FleetError {
 /// The outputs, Fleet Server host and download source a policy names must exist (404, as
 /// Kibana answers when it fetches a missing one).
 async fn require_settings_exist(tx: &mut dyn store::Tx, attrs: &Value) -> Result<()> {
-    let refs: [(&str, Kind, fn(&str) -> String); 4] = [
-        ("data_output_id", Kind::Output, |id| {
-            format!("Output {id} not found")
-        }),
-        ("monitoring_output_id", Kind::Output, |id| {
-            format!("Output {id} not found")
-        }),
-        ("fleet_server_host_id", Kind::FleetServerHost, |id| {
-            format!("Fleet server {id} not found")
-        }),
-        ("download_source_id", Kind::DownloadSource, |id| {
-            format!("Agent binary source {id} not found")
-        }),
+    // (field, kind, what the message calls it)
+    let refs = [
+        ("data_output_id", Kind::Output, "Output"),
+        ("monitoring_output_id", Kind::Output, "Output"),
+        (
+            "fleet_server_host_id",
+            Kind::FleetServerHost,
+            "Fleet server",
+        ),
+        (
+            "download_source_id",
+            Kind::DownloadSource,
+            "Agent binary source",
+        ),
     ];
-    for (field, kind, message) in refs {
+    for (field, kind, what) in refs {
         if let Some(id) = attrs[field].as_str() {
             if tx.get(kind, id).await?.is_none() {
-                return Err(FleetError::NotFound(message(id)));
+                return Err(FleetError::NotFound(format!("{what} {id} not found")));
             }
         }
     }
