@@ -2,8 +2,9 @@
 //! parsing and shapes; rules in `fleet::outputs` and `fleet::hosts`.
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use fleet::auth::Principal;
 use fleet::hosts::{Setting, DOWNLOAD_SOURCES, FLEET_SERVER_HOSTS, PROXIES};
 use serde_json::Value;
 
@@ -19,6 +20,16 @@ pub fn routes() -> Router<AppState> {
             get(get_output).put(update_output).delete(delete_output),
         )
         .route("/api/fleet/outputs/{id}/health", get(output_health))
+        .route("/api/fleet/settings", get(get_settings).put(put_settings))
+        .route(
+            "/api/fleet/space_settings",
+            get(get_space_settings).put(put_space_settings),
+        )
+        .route("/api/fleet/setup", post(setup))
+        .route("/api/fleet/check-permissions", get(check_permissions))
+        .route("/api/fleet/health_check", post(health_check))
+        .route("/api/fleet/logstash_api_keys", post(logstash_api_key))
+        .route("/api/fleet/service_tokens", post(service_token))
         .merge(setting_routes(
             "/api/fleet/fleet_server_hosts",
             &FLEET_SERVER_HOSTS,
@@ -121,4 +132,67 @@ async fn output_health(
 ) -> ApiResult<Json<Value>> {
     q.allow(&[])?;
     Ok(Json(s.fleet.output_health(&id).await?))
+}
+
+async fn get_settings(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.get_settings().await?))
+}
+
+async fn put_settings(
+    State(s): State<AppState>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.put_settings(&body).await?))
+}
+
+async fn get_space_settings(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.get_space_settings().await?))
+}
+
+async fn put_space_settings(
+    State(s): State<AppState>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.put_space_settings(&body).await?))
+}
+
+async fn setup(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.setup().await?))
+}
+
+async fn check_permissions(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&["fleetServerSetup"])?;
+    let fleet_server = fleet::validate::query_bool("fleetServerSetup", q.get("fleetServerSetup"))?
+        .unwrap_or(false);
+    Ok(Json(s.fleet.check_permissions(&who, fleet_server)))
+}
+
+async fn health_check(
+    State(s): State<AppState>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.health_check(&body).await?))
+}
+
+async fn logstash_api_key(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.logstash_api_key()?))
+}
+
+async fn service_token(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.service_token()?))
 }

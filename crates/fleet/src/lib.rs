@@ -12,6 +12,7 @@ pub mod hub;
 pub mod outputs;
 pub mod query;
 pub mod rollback;
+pub mod settings;
 pub mod time;
 pub mod uploads;
 pub mod validate;

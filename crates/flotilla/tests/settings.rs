@@ -226,3 +226,56 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+both_backends! {
+    async fn settings_setup_permissions_and_health(srv: TestServer) {
+        let (status, res) = srv.get("/api/fleet/settings").await;
+        assert_eq!(status, 200);
+        assert_eq!(res["item"]["id"], "fleet-default-settings");
+        assert_eq!(res["item"]["prerelease_integrations_enabled"], false);
+        let (status, res) = srv.put("/api/fleet/settings", json!({"prerelease_integrations_enabled": true})).await;
+        assert_eq!(status, 200, "{res}");
+        let (_, res) = srv.get("/api/fleet/settings").await;
+        assert_eq!(res["item"]["prerelease_integrations_enabled"], true);
+        let (status, _) = srv.put("/api/fleet/settings", json!({"nope": 1})).await;
+        assert_eq!(status, 400);
+
+        // Space settings restrict policy namespaces.
+        let (status, res) = srv.put("/api/fleet/space_settings", json!({"allowed_namespace_prefixes": ["team"]})).await;
+        assert_eq!(status, 200, "{res}");
+        let (_, res) = srv.get("/api/fleet/space_settings").await;
+        assert_eq!(res["item"]["allowed_namespace_prefixes"], json!(["team"]));
+        let (status, res) = srv.post("/api/fleet/agent_policies", json!({"name": "p", "namespace": "default"})).await;
+        assert_eq!(status, 400);
+        assert_eq!(res["message"], "Invalid namespace, supported namespace prefixes: team");
+        let (status, _) = srv.post("/api/fleet/agent_policies", json!({"name": "p", "namespace": "teamblue"})).await;
+        assert_eq!(status, 200);
+
+        let (status, res) = srv.post("/api/fleet/setup", json!({})).await;
+        assert_eq!((status.as_u16(), res), (200, json!({"isInitialized": true, "nonFatalErrors": []})));
+        let (_, res) = srv.get("/api/fleet/check-permissions").await;
+        assert_eq!(res, json!({"success": true}));
+        let reader = srv.fleet().auth.create_api_key("elastic", "reader", fleet::auth::Role::FleetRead, None).await.unwrap();
+        let res: Value = srv.http.get(format!("{}/api/fleet/check-permissions", srv.base))
+            .header("authorization", format!("ApiKey {}", reader.encoded)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(res, json!({"success": false, "error": "MISSING_PRIVILEGES"}));
+
+        for path in ["/api/fleet/logstash_api_keys", "/api/fleet/service_tokens"] {
+            let (status, res) = srv.post(path, json!({})).await;
+            assert_eq!(status, 400, "{path}");
+            assert!(res["message"].as_str().unwrap().contains("Flotilla does not use Elasticsearch"), "{res}");
+        }
+
+        // The default Fleet Server host is this server's agent listener: healthy.
+        let (status, res) = srv.post("/api/fleet/health_check", json!({"id": "fleet-default-fleet-server-host"})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res["status"], "HEALTHY");
+        let (status, host) = srv.post("/api/fleet/fleet_server_hosts", json!({"name": "gone", "host_urls": ["http://127.0.0.1:9"]})).await;
+        assert_eq!(status, 200);
+        let (_, res) = srv.post("/api/fleet/health_check", json!({"id": host["item"]["id"]})).await;
+        assert_eq!(res["status"], "OFFLINE");
+        let (status, _) = srv.post("/api/fleet/health_check", json!({"id": "nope"})).await;
+        assert_eq!(status, 404);
+        srv.stop().await;
+    }
+}

@@ -45,6 +45,10 @@ pub enum Kind {
     DownloadSource,
     /// A secret value an output or host refers to by id (Kibana's `.fleet-secrets`).
     FleetSecret,
+    /// Fleet's global settings (one document).
+    Settings,
+    /// Per-space settings.
+    SpaceSettings,
 }
 
 impl Kind {
@@ -58,6 +62,8 @@ impl Kind {
             Kind::Proxy => "fleet-proxy",
             Kind::DownloadSource => "ingest-download-sources",
             Kind::FleetSecret => "fleet-secrets",
+            Kind::Settings => "ingest_manager_settings",
+            Kind::SpaceSettings => "fleet-space-settings",
         }
     }
 }

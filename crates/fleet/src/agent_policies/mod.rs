@@ -41,7 +41,7 @@ pub struct ListParams {
 }
 
 /// Kibana's saved-object version string: base64 of `[seq_no, primary_term]`.
-fn version_string(version: i64) -> String {
+pub(crate) fn version_string(version: i64) -> String {
     B64.encode(format!("[{version},1]"))
 }
 
@@ -56,6 +56,15 @@ fn to_item(doc: &Doc) -> Value {
         }
     }
     Value::Object(item)
+}
+
+/// Sets each top-level field of `fields` on `target` (an object).
+pub(crate) fn merge_top(target: &mut Value, fields: &Value) {
+    if let (Some(t), Some(f)) = (target.as_object_mut(), fields.as_object()) {
+        for (k, v) in f {
+            t.insert(k.clone(), v.clone());
+        }
+    }
 }
 
 /// What Kibana answers for an unknown id: its saved-objects client throws before any Fleet
@@ -286,6 +295,7 @@ impl Fleet {
 
         let mut tx = self.store.begin(Mode::Write).await?;
         require_settings_exist(tx.as_mut(), &attrs).await?;
+        self.require_namespace_prefix(tx.as_mut(), &attrs).await?;
         require_unique_name(
             tx.as_mut(),
             attrs["name"].as_str().unwrap_or_default(),
@@ -332,6 +342,7 @@ impl Fleet {
             require_unique_name(tx.as_mut(), name, Some(id)).await?;
         }
         require_settings_exist(tx.as_mut(), body).await?;
+        self.require_namespace_prefix(tx.as_mut(), body).await?;
         let mut attrs = existing.body.as_object().cloned().unwrap_or_default();
         for (k, v) in changes {
             attrs.insert(k.clone(), v.clone());
@@ -462,6 +473,21 @@ impl Fleet {
             })
             .unwrap_or_default();
         Ok(json!({ "currentVersions": current, "totalAgents": total }))
+    }
+
+    /// With space settings naming namespace prefixes, a policy's namespace must use one.
+    async fn require_namespace_prefix(&self, tx: &mut dyn store::Tx, attrs: &Value) -> Result<()> {
+        let Some(namespace) = attrs["namespace"].as_str() else {
+            return Ok(());
+        };
+        let prefixes = self.allowed_namespace_prefixes(tx).await?;
+        if prefixes.is_empty() || prefixes.iter().any(|p| namespace.starts_with(p.as_str())) {
+            return Ok(());
+        }
+        Err(FleetError::BadRequest(format!(
+            "Invalid namespace, supported namespace prefixes: {}",
+            prefixes.join(", ")
+        )))
     }
 
     /// Gives every agent policy matching `filter` a new revision (a setting it uses changed),
