@@ -30,6 +30,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/fleet/health_check", post(health_check))
         .route("/api/fleet/logstash_api_keys", post(logstash_api_key))
         .route("/api/fleet/service_tokens", post(service_token))
+        .route("/api/fleet/uninstall_tokens", get(list_uninstall_tokens))
+        .route("/api/fleet/uninstall_tokens/{id}", get(get_uninstall_token))
         .merge(setting_routes(
             "/api/fleet/fleet_server_hosts",
             &FLEET_SERVER_HOSTS,
@@ -195,4 +197,27 @@ async fn logstash_api_key(State(s): State<AppState>, q: QueryParams) -> ApiResul
 async fn service_token(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
     q.allow(&[])?;
     Ok(Json(s.fleet.service_token()?))
+}
+
+async fn list_uninstall_tokens(
+    State(s): State<AppState>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&["policyId", "search", "perPage", "page"])?;
+    let page = q.num("page")?.unwrap_or(1.0).max(1.0) as u64;
+    let per_page = q.num("perPage")?.unwrap_or(20.0).max(5.0) as u64;
+    Ok(Json(
+        s.fleet
+            .list_uninstall_tokens(q.get("policyId"), q.get("search"), page, per_page)
+            .await?,
+    ))
+}
+
+async fn get_uninstall_token(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.get_uninstall_token(&id).await?))
 }

@@ -14,6 +14,7 @@ pub mod query;
 pub mod rollback;
 pub mod settings;
 pub mod time;
+pub mod uninstall_tokens;
 pub mod uploads;
 pub mod validate;
 

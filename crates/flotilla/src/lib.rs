@@ -128,6 +128,7 @@ pub async fn start_with_store(
     // Kibana's setup: the default output, Fleet Server host and download source.
     fleet.ensure_default_output().await?;
     fleet.ensure_default_hosts().await?;
+    fleet.ensure_uninstall_tokens().await?;
     let generated_password = fleet
         .auth
         .bootstrap(config.elastic_password.as_deref())

@@ -279,3 +279,36 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+both_backends! {
+    async fn uninstall_tokens_per_policy(srv: TestServer) {
+        use base64::Engine;
+        use sha2::Digest;
+        let p = srv.create_policy(json!({"name": "protected", "namespace": "default", "is_protected": true})).await;
+        let pid = p["id"].as_str().unwrap().to_string();
+        srv.create_policy(json!({"name": "other", "namespace": "default"})).await;
+        let (status, list) = srv.get(&format!("/api/fleet/uninstall_tokens?policyId={pid}")).await;
+        assert_eq!(status, 200, "{list}");
+        assert_eq!(list["total"], 1);
+        let item = &list["items"][0];
+        assert_eq!(item["policy_id"], json!(pid));
+        assert_eq!(item["policy_name"], "protected");
+        assert!(item.get("token").is_none(), "the list does not show tokens");
+        let (_, all) = srv.get("/api/fleet/uninstall_tokens?search=prot").await;
+        assert_eq!(all["total"], 1);
+        let (_, all) = srv.get("/api/fleet/uninstall_tokens").await;
+        assert_eq!(all["total"], 2);
+        let (status, one) = srv.get(&format!("/api/fleet/uninstall_tokens/{}", item["id"].as_str().unwrap())).await;
+        assert_eq!(status, 200);
+        let token = one["item"]["token"].as_str().unwrap().to_string();
+        assert_eq!(token.len(), 32);
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(token.as_bytes()));
+        let (_, full) = srv.get(&format!("/api/fleet/agent_policies/{pid}/full")).await;
+        assert_eq!(full["item"]["agent"]["protection"]["enabled"], true);
+        assert_eq!(full["item"]["agent"]["protection"]["uninstall_token_hash"], hash);
+        let (status, res) = srv.get("/api/fleet/uninstall_tokens/nope").await;
+        assert_eq!(status, 404);
+        assert_eq!(res["message"], "Uninstall Token not found with id nope");
+        srv.stop().await;
+    }
+}

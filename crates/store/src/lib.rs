@@ -49,6 +49,8 @@ pub enum Kind {
     Settings,
     /// Per-space settings.
     SpaceSettings,
+    /// The token that uninstalls a protected policy's agents.
+    UninstallToken,
 }
 
 impl Kind {
@@ -64,6 +66,7 @@ impl Kind {
             Kind::FleetSecret => "fleet-secrets",
             Kind::Settings => "ingest_manager_settings",
             Kind::SpaceSettings => "fleet-space-settings",
+            Kind::UninstallToken => "fleet-uninstall-tokens",
         }
     }
 }

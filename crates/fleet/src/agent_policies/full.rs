@@ -84,6 +84,8 @@ pub struct PolicySettings {
     pub proxies: std::collections::HashMap<String, Value>,
     /// Secret ids the policy refers to (not revealed).
     pub secret_references: Vec<String>,
+    /// SHA-256 (base64) of the policy's uninstall token.
+    pub uninstall_token_hash: Option<String>,
 }
 
 /// Output fields that are Kibana bookkeeping, not agent configuration.
@@ -287,6 +289,9 @@ impl Fleet {
             }
         }
         out.secret_references = secret_refs;
+        out.uninstall_token_hash = crate::uninstall_tokens::latest_token(tx.as_mut(), &doc.id)
+            .await?
+            .and_then(|t| t.body["token_hash"].as_str().map(String::from));
         Ok(out)
     }
 
@@ -376,7 +381,11 @@ impl Fleet {
         agent.insert("features".into(), Value::Object(features));
         agent.insert(
             "protection".into(),
-            json!({ "enabled": p["is_protected"] == json!(true), "uninstall_token_hash": "", "signing_key": "" }),
+            json!({
+                "enabled": p["is_protected"] == json!(true),
+                "uninstall_token_hash": settings.uninstall_token_hash.clone().unwrap_or_default(),
+                "signing_key": "",
+            }),
         );
         if let Some(adv) = p["advanced_settings"].as_object() {
             for (key, path) in ADVANCED {

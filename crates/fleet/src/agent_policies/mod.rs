@@ -304,6 +304,7 @@ impl Fleet {
         .await?;
         let doc = tx.insert(Kind::AgentPolicy, &id, &attrs).await?;
         enrollment_api_keys::create_default(tx.as_mut(), &id).await?;
+        crate::uninstall_tokens::create_token(tx.as_mut(), &id).await?;
         tx.commit().await?;
         tracing::info!(agent_policy_id = %id, "agent policy created");
         Ok(to_item(&doc))
@@ -416,6 +417,7 @@ impl Fleet {
             .await?;
         // Package policies are copied here (named with `copy_name`) once integrations exist.
         enrollment_api_keys::create_default(tx.as_mut(), &new_id).await?;
+        crate::uninstall_tokens::create_token(tx.as_mut(), &new_id).await?;
         tx.commit().await?;
         let mut item = to_item(&doc);
         item["package_policies"] = json!([]);
