@@ -150,6 +150,11 @@ pub(crate) fn to_item(doc: &store::Doc) -> Value {
 }
 
 impl Setting {
+    /// The store kind of these objects.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// The agent policies that use object `id` (by name, or by following the default).
     fn users(&self, id: &str, is_default: bool) -> Option<Filter> {
         let field = self.policy_field?;
@@ -379,6 +384,17 @@ impl Fleet {
     }
 
     pub async fn update_setting(&self, s: &Setting, id: &str, body: &Value) -> Result<Value> {
+        self.update_setting_as(s, id, body, false).await
+    }
+
+    /// Updates an object; `from_config` (preconfiguration) may change preconfigured ones.
+    pub(crate) async fn update_setting_as(
+        &self,
+        s: &Setting,
+        id: &str,
+        body: &Value,
+        from_config: bool,
+    ) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Write).await?;
         tx.lock_kind(s.kind).await?;
         let existing = tx
@@ -400,6 +416,7 @@ impl Fleet {
             o.remove("id");
         }
         if existing.body["is_preconfigured"] == json!(true)
+            && !from_config
             && body
                 .as_object()
                 .into_iter()

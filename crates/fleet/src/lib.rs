@@ -10,6 +10,7 @@ pub mod error;
 pub mod hosts;
 pub mod hub;
 pub mod outputs;
+pub mod preconfiguration;
 pub mod query;
 pub mod rollback;
 pub mod settings;

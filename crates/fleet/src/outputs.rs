@@ -376,7 +376,13 @@ impl Fleet {
     }
 
     /// Clears `is_default` / `is_default_monitoring` on other outputs when `doc` takes them.
-    async fn take_default_flags(&self, tx: &mut dyn Tx, id: &str, doc: &Value) -> Result<()> {
+    async fn take_default_flags(
+        &self,
+        tx: &mut dyn Tx,
+        id: &str,
+        doc: &Value,
+        from_config: bool,
+    ) -> Result<()> {
         for flag in ["is_default", "is_default_monitoring"] {
             if doc[flag] != json!(true) {
                 continue;
@@ -391,7 +397,7 @@ impl Fleet {
                 )
                 .await?;
             for h in holders.into_iter().filter(|h| h.id != id) {
-                if h.body["is_preconfigured"] == json!(true) {
+                if h.body["is_preconfigured"] == json!(true) && !from_config {
                     return Err(refused(format!(
                         "Preconfigured output {} {flag} cannot be updated outside of kibana config file.",
                         h.id
@@ -435,6 +441,12 @@ impl Fleet {
 
     /// `POST /outputs`.
     pub async fn create_output(&self, body: &Value) -> Result<Value> {
+        self.create_output_as(body, false).await
+    }
+
+    /// Creates an output; `from_config` (preconfiguration) may take flags from preconfigured
+    /// outputs.
+    pub(crate) async fn create_output_as(&self, body: &Value, from_config: bool) -> Result<Value> {
         Self::check_output(body)?;
         let kind = body["type"].as_str().unwrap_or_default();
         check_hosts(
@@ -465,7 +477,8 @@ impl Fleet {
         if let Some(s) = body.get("secrets") {
             doc["secrets"] = store_secrets(tx.as_mut(), s).await?;
         }
-        self.take_default_flags(tx.as_mut(), &id, &doc).await?;
+        self.take_default_flags(tx.as_mut(), &id, &doc, from_config)
+            .await?;
         let saved = tx.insert(Kind::Output, &id, &doc).await?;
         let bumped = self.bump_users(tx.as_mut(), &id, &doc).await?;
         tx.commit().await?;
@@ -475,6 +488,16 @@ impl Fleet {
 
     /// `PUT /outputs/{id}`: a partial update; bumps every policy using the output.
     pub async fn update_output(&self, id: &str, body: &Value) -> Result<Value> {
+        self.update_output_as(id, body, false).await
+    }
+
+    /// Updates an output; `from_config` (preconfiguration) may change preconfigured outputs.
+    pub(crate) async fn update_output_as(
+        &self,
+        id: &str,
+        body: &Value,
+        from_config: bool,
+    ) -> Result<Value> {
         let (mut tx, existing) = self.locked_output(id).await?;
         let old = &existing.body;
         let kind = body["type"]
@@ -499,7 +522,7 @@ impl Fleet {
                 body["hosts"].as_array().map(Vec::as_slice).unwrap_or(&[]),
             )?;
         }
-        if old["is_preconfigured"] == json!(true) {
+        if old["is_preconfigured"] == json!(true) && !from_config {
             let allowed: Vec<&str> = old["allow_edit"]
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -566,7 +589,8 @@ impl Fleet {
         if let Some(s) = body.get("secrets") {
             doc["secrets"] = store_secrets(tx.as_mut(), s).await?;
         }
-        self.take_default_flags(tx.as_mut(), id, &doc).await?;
+        self.take_default_flags(tx.as_mut(), id, &doc, from_config)
+            .await?;
         let saved = tx
             .update(Kind::Output, id, Some(existing.version), &doc)
             .await?;

@@ -86,6 +86,8 @@ pub struct FileConfig {
     pub output_hosts: Option<Vec<String>>,
     pub fleet_server_hosts: Option<Vec<String>>,
     pub stack_version: Option<String>,
+    /// Objects created or updated at every start (`[[preconfiguration.outputs]]`, ...).
+    pub preconfiguration: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +117,9 @@ pub struct Config {
     pub checkin_long_poll: std::time::Duration,
     pub checkin_min_poll: std::time::Duration,
     pub stack_version: String,
+    /// Outputs, Fleet Server hosts, proxies, download sources and agent policies to create or
+    /// update at start-up (the file's `[preconfiguration]` section).
+    pub preconfiguration: Option<serde_json::Value>,
 }
 
 impl Config {
@@ -135,6 +140,7 @@ impl Config {
             checkin_long_poll: std::time::Duration::from_secs(300),
             checkin_min_poll: std::time::Duration::from_secs(60),
             stack_version: fleet::agents::protocol::FLEET_SERVER_VERSION.to_string(),
+            preconfiguration: None,
         }
     }
 }
@@ -225,5 +231,32 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
             }
             v
         },
+        preconfiguration: file.preconfiguration,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn preconfiguration_is_read_from_the_file() {
+        let file: super::FileConfig = toml::from_str(
+            r#"
+[[preconfiguration.outputs]]
+id = "ls"
+name = "Logstash"
+type = "logstash"
+hosts = ["ls:5044"]
+
+[[preconfiguration.agent_policies]]
+id = "p"
+name = "P"
+namespace = "default"
+monitoring_enabled = ["logs"]
+"#,
+        )
+        .unwrap();
+        let pre = file.preconfiguration.unwrap();
+        assert_eq!(pre["outputs"][0]["hosts"][0], "ls:5044");
+        assert_eq!(pre["agent_policies"][0]["monitoring_enabled"][0], "logs");
+    }
 }

@@ -128,6 +128,13 @@ pub async fn start_with_store(
     // Kibana's setup: the default output, Fleet Server host and download source.
     fleet.ensure_default_output().await?;
     fleet.ensure_default_hosts().await?;
+    if let Some(pre) = &config.preconfiguration {
+        let changed = fleet
+            .apply_preconfiguration(pre)
+            .await
+            .context("cannot apply the preconfiguration")?;
+        tracing::info!(changed, "preconfiguration applied");
+    }
     fleet.ensure_uninstall_tokens().await?;
     let generated_password = fleet
         .auth

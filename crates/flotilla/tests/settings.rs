@@ -312,3 +312,99 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+fn preconfiguration(ls_host: &str) -> Value {
+    json!({
+        "proxies": [{"id": "corp-proxy", "name": "Corp", "url": "http://proxy.corp:3128"}],
+        "outputs": [{"id": "ls-prod", "name": "Logstash prod", "type": "logstash", "hosts": [ls_host], "proxy_id": "corp-proxy"}],
+        "fleet_server_hosts": [{"id": "fs-prod", "name": "Fleet prod", "host_urls": ["https://fleet.corp:8220"]}],
+        "agent_policies": [{"id": "linux-prod", "name": "Linux prod", "namespace": "prod", "data_output_id": "ls-prod", "fleet_server_host_id": "fs-prod"}],
+    })
+}
+
+mod preconfigured_objects {
+    use super::*;
+
+    async fn run(mut srv: TestServer) {
+        let (status, out) = srv.get("/api/fleet/outputs/ls-prod").await;
+        assert_eq!(status, 200, "{out}");
+        assert_eq!(out["item"]["is_preconfigured"], true);
+        assert_eq!(out["item"]["proxy_id"], "corp-proxy");
+        let (_, proxy) = srv.get("/api/fleet/proxies/corp-proxy").await;
+        assert_eq!(proxy["item"]["is_preconfigured"], true);
+        let (_, policy) = srv.get("/api/fleet/agent_policies/linux-prod").await;
+        assert_eq!(policy["item"]["is_preconfigured"], true);
+        assert_eq!(policy["item"]["data_output_id"], "ls-prod");
+        let rev = policy["item"]["revision"].as_i64().unwrap();
+        let (_, full) = srv.get("/api/fleet/agent_policies/linux-prod/full").await;
+        assert_eq!(
+            full["item"]["outputs"]["ls-prod"]["hosts"],
+            json!(["ls1:5044"])
+        );
+        assert_eq!(
+            full["item"]["outputs"]["ls-prod"]["proxy_url"],
+            "http://proxy.corp:3128"
+        );
+        assert_eq!(
+            full["item"]["fleet"]["hosts"],
+            json!(["https://fleet.corp:8220"])
+        );
+
+        // The API does not change what the configuration owns.
+        let (status, res) = srv
+            .put(
+                "/api/fleet/outputs/ls-prod",
+                json!({"hosts": ["other:5044"]}),
+            )
+            .await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            res["message"],
+            "Preconfigured output ls-prod hosts cannot be updated outside of kibana config file."
+        );
+        let (status, res) = delete(&srv, "/api/fleet/outputs/ls-prod").await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            res["message"],
+            "Preconfigured output ls-prod cannot be deleted outside of kibana config file."
+        );
+        let (status, _) = delete(&srv, "/api/fleet/proxies/corp-proxy").await;
+        assert_eq!(status, 400);
+
+        // A restart with the same configuration changes nothing; a changed one updates.
+        srv.restart().await;
+        assert_eq!(revision(&srv, "linux-prod").await, rev);
+        srv.preconfiguration = Some(preconfiguration("ls2:5044"));
+        srv.restart().await;
+        let (_, out) = srv.get("/api/fleet/outputs/ls-prod").await;
+        assert_eq!(out["item"]["hosts"], json!(["ls2:5044"]));
+        assert_eq!(
+            revision(&srv, "linux-prod").await,
+            rev + 1,
+            "the policy using it has a new revision"
+        );
+        srv.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        if let Some(s) =
+            TestServer::start_preconfigured(support::Backend::Sqlite, preconfiguration("ls1:5044"))
+                .await
+        {
+            run(s).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(s) = TestServer::start_preconfigured(
+            support::Backend::Postgres,
+            preconfiguration("ls1:5044"),
+        )
+        .await
+        {
+            run(s).await;
+        }
+    }
+}

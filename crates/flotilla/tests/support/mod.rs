@@ -30,6 +30,8 @@ pub struct TestServer {
     pg_schema: Option<(String, String)>,
     /// The database URL (SQLite file or PostgreSQL), for restarts.
     url: String,
+    /// The `[preconfiguration]` section restarts start with.
+    pub preconfiguration: Option<Value>,
 }
 
 /// The PostgreSQL URL for tests, or None (and a note) when PostgreSQL tests are not wanted.
@@ -84,11 +86,25 @@ impl TestServer {
         backend: Backend,
         wrap: impl FnOnce(Arc<dyn fleet::store::Store>) -> Arc<dyn fleet::store::Store>,
     ) -> Option<TestServer> {
+        Self::start_full(backend, wrap, None).await
+    }
+
+    /// Like [`TestServer::start`], with a `[preconfiguration]` section.
+    pub async fn start_preconfigured(backend: Backend, pre: Value) -> Option<TestServer> {
+        Self::start_full(backend, |s| s, Some(pre)).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        wrap: impl FnOnce(Arc<dyn fleet::store::Store>) -> Arc<dyn fleet::store::Store>,
+        preconfiguration: Option<Value>,
+    ) -> Option<TestServer> {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, pg_schema, url) = open_store(backend, dir.path()).await?;
         let mut config = Config::with_database(dir.path(), &url);
         config.elastic_password = Some(PASSWORD.into());
         config.checkin_min_poll = std::time::Duration::from_millis(200);
+        config.preconfiguration = preconfiguration.clone();
         let server = flotilla::start_with_store(&config, wrap(store))
             .await
             .expect("server starts");
@@ -103,6 +119,7 @@ impl TestServer {
             _dir: dir,
             pg_schema,
             url,
+            preconfiguration,
         })
     }
 
@@ -130,6 +147,7 @@ impl TestServer {
             // The first node owns the schema and drops it.
             pg_schema: None,
             url,
+            preconfiguration: None,
         })
     }
 
@@ -163,6 +181,7 @@ impl TestServer {
         let mut config = Config::with_database(self._dir.path(), &self.url);
         config.elastic_password = Some(PASSWORD.into());
         config.checkin_min_poll = std::time::Duration::from_millis(200);
+        config.preconfiguration = self.preconfiguration.clone();
         let server = flotilla::start_with_store(&config, store)
             .await
             .expect("server restarts");

@@ -1,0 +1,165 @@
+//! Preconfiguration: outputs, Fleet Server hosts, proxies, download sources and agent policies
+//! declared in the configuration file, created or brought up to date at every start-up and
+//! marked `is_preconfigured` (the API then refuses to change or delete them) — Kibana's
+//! `xpack.fleet.*` preconfiguration, as policy-as-code.
+
+use serde_json::{json, Value};
+use store::{Kind, Mode};
+
+use crate::auth::{Principal, Role};
+use crate::error::{FleetError, Result};
+use crate::hosts::{Setting, DOWNLOAD_SOURCES, FLEET_SERVER_HOSTS, PROXIES};
+use crate::Fleet;
+
+/// The sections, in the order they are applied (what others refer to first).
+const SECTIONS: &[&str] = &[
+    "proxies",
+    "outputs",
+    "fleet_server_hosts",
+    "agent_download_sources",
+    "agent_policies",
+];
+
+fn entries<'a>(section: &'a Value, name: &str) -> Result<Vec<&'a Value>> {
+    match section.get(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if item["id"].as_str().is_none_or(str::is_empty) {
+                    return Err(FleetError::BadRequest(format!(
+                        "preconfiguration {name}[{i}]: an id is required"
+                    )));
+                }
+            }
+            Ok(items.iter().collect())
+        }
+        Some(_) => Err(FleetError::BadRequest(format!(
+            "preconfiguration {name}: expected a list"
+        ))),
+    }
+}
+
+impl Fleet {
+    /// Applies the preconfiguration (an object with any of the sections); returns how many
+    /// objects it created or updated.
+    pub async fn apply_preconfiguration(&self, pre: &Value) -> Result<usize> {
+        if let Some(unknown) = pre
+            .as_object()
+            .and_then(|o| o.keys().find(|k| !SECTIONS.contains(&k.as_str())))
+        {
+            return Err(FleetError::BadRequest(format!(
+                "preconfiguration: unknown section {unknown} (expected one of {})",
+                SECTIONS.join(", ")
+            )));
+        }
+        let mut changed = 0;
+        for (name, setting) in [
+            ("proxies", Some(&PROXIES)),
+            ("outputs", None),
+            ("fleet_server_hosts", Some(&FLEET_SERVER_HOSTS)),
+            ("agent_download_sources", Some(&DOWNLOAD_SOURCES)),
+        ] {
+            for item in entries(pre, name)? {
+                changed += usize::from(self.preconfigure_setting(setting, item).await?);
+            }
+        }
+        for item in entries(pre, "agent_policies")? {
+            changed += usize::from(self.preconfigure_policy(item).await?);
+        }
+        Ok(changed)
+    }
+
+    /// One output (`setting` None) or settings object: created, or updated when it differs.
+    async fn preconfigure_setting(&self, setting: Option<&Setting>, item: &Value) -> Result<bool> {
+        let id = item["id"].as_str().unwrap_or_default().to_string();
+        let kind = setting.map_or(Kind::Output, Setting::kind);
+        let mut body = item.clone();
+        if let Some(o) = body.as_object_mut() {
+            o.remove("is_preconfigured");
+        }
+        let existing = {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            tx.get(kind, &id).await?
+        };
+        match existing {
+            None => {
+                match setting {
+                    None => self.create_output_as(&body, true).await?,
+                    Some(s) => self.create_setting(s, &body).await?,
+                };
+            }
+            Some(doc) => {
+                let same = body
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| k.as_str() != "id")
+                    .all(|(k, v)| doc.body.get(k) == Some(v));
+                if same && doc.body["is_preconfigured"] == json!(true) {
+                    return Ok(false);
+                }
+                if let Some(o) = body.as_object_mut() {
+                    o.remove("id");
+                }
+                match setting {
+                    None => self.update_output_as(&id, &body, true).await?,
+                    Some(s) => self.update_setting_as(s, &id, &body, true).await?,
+                };
+            }
+        }
+        self.mark_preconfigured(kind, &id).await?;
+        tracing::info!(kind = kind.as_str(), id, "preconfigured");
+        Ok(true)
+    }
+
+    async fn mark_preconfigured(&self, kind: Kind, id: &str) -> Result<()> {
+        let mut tx = self.store.begin(Mode::Write).await?;
+        if let Some(doc) = tx.get(kind, id).await? {
+            if doc.body["is_preconfigured"] != json!(true) {
+                let mut body = doc.body.clone();
+                body["is_preconfigured"] = json!(true);
+                tx.update(kind, id, Some(doc.version), &body).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One agent policy: created with its id, or updated (forced) when a field differs.
+    async fn preconfigure_policy(&self, item: &Value) -> Result<bool> {
+        let who = Principal {
+            username: "flotilla".into(),
+            role: Role::Superuser,
+            api_key_id: None,
+        };
+        let id = item["id"].as_str().unwrap_or_default().to_string();
+        let existing = {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            tx.get(Kind::AgentPolicy, &id).await?
+        };
+        match existing {
+            None => {
+                self.create_agent_policy(&who, item, false).await?;
+            }
+            Some(doc) => {
+                let mut body = item.clone();
+                if let Some(o) = body.as_object_mut() {
+                    o.remove("id");
+                }
+                let same = body
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .all(|(k, v)| doc.body.get(k) == Some(v));
+                if same && doc.body["is_preconfigured"] == json!(true) {
+                    return Ok(false);
+                }
+                body["force"] = json!(true);
+                self.update_agent_policy(&who, &id, &body).await?;
+            }
+        }
+        self.mark_preconfigured(Kind::AgentPolicy, &id).await?;
+        tracing::info!(agent_policy_id = id, "preconfigured");
+        Ok(true)
+    }
+}
