@@ -30,6 +30,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/fleet/health_check", post(health_check))
         .route("/api/fleet/logstash_api_keys", post(logstash_api_key))
         .route("/api/fleet/service_tokens", post(service_token))
+        .route(
+            "/api/fleet/message_signing_service/rotate_key_pair",
+            post(rotate_key_pair),
+        )
         .route("/api/fleet/uninstall_tokens", get(list_uninstall_tokens))
         .route("/api/fleet/uninstall_tokens/{id}", get(get_uninstall_token))
         .merge(setting_routes(
@@ -220,4 +224,11 @@ async fn get_uninstall_token(
 ) -> ApiResult<Json<Value>> {
     q.allow(&[])?;
     Ok(Json(s.fleet.get_uninstall_token(&id).await?))
+}
+
+async fn rotate_key_pair(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&["acknowledge"])?;
+    let acknowledge =
+        fleet::validate::query_bool("acknowledge", q.get("acknowledge"))?.unwrap_or(false);
+    Ok(Json(s.fleet.rotate_key_pair(acknowledge).await?))
 }

@@ -14,6 +14,7 @@ pub mod preconfiguration;
 pub mod query;
 pub mod rollback;
 pub mod settings;
+pub mod signing;
 pub mod time;
 pub mod uninstall_tokens;
 pub mod uploads;

@@ -136,6 +136,7 @@ pub async fn start_with_store(
         tracing::info!(changed, "preconfiguration applied");
     }
     fleet.ensure_uninstall_tokens().await?;
+    fleet.ensure_signing_key().await?;
     let generated_password = fleet
         .auth
         .bootstrap(config.elastic_password.as_deref())

@@ -408,3 +408,39 @@ mod preconfigured_objects {
         }
     }
 }
+
+both_backends! {
+    async fn policies_are_signed_and_keys_rotate(srv: TestServer) {
+        use base64::Engine;
+        use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let p = srv.create_policy(json!({"name": "p", "namespace": "default", "agent_features": [{"name": "fqdn", "enabled": true}]})).await;
+        let pid = p["id"].as_str().unwrap().to_string();
+        let verify = |full: &Value| {
+            let key = b64.decode(full["agent"]["protection"]["signing_key"].as_str().unwrap()).unwrap();
+            let data = b64.decode(full["signed"]["data"].as_str().unwrap()).unwrap();
+            let sig = b64.decode(full["signed"]["signature"].as_str().unwrap()).unwrap();
+            // The key is a DER SubjectPublicKeyInfo; the point is its last 65 bytes.
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &key[key.len() - 65..]).verify(&data, &sig).is_ok()
+        };
+        let (_, full) = srv.get(&format!("/api/fleet/agent_policies/{pid}/full")).await;
+        let full = full["item"].clone();
+        assert!(verify(&full), "{full}");
+        let signed: Value = serde_json::from_slice(&b64.decode(full["signed"]["data"].as_str().unwrap()).unwrap()).unwrap();
+        assert_eq!(signed["id"], json!(pid));
+        assert_eq!(signed["agent"]["features"]["fqdn"]["enabled"], true);
+        assert_eq!(signed["agent"]["protection"], full["agent"]["protection"]);
+
+        let (status, res) = srv.post("/api/fleet/message_signing_service/rotate_key_pair", json!({})).await;
+        assert_eq!(status, 400, "{res}");
+        let rev = revision(&srv, &pid).await;
+        let (status, res) = srv.post("/api/fleet/message_signing_service/rotate_key_pair?acknowledge=true", json!({})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(revision(&srv, &pid).await, rev + 1, "policies are redeployed with the new key");
+        let (_, again) = srv.get(&format!("/api/fleet/agent_policies/{pid}/full")).await;
+        let again = again["item"].clone();
+        assert_ne!(again["agent"]["protection"]["signing_key"], full["agent"]["protection"]["signing_key"]);
+        assert!(verify(&again));
+        srv.stop().await;
+    }
+}

@@ -51,6 +51,8 @@ pub enum Kind {
     SpaceSettings,
     /// The token that uninstalls a protected policy's agents.
     UninstallToken,
+    /// The key pair policies are signed with.
+    MessageSigningKey,
 }
 
 impl Kind {
@@ -67,6 +69,7 @@ impl Kind {
             Kind::Settings => "ingest_manager_settings",
             Kind::SpaceSettings => "fleet-space-settings",
             Kind::UninstallToken => "fleet-uninstall-tokens",
+            Kind::MessageSigningKey => "fleet-message-signing-keys",
         }
     }
 }

@@ -86,6 +86,8 @@ pub struct PolicySettings {
     pub secret_references: Vec<String>,
     /// SHA-256 (base64) of the policy's uninstall token.
     pub uninstall_token_hash: Option<String>,
+    /// The key the policy is signed with.
+    pub signing_key: Option<crate::signing::SigningKey>,
 }
 
 /// Output fields that are Kibana bookkeeping, not agent configuration.
@@ -292,6 +294,7 @@ impl Fleet {
         out.uninstall_token_hash = crate::uninstall_tokens::latest_token(tx.as_mut(), &doc.id)
             .await?
             .and_then(|t| t.body["token_hash"].as_str().map(String::from));
+        out.signing_key = crate::signing::load(tx.as_mut()).await?;
         Ok(out)
     }
 
@@ -384,7 +387,7 @@ impl Fleet {
             json!({
                 "enabled": p["is_protected"] == json!(true),
                 "uninstall_token_hash": settings.uninstall_token_hash.clone().unwrap_or_default(),
-                "signing_key": "",
+                "signing_key": settings.signing_key.as_ref().map(|k| k.public_key.clone()).unwrap_or_default(),
             }),
         );
         if let Some(adv) = p["advanced_settings"].as_object() {
@@ -451,6 +454,24 @@ impl Fleet {
         }
         if let Some(o) = p.get("overrides").filter(|v| v.is_object()) {
             merge(&mut full, o);
+        }
+        // Kibana signs what agents must trust: the policy id, agent features and protection,
+        // and which inputs it runs.
+        if let Some(key) = settings.signing_key.as_ref().filter(|_| !opts.standalone) {
+            let inputs: Vec<Value> = full["inputs"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|i| json!({ "id": i["id"], "name": i["name"], "revision": i["revision"], "type": i["type"] }))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let message = json!({
+                "id": full["id"],
+                "agent": { "features": full["agent"]["features"], "protection": full["agent"]["protection"] },
+                "inputs": inputs,
+            });
+            full["signed"] = key.sign(&message);
         }
         full
     }
