@@ -71,7 +71,7 @@ impl Spec {
 }
 
 /// Hosted (managed) agent policy ids.
-async fn hosted_policies(tx: &mut dyn Tx) -> Result<HashSet<String>> {
+pub(crate) async fn hosted_policies(tx: &mut dyn Tx) -> Result<HashSet<String>> {
     let hosted = tx
         .find(
             store::Kind::AgentPolicy,

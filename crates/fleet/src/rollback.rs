@@ -179,18 +179,7 @@ impl Fleet {
         let selector = bulk_selector(&body["agents"], body["includeInactive"] == json!(true))?;
         let at = now();
         let mut tx = self.store.begin(Mode::Write).await?;
-        let hosted: HashSet<String> = tx
-            .find(
-                store::Kind::AgentPolicy,
-                &store::Query {
-                    filter: Filter::Eq(store::doc_field("is_managed"), Scalar::Bool(true)),
-                    ..Default::default()
-                },
-            )
-            .await?
-            .into_iter()
-            .map(|p| p.id)
-            .collect();
+        let hosted = crate::bulk::hosted_policies(tx.as_mut()).await?;
         // version → (eligible agents, refused agents with errors)
         type Group = (Vec<String>, Vec<(String, String)>);
         let mut groups: BTreeMap<String, Group> = BTreeMap::new();
