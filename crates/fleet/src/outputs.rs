@@ -617,7 +617,10 @@ impl Fleet {
                 "Default monitoring output {id} cannot be deleted."
             )));
         }
-        let mut bumped = Vec::new();
+        // The policies naming it get a new revision, then fall back to the default.
+        let bumped = self
+            .bump_policies(tx.as_mut(), &policies_using_output(id, false, false))
+            .await?;
         for field in ["data_output_id", "monitoring_output_id"] {
             let users = tx
                 .find(
@@ -631,13 +634,8 @@ impl Fleet {
             for p in users {
                 let mut body = p.body.clone();
                 body[field] = Value::Null;
-                let revision = body["revision"].as_i64().unwrap_or(0) + 1;
-                body["revision"] = json!(revision);
-                body["updated_at"] = json!(now());
                 tx.update(Kind::AgentPolicy, &p.id, Some(p.version), &body)
                     .await?;
-                tx.notify_policy_change(&p.id, revision).await?;
-                bumped.push((p.id.clone(), revision));
             }
         }
         tx.delete(Kind::Output, id).await?;
