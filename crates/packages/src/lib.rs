@@ -1,1 +1,11 @@
+//! Integration packages (Kibana's EPM): the package-spec model, loading from directories, zip
+//! archives and the Elastic Package Registry, template compilation, and package policies built,
+//! converted and validated the way Kibana's Fleet does it. No storage, no HTTP server.
+
 pub mod compile;
+pub mod package;
+pub mod policy;
+
+pub use compile::{compile_template, CompileError, VarRecord};
+pub use package::{DataStream, InputDef, Package, PackageError, PolicyTemplate, StreamDef, VarDef};
+pub use policy::PolicyError;

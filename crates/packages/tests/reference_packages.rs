@@ -1,0 +1,148 @@
+//! The real packages in `../shared/reference/packages` compiled as Kibana compiles them (the
+//! expected values are the documented Kibana responses).
+
+use packages::{policy, Package};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+fn reference(name: &str) -> Option<Package> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/packages")
+        .join(name);
+    if !dir.exists() {
+        eprintln!("skipping: {} is absent", dir.display());
+        return None;
+    }
+    Some(Package::from_dir(&dir).expect("reference package loads"))
+}
+
+fn example_inputs(pkg: &Package) -> Value {
+    let mut inputs = policy::default_inputs(pkg);
+    let mut vars = policy::default_vars(pkg);
+    let given = json!({"nginx-logfile": {"streams": {
+        "nginx.access": {"vars": {"tags": ["test"]}},
+        "nginx.error": {"vars": {"tags": ["test"]}},
+    }}});
+    policy::apply_simplified(pkg, &mut vars, &mut inputs, None, given.as_object()).unwrap();
+    policy::align_inputs(&mut inputs);
+    policy::validate(pkg, vars.as_ref(), &inputs).unwrap();
+    policy::compile(pkg, "P", vars.as_ref(), &mut inputs).unwrap();
+    inputs
+}
+
+#[test]
+fn nginx_example_compiles_to_the_documented_streams() {
+    let Some(pkg) = reference("nginx-1.5.0") else {
+        return;
+    };
+    let inputs = example_inputs(&pkg);
+    let stream = |i: usize, s: usize| inputs[i]["streams"][s].clone();
+    assert_eq!(inputs[0]["type"], "logfile");
+    assert_eq!(stream(0, 0)["id"], "logfile-nginx.access-P");
+    assert_eq!(
+        stream(0, 0)["compiled_stream"],
+        json!({"ignore_older": "72h", "paths": ["/var/log/nginx/access.log*"], "tags": ["test"],
+               "exclude_files": [".gz$"], "processors": [{"add_locale": null}]})
+    );
+    assert_eq!(
+        stream(0, 1)["compiled_stream"],
+        json!({"ignore_older": "72h", "paths": ["/var/log/nginx/error.log*"], "tags": ["test"],
+               "exclude_files": [".gz$"],
+               "multiline": {"pattern": "^\\d{4}\\/\\d{2}\\/\\d{2} ", "negate": true, "match": "after"},
+               "processors": [{"add_locale": null}]})
+    );
+    assert_eq!(inputs[1]["type"], "httpjson");
+    assert_eq!(inputs[1]["enabled"], false);
+    assert!(stream(1, 0).get("compiled_stream").is_none());
+    assert_eq!(
+        stream(2, 0)["compiled_stream"],
+        json!({"metricsets": ["stubstatus"], "hosts": ["http://127.0.0.1:80"], "period": "10s",
+               "server_status_path": "/nginx_status"})
+    );
+    assert_eq!(stream(2, 0)["id"], "nginx/metrics-nginx.stubstatus-P");
+    assert_eq!(
+        stream(0, 0)["vars"]["processors"],
+        json!({"type": "yaml"}),
+        "a var without a default has no value"
+    );
+}
+
+#[test]
+fn nginx_processors_and_preserve_original_event() {
+    let Some(pkg) = reference("nginx-1.5.0") else {
+        return;
+    };
+    let mut inputs = policy::default_inputs(&pkg);
+    let mut vars = None;
+    let given = json!({"nginx-logfile": {"streams": {"nginx.access": {"vars": {
+        "preserve_original_event": true,
+        "processors": "- add_fields:\n    target: project\n    fields:\n      name: x\n",
+    }}}}});
+    policy::apply_simplified(&pkg, &mut vars, &mut inputs, None, given.as_object()).unwrap();
+    policy::compile(&pkg, "P", None, &mut inputs).unwrap();
+    let compiled = &inputs[0]["streams"][0]["compiled_stream"];
+    assert_eq!(
+        compiled["tags"],
+        json!(["preserve_original_event", "nginx-access"])
+    );
+    assert_eq!(
+        compiled["processors"],
+        json!([{"add_fields": {"target": "project", "fields": {"name": "x"}}}, {"add_locale": null}])
+    );
+}
+
+#[test]
+fn system_default_policy_compiles_every_enabled_stream() {
+    let Some(pkg) = reference("system-1.20.4") else {
+        return;
+    };
+    let mut inputs = policy::default_inputs(&pkg);
+    let vars = policy::default_vars(&pkg);
+    policy::align_inputs(&mut inputs);
+    policy::validate(&pkg, vars.as_ref(), &inputs).unwrap();
+    policy::compile(&pkg, "S", vars.as_ref(), &mut inputs).unwrap();
+    let types: Vec<(&str, bool)> = inputs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["type"].as_str().unwrap(), i["enabled"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            ("logfile", true),
+            ("winlog", true),
+            ("system/metrics", true),
+            ("httpjson", false)
+        ]
+    );
+    let compiled = inputs
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["streams"].as_array().unwrap())
+        .filter(|s| s.get("compiled_stream").is_some())
+        .count();
+    assert_eq!(compiled, 2 + 3 + 11);
+}
+
+#[test]
+fn elastic_agent_loads_without_policy_templates() {
+    let Some(pkg) = reference("elastic_agent-1.3.5") else {
+        return;
+    };
+    assert!(pkg.policy_templates.is_empty());
+    assert_eq!(policy::default_inputs(&pkg), json!([]));
+}
+
+#[test]
+fn zip_round_trip_and_bad_archives() {
+    let Some(pkg) = reference("nginx-1.5.0") else {
+        return;
+    };
+    let zip = pkg.to_zip();
+    let again = Package::from_zip(&zip).unwrap();
+    assert_eq!(again.info(), pkg.info());
+    let err = Package::from_zip(b"not a zip").unwrap_err();
+    assert!(err.to_string().contains("Error during extraction"), "{err}");
+}
