@@ -5,9 +5,11 @@ mod agent_policies;
 mod agent_protocol;
 mod agents;
 mod enrollment_api_keys;
+mod epm;
 pub mod error;
 pub mod extract;
 mod gate;
+mod package_policies;
 mod security;
 mod settings;
 
@@ -36,6 +38,8 @@ pub fn management_router(fleet: Fleet) -> Router {
         .merge(agents::routes())
         .merge(security::routes())
         .merge(settings::routes())
+        .merge(package_policies::routes())
+        .merge(epm::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             gate::management,

@@ -43,4 +43,16 @@ impl From<StoreError> for FleetError {
     }
 }
 
+/// The HTTP status an error answers with (for per-item results of bulk operations).
+pub fn status_code(e: &FleetError) -> u16 {
+    match e {
+        FleetError::BadRequest(_) => 400,
+        FleetError::Unauthorized(_) => 401,
+        FleetError::Forbidden(_) => 403,
+        FleetError::NotFound(_) => 404,
+        FleetError::Conflict(_) => 409,
+        FleetError::Internal(_) => 500,
+    }
+}
+
 pub type Result<T, E = FleetError> = std::result::Result<T, E>;

@@ -6,10 +6,12 @@ pub mod agents;
 pub mod auth;
 pub mod bulk;
 pub mod enrollment_api_keys;
+pub mod epm;
 pub mod error;
 pub mod hosts;
 pub mod hub;
 pub mod outputs;
+pub mod package_policies;
 pub mod preconfiguration;
 pub mod query;
 pub mod rollback;
@@ -44,6 +46,12 @@ pub struct FleetConfig {
     pub checkin_long_poll: std::time::Duration,
     /// The shortest hold for an agent-chosen `poll_timeout` (Fleet Server: 1 min).
     pub checkin_min_poll: std::time::Duration,
+    /// The Elastic Package Registry (None: no registry, local and uploaded packages only).
+    pub registry_url: Option<String>,
+    /// Local packages: each subfolder `<name>-<version>` of this directory.
+    pub package_dir: Option<std::path::PathBuf>,
+    /// Where the registry cache lives (the data directory).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for FleetConfig {
@@ -55,6 +63,9 @@ impl Default for FleetConfig {
             stack_version: agents::protocol::FLEET_SERVER_VERSION.to_string(),
             checkin_long_poll: std::time::Duration::from_secs(300),
             checkin_min_poll: std::time::Duration::from_secs(60),
+            registry_url: None,
+            package_dir: None,
+            data_dir: None,
         }
     }
 }
@@ -74,11 +85,19 @@ pub struct Fleet {
     pub(crate) full_policies: Arc<std::sync::Mutex<FullPolicyCache>>,
     /// Bulk action jobs this node is running now.
     pub(crate) running_jobs: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Where packages come from.
+    pub packages: Arc<epm::PackageSources>,
 }
 
 impl Fleet {
     pub fn new(store: Arc<dyn store::Store>, config: FleetConfig) -> Self {
+        let packages = Arc::new(epm::PackageSources::load(
+            config.package_dir.as_deref(),
+            config.registry_url.as_deref(),
+            config.data_dir.as_deref(),
+        ));
         Self {
+            packages,
             auth: auth::AuthService::new(store.clone()),
             store,
             config: Arc::new(config),

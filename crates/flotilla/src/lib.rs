@@ -122,6 +122,9 @@ pub async fn start_with_store(
             checkin_long_poll: config.checkin_long_poll,
             checkin_min_poll: config.checkin_min_poll,
             stack_version: config.stack_version.clone(),
+            registry_url: Some(config.registry_url.clone()),
+            package_dir: config.package_dir.clone(),
+            data_dir: Some(config.data_dir.clone()),
             ..FleetConfig::default()
         },
     );

@@ -5,7 +5,9 @@
 pub mod compile;
 pub mod package;
 pub mod policy;
+pub mod registry;
 
 pub use compile::{compile_template, CompileError, VarRecord};
 pub use package::{DataStream, InputDef, Package, PackageError, PolicyTemplate, StreamDef, VarDef};
 pub use policy::PolicyError;
+pub use registry::{Registry, RegistryError};

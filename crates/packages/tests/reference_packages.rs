@@ -146,3 +146,41 @@ fn zip_round_trip_and_bad_archives() {
     let err = Package::from_zip(b"not a zip").unwrap_err();
     assert!(err.to_string().contains("Error during extraction"), "{err}");
 }
+
+fn fixture() -> Package {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/packages/flotilla_test-1.0.0");
+    Package::from_dir(&dir).expect("fixture loads")
+}
+
+#[test]
+fn fixture_defaults_compile() {
+    let pkg = fixture();
+    let mut inputs = policy::default_inputs(&pkg);
+    let vars = policy::default_vars(&pkg);
+    policy::align_inputs(&mut inputs);
+    policy::validate(&pkg, vars.as_ref(), &inputs).unwrap();
+    policy::compile(&pkg, "F", vars.as_ref(), &mut inputs).unwrap();
+    assert_eq!(
+        inputs[0]["compiled_input"],
+        json!({"request.url": "https://svc.example.com/api?q=a b",
+               "request.encoded_url": "https%3A%2F%2Fsvc.example.com%2Fapi%3Fq%3Da%20b",
+               "request.timeout": "30s", "verify": true, "environment": "prod",
+               "ssl": {"verification_mode": "full"}})
+    );
+    assert_eq!(
+        inputs[0]["streams"][0]["compiled_stream"],
+        json!({"interval": "1m", "tags": ["svc-events"], "query": "status:error\nand it's late",
+               "tags_json": "[\"svc-events\"]", "timezone": "UTC", "period": "default", "tag_count": 1}),
+        "a comment-only yaml var splices nothing"
+    );
+    assert!(
+        inputs[0]["streams"][1].get("compiled_stream").is_none(),
+        "disabled by default"
+    );
+    assert_eq!(
+        inputs[1]["streams"][0]["compiled_stream"],
+        json!({"paths": ["/var/log/svc/*.log"],
+               "processors": [{"add_fields": {"target": "svc", "fields": {"env": "prod"}}}]})
+    );
+}

@@ -53,6 +53,10 @@ pub enum Kind {
     UninstallToken,
     /// The key pair policies are signed with.
     MessageSigningKey,
+    /// An integration policy (Kibana's package policy).
+    PackagePolicy,
+    /// An installed package (id = package name); its archive is in `package_archive`.
+    Package,
 }
 
 impl Kind {
@@ -70,6 +74,8 @@ impl Kind {
             Kind::SpaceSettings => "fleet-space-settings",
             Kind::UninstallToken => "fleet-uninstall-tokens",
             Kind::MessageSigningKey => "fleet-message-signing-keys",
+            Kind::PackagePolicy => "ingest-package-policies",
+            Kind::Package => "epm-packages",
         }
     }
 }
@@ -381,6 +387,11 @@ pub trait Tx: Send {
     async fn chunk_list(&mut self, upload_id: &str) -> Result<Vec<(i64, String, i64)>>;
     async fn chunk_get(&mut self, upload_id: &str, n: i64) -> Result<Option<Vec<u8>>>;
     async fn chunks_delete(&mut self, upload_id: &str) -> Result<u64>;
+    /// Stores (or replaces) an installed package's archive.
+    async fn archive_put(&mut self, name: &str, version: &str, data: &[u8]) -> Result<()>;
+    async fn archive_get(&mut self, name: &str, version: &str) -> Result<Option<Vec<u8>>>;
+    /// Removes every stored archive of the package.
+    async fn archives_delete(&mut self, name: &str) -> Result<u64>;
     /// Records an agent's result; false when it already had one.
     async fn action_result_insert(
         &mut self,

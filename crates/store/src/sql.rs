@@ -956,6 +956,37 @@ macro_rules! impl_tx {
                 row.map(|r| Ok(r.try_get("data")?)).transpose()
             }
 
+            async fn archive_put(&mut self, name: &str, version: &str, data: &[u8]) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO package_archive (name, version, data) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name, version) DO UPDATE SET data = excluded.data",
+                )
+                .bind(name)
+                .bind(version)
+                .bind(data)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn archive_get(&mut self, name: &str, version: &str) -> $crate::Result<Option<Vec<u8>>> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT data FROM package_archive WHERE name = $1 AND version = $2")
+                    .bind(name)
+                    .bind(version)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.map(|r| Ok(r.try_get("data")?)).transpose()
+            }
+
+            async fn archives_delete(&mut self, name: &str) -> $crate::Result<u64> {
+                let res = sqlx::query("DELETE FROM package_archive WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(res.rows_affected())
+            }
+
             async fn chunks_delete(&mut self, upload_id: &str) -> $crate::Result<u64> {
                 let res = sqlx::query("DELETE FROM file_chunk WHERE upload_id = $1")
                     .bind(upload_id)

@@ -88,6 +88,8 @@ pub struct PolicySettings {
     pub uninstall_token_hash: Option<String>,
     /// The key the policy is signed with.
     pub signing_key: Option<crate::signing::SigningKey>,
+    /// The policy's package policies (stored bodies with their `id`), oldest first.
+    pub package_policies: Vec<Value>,
 }
 
 /// Output fields that are Kibana bookkeeping, not agent configuration.
@@ -295,6 +297,11 @@ impl Fleet {
             .await?
             .and_then(|t| t.body["token_hash"].as_str().map(String::from));
         out.signing_key = crate::signing::load(tx.as_mut()).await?;
+        out.package_policies = crate::package_policies::package_policies_of(tx.as_mut(), &doc.id)
+            .await?
+            .iter()
+            .map(crate::package_policies::to_item)
+            .collect();
         Ok(out)
     }
 
@@ -398,14 +405,21 @@ impl Fleet {
             }
         }
 
+        let inputs = agent_inputs(
+            &settings.package_policies,
+            namespace,
+            &data_key,
+            p["global_data_tags"].as_array(),
+        );
         let mut full = json!({
             "id": doc.id,
             "outputs": Value::Object(outputs),
-            "inputs": [],
+            "inputs": inputs,
             "revision": p["revision"],
             "agent": agent,
         });
-        if !monitoring.is_empty() {
+        let package_permissions = package_permissions(&settings.package_policies, namespace);
+        if !monitoring.is_empty() || !package_permissions.is_empty() {
             let names = |kind: &str| {
                 json!([
                     format!("{kind}-elastic_agent-{namespace}"),
@@ -419,14 +433,19 @@ impl Fleet {
                 }
             }
             let mut permissions = Map::new();
-            permissions.insert(
-                monitoring_key.clone(),
-                json!({ "_elastic_agent_monitoring": { "indices": indices } }),
-            );
+            if !monitoring.is_empty() {
+                permissions.insert(
+                    monitoring_key.clone(),
+                    json!({ "_elastic_agent_monitoring": { "indices": indices } }),
+                );
+            }
             let checks = permissions
                 .entry(data_key.clone())
                 .or_insert_with(|| json!({}));
             checks["_elastic_agent_checks"] = json!({ "cluster": ["monitor"] });
+            for (id, perm) in package_permissions {
+                checks[id] = perm;
+            }
             full["output_permissions"] = Value::Object(permissions);
         }
         if !opts.standalone {
@@ -535,4 +554,123 @@ impl Fleet {
             "data": { "output": out("data_output_id"), "integrations": [] },
         }))
     }
+}
+
+/// The agent inputs of the package policies (Kibana's `storedPackagePoliciesToAgentInputs`):
+/// one per enabled input of each enabled package policy, with its enabled streams' compiled
+/// configuration; `global_data_tags` become an `add_fields` processor on every input.
+fn agent_inputs(
+    package_policies: &[Value],
+    agent_namespace: &str,
+    use_output: &str,
+    global_data_tags: Option<&Vec<Value>>,
+) -> Value {
+    let mut out = Vec::new();
+    for pp in package_policies {
+        if pp["enabled"] == json!(false) {
+            continue;
+        }
+        let pp_id = pp["id"].as_str().unwrap_or_default();
+        let namespace = pp["namespace"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(agent_namespace);
+        for input in pp["inputs"].as_array().into_iter().flatten() {
+            if input["enabled"] != json!(true) {
+                continue;
+            }
+            let ty = input["type"].as_str().unwrap_or_default();
+            let id = match input["id"].as_str() {
+                Some(id) => id.to_string(),
+                None => match input["policy_template"].as_str() {
+                    Some(t) => format!("{ty}-{t}-{pp_id}"),
+                    None => format!("{ty}-{pp_id}"),
+                },
+            };
+            let mut full = json!({
+                "id": id,
+                "name": pp["name"],
+                "revision": pp["revision"],
+                "type": ty,
+                "data_stream": { "namespace": namespace },
+                "use_output": use_output,
+                "package_policy_id": pp_id,
+            });
+            if let Some(compiled) = input["compiled_input"].as_object() {
+                merge(&mut full, &Value::Object(compiled.clone()));
+            }
+            let streams: Vec<Value> = input["streams"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| s["enabled"] == json!(true))
+                .map(|s| {
+                    let mut stream = json!({ "id": s["id"], "data_stream": s["data_stream"] });
+                    if let Some(compiled) = s["compiled_stream"].as_object() {
+                        merge(&mut stream, &Value::Object(compiled.clone()));
+                    }
+                    stream
+                })
+                .collect();
+            if !streams.is_empty() {
+                full["streams"] = Value::Array(streams);
+            }
+            full["meta"] = json!({ "package": { "name": pp["package"]["name"], "version": pp["package"]["version"] } });
+            if let Some(tags) = global_data_tags.filter(|t| !t.is_empty()) {
+                let fields: Map<String, Value> = tags
+                    .iter()
+                    .filter_map(|t| Some((t["name"].as_str()?.to_string(), t["value"].clone())))
+                    .collect();
+                let mut processors =
+                    vec![json!({ "add_fields": { "target": "", "fields": fields } })];
+                if let Some(existing) = full["processors"].as_array() {
+                    processors.extend(existing.iter().cloned());
+                }
+                full["processors"] = Value::Array(processors);
+            }
+            out.push(full);
+        }
+    }
+    Value::Array(out)
+}
+
+/// Index privileges per package policy: write access to the data streams of its enabled streams.
+fn package_permissions(package_policies: &[Value], agent_namespace: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for pp in package_policies {
+        if pp["enabled"] == json!(false) {
+            continue;
+        }
+        let namespace = pp["namespace"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(agent_namespace);
+        let mut names: Vec<String> = Vec::new();
+        for input in pp["inputs"].as_array().into_iter().flatten() {
+            if input["enabled"] != json!(true) {
+                continue;
+            }
+            for s in input["streams"].as_array().into_iter().flatten() {
+                if s["enabled"] != json!(true) {
+                    continue;
+                }
+                let name = format!(
+                    "{}-{}-{namespace}",
+                    s["data_stream"]["type"].as_str().unwrap_or("logs"),
+                    s["data_stream"]["dataset"].as_str().unwrap_or_default()
+                );
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        if names.is_empty() {
+            continue;
+        }
+        out.push((
+            pp["id"].as_str().unwrap_or_default().to_string(),
+            json!({ "indices": [{ "names": names, "privileges": ["auto_configure", "create_doc"] }] }),
+        ));
+    }
+    out
 }

@@ -214,7 +214,9 @@ impl Fleet {
         }
         if p.full == Some(true) {
             for item in &mut items {
-                item["package_policies"] = json!([]);
+                let id = item["id"].as_str().unwrap_or_default().to_string();
+                item["package_policies"] =
+                    crate::package_policies::items_of(tx.as_mut(), &id).await?;
             }
         }
         Ok(json!({ "items": items, "total": total, "page": page, "perPage": per_page }))
@@ -227,7 +229,7 @@ impl Fleet {
             .await?
             .ok_or_else(|| not_found(id))?;
         let mut item = to_item(&doc);
-        item["package_policies"] = json!([]);
+        item["package_policies"] = crate::package_policies::items_of(tx.as_mut(), id).await?;
         Ok(item)
     }
 
@@ -246,7 +248,8 @@ impl Fleet {
                 Some(doc) => {
                     let mut item = to_item(&doc);
                     if full {
-                        item["package_policies"] = json!([]);
+                        item["package_policies"] =
+                            crate::package_policies::items_of(tx.as_mut(), id).await?;
                     }
                     items.push(item)
                 }
@@ -264,11 +267,31 @@ impl Fleet {
         sys_monitoring: bool,
     ) -> Result<Value> {
         validate_policy_body(body, schema::CREATE)?;
-        if sys_monitoring {
-            return Err(FleetError::BadRequest(
-                "sys_monitoring=true adds the system integration, and Flotilla cannot install integration packages yet: create the policy without sys_monitoring".into(),
-            ));
-        }
+        // sys_monitoring adds the newest `system` package's default policy.
+        let system = if sys_monitoring {
+            let version = self.latest_package_version("system", false).await.map_err(|e| {
+                FleetError::BadRequest(format!(
+                    "sys_monitoring=true adds the system integration, and no package source has the system package ({e}): add it to --package-dir, upload it, or configure a reachable --registry-url"
+                ))
+            })?;
+            Some(self.package("system", &version).await?)
+        } else {
+            None
+        };
+        // Monitoring uses the elastic_agent package when a source has it; a policy with
+        // monitoring works without it (Kibana bundles it for air-gapped installs).
+        let monitoring = body
+            .get("monitoring_enabled")
+            .and_then(Value::as_array)
+            .is_some_and(|m| !m.is_empty());
+        let elastic_agent = if monitoring {
+            match self.latest_package_version("elastic_agent", false).await {
+                Ok(v) => self.package("elastic_agent", &v).await.ok(),
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
         let id = match body.get("id").and_then(Value::as_str) {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => uuid::Uuid::new_v4().to_string(),
@@ -305,9 +328,29 @@ impl Fleet {
         let doc = tx.insert(Kind::AgentPolicy, &id, &attrs).await?;
         enrollment_api_keys::create_default(tx.as_mut(), &id).await?;
         crate::uninstall_tokens::create_token(tx.as_mut(), &id).await?;
+        if let Some(pkg) = &elastic_agent {
+            self.install_in_tx(tx.as_mut(), who, pkg, "registry", false)
+                .await?;
+        }
+        if let Some(system) = &system {
+            let name = self.next_system_policy_name(tx.as_mut()).await?;
+            let request = json!({
+                "name": name,
+                "namespace": attrs["namespace"],
+                "policy_ids": [id],
+                "package": { "name": "system", "version": system.version },
+            });
+            self.create_package_policy_in(who, &request, Some(tx.as_mut()))
+                .await?;
+        }
+        let package_policies = crate::package_policies::items_of(tx.as_mut(), &id).await?;
         tx.commit().await?;
         tracing::info!(agent_policy_id = %id, "agent policy created");
-        Ok(to_item(&doc))
+        let mut item = to_item(&doc);
+        if system.is_some() {
+            item["package_policies"] = package_policies;
+        }
+        Ok(item)
     }
 
     pub async fn update_agent_policy(
@@ -366,7 +409,8 @@ impl Fleet {
         // nodes hear the notification).
         self.hub.policy_changed(id, revision);
         let mut item = to_item(&doc);
-        item["package_policies"] = json!([]);
+        let mut tx = self.store.begin(Mode::Read).await?;
+        item["package_policies"] = crate::package_policies::items_of(tx.as_mut(), id).await?;
         Ok(item)
     }
 
@@ -415,12 +459,14 @@ impl Fleet {
         let doc = tx
             .insert(Kind::AgentPolicy, &new_id, &Value::Object(attrs))
             .await?;
-        // Package policies are copied here (named with `copy_name`) once integrations exist.
+        let copies = self
+            .copy_package_policies(tx.as_mut(), who, id, &new_id)
+            .await?;
         enrollment_api_keys::create_default(tx.as_mut(), &new_id).await?;
         crate::uninstall_tokens::create_token(tx.as_mut(), &new_id).await?;
         tx.commit().await?;
         let mut item = to_item(&doc);
-        item["package_policies"] = json!([]);
+        item["package_policies"] = Value::Array(copies);
         Ok(item)
     }
 
@@ -446,6 +492,7 @@ impl Fleet {
             ));
         }
         enrollment_api_keys::delete_for_policy(tx.as_mut(), id).await?;
+        self.delete_package_policies_of(tx.as_mut(), id).await?;
         tx.delete(Kind::AgentPolicy, id).await?;
         tx.commit().await?;
         tracing::info!(agent_policy_id = %id, "agent policy deleted");

@@ -32,6 +32,40 @@ pub struct TestServer {
     url: String,
     /// The `[preconfiguration]` section restarts start with.
     pub preconfiguration: Option<Value>,
+    /// The `--package-dir` restarts start with.
+    pub package_dir: Option<std::path::PathBuf>,
+    /// The `--registry-url` restarts start with ("" = none).
+    pub registry_url: String,
+}
+
+/// A real package of `../shared/reference/packages` (None, and a note, when that folder is
+/// absent: the test then skips).
+pub fn reference_package(name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/packages")
+        .join(name);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: {} is absent", dir.display());
+        None
+    }
+}
+
+/// One of the project's own test packages (`tests/fixtures/packages/<name>`).
+pub fn fixture_package(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/packages")
+        .join(name)
+}
+
+/// What a test server starts with beyond the defaults.
+#[derive(Default)]
+pub struct Options {
+    pub preconfiguration: Option<Value>,
+    /// Package folders (`<name>-<version>`) to serve from `--package-dir`.
+    pub packages: Vec<std::path::PathBuf>,
+    pub registry_url: Option<String>,
 }
 
 /// The PostgreSQL URL for tests, or None (and a note) when PostgreSQL tests are not wanted.
@@ -86,25 +120,48 @@ impl TestServer {
         backend: Backend,
         wrap: impl FnOnce(Arc<dyn fleet::store::Store>) -> Arc<dyn fleet::store::Store>,
     ) -> Option<TestServer> {
-        Self::start_full(backend, wrap, None).await
+        Self::start_full(backend, wrap, Options::default()).await
     }
 
     /// Like [`TestServer::start`], with a `[preconfiguration]` section.
     pub async fn start_preconfigured(backend: Backend, pre: Value) -> Option<TestServer> {
-        Self::start_full(backend, |s| s, Some(pre)).await
+        let options = Options {
+            preconfiguration: Some(pre),
+            ..Default::default()
+        };
+        Self::start_full(backend, |s| s, options).await
+    }
+
+    /// Like [`TestServer::start`], with packages and a registry.
+    pub async fn start_with(backend: Backend, options: Options) -> Option<TestServer> {
+        Self::start_full(backend, |s| s, options).await
     }
 
     async fn start_full(
         backend: Backend,
         wrap: impl FnOnce(Arc<dyn fleet::store::Store>) -> Arc<dyn fleet::store::Store>,
-        preconfiguration: Option<Value>,
+        options: Options,
     ) -> Option<TestServer> {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, pg_schema, url) = open_store(backend, dir.path()).await?;
+        let package_dir = (!options.packages.is_empty()).then(|| {
+            let pkgs = dir.path().join("packages");
+            std::fs::create_dir_all(&pkgs).expect("package dir");
+            for p in &options.packages {
+                let target = std::fs::canonicalize(p).expect("package folder exists");
+                std::os::unix::fs::symlink(&target, pkgs.join(p.file_name().unwrap()))
+                    .expect("link package");
+            }
+            pkgs
+        });
+        let registry_url = options.registry_url.clone().unwrap_or_default();
+        let preconfiguration = options.preconfiguration;
         let mut config = Config::with_database(dir.path(), &url);
         config.elastic_password = Some(PASSWORD.into());
         config.checkin_min_poll = std::time::Duration::from_millis(200);
         config.preconfiguration = preconfiguration.clone();
+        config.package_dir = package_dir.clone();
+        config.registry_url = registry_url.clone();
         let server = flotilla::start_with_store(&config, wrap(store))
             .await
             .expect("server starts");
@@ -120,6 +177,8 @@ impl TestServer {
             pg_schema,
             url,
             preconfiguration,
+            package_dir,
+            registry_url,
         })
     }
 
@@ -134,6 +193,8 @@ impl TestServer {
         let mut config = Config::with_database(dir.path(), &url);
         config.elastic_password = Some(PASSWORD.into());
         config.checkin_min_poll = std::time::Duration::from_millis(200);
+        config.package_dir = self.package_dir.clone();
+        config.registry_url = self.registry_url.clone();
         let server = flotilla::start_with_store(&config, Arc::new(store))
             .await
             .expect("second node starts");
@@ -148,6 +209,8 @@ impl TestServer {
             pg_schema: None,
             url,
             preconfiguration: None,
+            package_dir: self.package_dir.clone(),
+            registry_url: self.registry_url.clone(),
         })
     }
 
@@ -182,6 +245,8 @@ impl TestServer {
         config.elastic_password = Some(PASSWORD.into());
         config.checkin_min_poll = std::time::Duration::from_millis(200);
         config.preconfiguration = self.preconfiguration.clone();
+        config.package_dir = self.package_dir.clone();
+        config.registry_url = self.registry_url.clone();
         let server = flotilla::start_with_store(&config, store)
             .await
             .expect("server restarts");

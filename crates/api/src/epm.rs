@@ -1,0 +1,407 @@
+//! `/api/fleet/epm/...`: packages. Request parsing and response shapes only; the rules live in
+//! `fleet::epm`.
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use fleet::auth::Principal;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, QueryParams};
+use crate::AppState;
+
+/// Largest package archive accepted by upload (conventions: 100 MiB).
+pub const MAX_PACKAGE_UPLOAD: usize = 100 * 1024 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    let es = |what: &'static str| move || async move { needs_elasticsearch(what) };
+    let not_yet = |what: &'static str| move || async move { not_supported(what) };
+    Router::new()
+        .route("/api/fleet/epm/categories", get(categories))
+        .route("/api/fleet/epm/packages", get(list).post(upload))
+        .route("/api/fleet/epm/packages/_bulk", post(bulk_install))
+        .route("/api/fleet/epm/packages/installed", get(installed))
+        .route("/api/fleet/epm/packages/limited", get(limited))
+        .route(
+            "/api/fleet/epm/packages/{name}",
+            get(info_latest)
+                .post(install_latest)
+                .put(update_settings)
+                .delete(uninstall_any),
+        )
+        .route("/api/fleet/epm/packages/{name}/stats", get(stats))
+        .route(
+            "/api/fleet/epm/packages/{name}/{version}",
+            get(info)
+                .post(install)
+                .put(update_settings_version)
+                .delete(uninstall),
+        )
+        .route("/api/fleet/epm/packages/{name}/{version}/{*path}", get(file))
+        .route(
+            "/api/fleet/epm/templates/{name}/{version}/inputs",
+            get(inputs_template),
+        )
+        .route(
+            "/api/fleet/epm/data_streams",
+            get(es("Data streams are Elasticsearch objects")),
+        )
+        .route(
+            "/api/fleet/epm/bulk_assets",
+            post(es("Package assets are installed in Elasticsearch and Kibana")),
+        )
+        .route(
+            "/api/fleet/epm/packages/{name}/{version}/kibana_assets",
+            post(es("Kibana assets (dashboards, visualizations) are installed in Kibana"))
+                .delete(es("Kibana assets (dashboards, visualizations) are installed in Kibana")),
+        )
+        .route(
+            "/api/fleet/epm/packages/{name}/{version}/rule_assets",
+            post(es("Rule assets are installed in Kibana")),
+        )
+        .route(
+            "/api/fleet/epm/packages/{name}/{version}/transforms/authorize",
+            post(es("Transforms are Elasticsearch objects")),
+        )
+        .route(
+            "/api/fleet/epm/packages/{name}/{version}/datastream_assets",
+            axum::routing::delete(es("Data stream assets are Elasticsearch objects")),
+        )
+        .route(
+            "/api/fleet/epm/custom_integrations",
+            post(es("Custom integrations install index templates and ingest pipelines, which are Elasticsearch objects")),
+        )
+        .route(
+            "/api/fleet/epm/custom_integrations/{name}",
+            axum::routing::put(es("Custom integrations install index templates and ingest pipelines, which are Elasticsearch objects")),
+        )
+        .route(
+            "/api/fleet/epm/packages/_bulk_namespace_customization",
+            post(es("Namespace customization changes Elasticsearch index templates")),
+        )
+        .route(
+            "/api/fleet/epm/verification_key_id",
+            get(not_yet("Package signature verification")),
+        )
+        .route(
+            "/api/fleet/epm/packages/_bulk_upgrade",
+            post(not_yet("Bulk package upgrade tasks")),
+        )
+        .route(
+            "/api/fleet/epm/packages/_bulk_upgrade/{task}",
+            get(not_yet("Bulk package upgrade tasks")),
+        )
+        .route(
+            "/api/fleet/epm/packages/_bulk_uninstall",
+            post(not_yet("Bulk package uninstall tasks")),
+        )
+        .route(
+            "/api/fleet/epm/packages/_bulk_uninstall/{task}",
+            get(not_yet("Bulk package uninstall tasks")),
+        )
+        .route(
+            "/api/fleet/epm/packages/_bulk_rollback",
+            post(not_yet("Package rollback")),
+        )
+        .route(
+            "/api/fleet/epm/packages/_bulk_rollback/{task}",
+            get(not_yet("Package rollback")),
+        )
+        .route(
+            "/api/fleet/epm/packages/{name}/rollback",
+            post(not_yet("Package rollback")),
+        )
+        .route(
+            "/api/fleet/epm/packages/{name}/review_upgrade",
+            post(not_yet("Package upgrade review")),
+        )
+        .route(
+            "/api/fleet/epm/packages/{name}/{version}/dependencies",
+            get(not_yet("Package dependencies")),
+        )
+}
+
+fn needs_elasticsearch(what: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "{what}, and Flotilla does not use Elasticsearch: this operation needs Kibana with Elasticsearch"
+    ))
+}
+
+fn not_supported(what: &str) -> ApiError {
+    ApiError::bad_request(format!("{what}: not supported by Flotilla yet"))
+}
+
+async fn categories(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&["prerelease", "include_policy_templates", "experimental"])?;
+    let prerelease = q.bool("prerelease")?.unwrap_or(false);
+    let templates = q.bool("include_policy_templates")?.unwrap_or(false);
+    Ok(Json(
+        s.fleet.package_categories(prerelease, templates).await?,
+    ))
+}
+
+async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[
+        "category",
+        "prerelease",
+        "excludeInstallStatus",
+        "withPackagePoliciesCount",
+        "experimental",
+    ])?;
+    Ok(Json(
+        s.fleet
+            .list_packages(
+                q.get("category"),
+                q.bool("prerelease")?.unwrap_or(false),
+                q.bool("excludeInstallStatus")?.unwrap_or(false),
+                q.bool("withPackagePoliciesCount")?.unwrap_or(false),
+            )
+            .await?,
+    ))
+}
+
+async fn upload(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    q: QueryParams,
+    req: Request<Body>,
+) -> ApiResult<Json<Value>> {
+    q.allow(&["ignoreMappingUpdateErrors", "skipDataStreamRollover"])?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if content_type != "application/zip" {
+        return Err(ApiError::bad_request(format!(
+            "Unsupported content type: {content_type}. Upload a package as a zip archive with Content-Type: application/zip"
+        )));
+    }
+    let bytes: Bytes = to_bytes(req.into_body(), MAX_PACKAGE_UPLOAD)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "Payload content length greater than maximum allowed: {MAX_PACKAGE_UPLOAD}"
+                ),
+            )
+        })?;
+    Ok(Json(s.fleet.upload_package(&who, &bytes).await?))
+}
+
+async fn bulk_install(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&["prerelease"])?;
+    let prerelease = q.bool("prerelease")?.unwrap_or(false);
+    Ok(Json(
+        s.fleet
+            .bulk_install_packages(&who, &body, prerelease)
+            .await?,
+    ))
+}
+
+async fn installed(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[
+        "dataStreamType",
+        "showOnlyActiveDataStreams",
+        "nameQuery",
+        "searchAfter",
+        "perPage",
+        "sortOrder",
+    ])?;
+    let per_page = q.num("perPage")?.unwrap_or(15.0).max(0.0) as u64;
+    let search_after = q.get("searchAfter").map(|raw| {
+        serde_json::from_str::<Value>(raw)
+            .ok()
+            .and_then(|v| v.get(0).and_then(Value::as_str).map(String::from))
+            .unwrap_or_else(|| raw.to_string())
+    });
+    let descending = q.one_of("sortOrder", &["asc", "desc"])?.as_deref() == Some("desc");
+    Ok(Json(
+        s.fleet
+            .installed_packages(
+                q.get("nameQuery"),
+                per_page,
+                search_after.as_deref(),
+                descending,
+            )
+            .await?,
+    ))
+}
+
+async fn limited(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.limited_packages().await?))
+}
+
+async fn info_for(
+    s: &AppState,
+    name: &str,
+    version: Option<&str>,
+    q: &QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&["ignoreUnverified", "prerelease", "full", "withMetadata"])?;
+    let prerelease = q.bool("prerelease")?.unwrap_or(false);
+    let with_metadata = q.bool("withMetadata")?.unwrap_or(false);
+    Ok(Json(
+        s.fleet
+            .package_info(name, version, prerelease, with_metadata)
+            .await?,
+    ))
+}
+
+async fn info_latest(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    info_for(&s, &name, None, &q).await
+}
+
+async fn info(
+    State(s): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    info_for(&s, &name, Some(&version), &q).await
+}
+
+async fn install_for(
+    s: &AppState,
+    who: &Principal,
+    name: &str,
+    version: Option<&str>,
+    q: &QueryParams,
+    body: &Value,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[
+        "prerelease",
+        "ignoreMappingUpdateErrors",
+        "skipDataStreamRollover",
+        "skipDependencyCheck",
+    ])?;
+    let prerelease = q.bool("prerelease")?.unwrap_or(false);
+    let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+    Ok(Json(
+        s.fleet
+            .install_package(who, name, version, prerelease, force)
+            .await?,
+    ))
+}
+
+async fn install_latest(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    install_for(&s, &who, &name, None, &q, &body).await
+}
+
+async fn install(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((name, version)): Path<(String, String)>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    install_for(&s, &who, &name, Some(&version), &q, &body).await
+}
+
+async fn update_settings(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(
+        s.fleet.update_package_settings(&name, None, &body).await?,
+    ))
+}
+
+async fn update_settings_version(
+    State(s): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(
+        s.fleet
+            .update_package_settings(&name, Some(&version), &body)
+            .await?,
+    ))
+}
+
+async fn uninstall_any(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&["force"])?;
+    let force = q.bool("force")?.unwrap_or(false);
+    Ok(Json(s.fleet.uninstall_package(&name, None, force).await?))
+}
+
+async fn uninstall(
+    State(s): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&["force"])?;
+    let force = q.bool("force")?.unwrap_or(false);
+    Ok(Json(
+        s.fleet
+            .uninstall_package(&name, Some(&version), force)
+            .await?,
+    ))
+}
+
+async fn stats(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.package_stats(&name).await?))
+}
+
+async fn file(
+    State(s): State<AppState>,
+    Path((name, version, path)): Path<(String, String, String)>,
+    q: QueryParams,
+) -> ApiResult<Response> {
+    q.allow(&[])?;
+    let (data, content_type) = s.fleet.package_file(&name, &version, &path).await?;
+    Ok(([(header::CONTENT_TYPE, content_type)], data).into_response())
+}
+
+async fn inputs_template(
+    State(s): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    q: QueryParams,
+) -> ApiResult<Response> {
+    q.allow(&["format", "prerelease", "ignoreUnverified"])?;
+    let format = q.get("format").unwrap_or("json");
+    let (text, content_type) = s
+        .fleet
+        .package_inputs_template(&name, &version, format)
+        .await?;
+    if format == "json" {
+        let value: Value = serde_json::from_str(&text).unwrap_or(json!(null));
+        return Ok(Json(value).into_response());
+    }
+    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
+}
