@@ -918,7 +918,7 @@ pub(crate) async fn package_policies_of(
         .find(
             Kind::PackagePolicy,
             &Query {
-                filter: store::Filter::Eq(
+                filter: store::Filter::AnyEq(
                     store::doc_field("policy_ids"),
                     store::Scalar::Str(agent_policy_id.into()),
                 ),

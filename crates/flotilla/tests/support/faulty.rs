@@ -222,6 +222,15 @@ impl Tx for FailTx {
     async fn chunks_delete(&mut self, id: &str) -> Result<u64> {
         self.inner.chunks_delete(id).await
     }
+    async fn archive_put(&mut self, name: &str, version: &str, data: &[u8]) -> Result<()> {
+        self.inner.archive_put(name, version, data).await
+    }
+    async fn archive_get(&mut self, name: &str, version: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.archive_get(name, version).await
+    }
+    async fn archives_delete(&mut self, name: &str) -> Result<u64> {
+        self.inner.archives_delete(name).await
+    }
     async fn jobs_unfinished(&mut self, before: &str) -> Result<Vec<String>> {
         self.inner.jobs_unfinished(before).await
     }

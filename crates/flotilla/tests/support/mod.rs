@@ -465,3 +465,32 @@ pub fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// Like `both_backends!`, for a server started with [`Options`]; the options expression is an
+/// `Option<Options>` (None: a reference package is absent, and the test skips).
+#[macro_export]
+macro_rules! both_backends_with {
+    ($options:expr; $(#[$meta:meta])* async fn $name:ident($srv:ident: TestServer) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($srv: $crate::support::TestServer) $body
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let Some(options) = $options else { return };
+                if let Some(s) = $crate::support::TestServer::start_with($crate::support::Backend::Sqlite, options).await {
+                    run(s).await;
+                }
+            }
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(options) = $options else { return };
+                if let Some(s) = $crate::support::TestServer::start_with($crate::support::Backend::Postgres, options).await {
+                    run(s).await;
+                }
+            }
+        }
+    };
+}
