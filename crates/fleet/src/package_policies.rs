@@ -223,12 +223,14 @@ impl Fleet {
             };
             // A full-format var record (`{name: {value, type}}`) on an update that keeps the
             // stored inputs is taken as it is.
+            let full_vars = given_vars.filter(|g| {
+                body.get("inputs").is_none()
+                    && existing.is_some()
+                    && g.values()
+                        .all(|v| v.get("value").is_some() || v.get("type").is_some())
+            });
             if given_vars.is_some() && body.get("inputs").is_none() && existing.is_some() {
-                let looks_full = given_vars
-                    .unwrap()
-                    .values()
-                    .all(|v| v.get("value").is_some() || v.get("type").is_some());
-                if looks_full {
+                if full_vars.is_some() {
                     vars = body.get("vars").cloned();
                 } else {
                     policy::apply_simplified(&package, &mut vars, &mut inputs, given_vars, None)

@@ -63,7 +63,7 @@ both_backends! {
 }
 
 both_backends! {
-    async fn sys_monitoring_is_refused_clearly_until_packages_exist(srv: TestServer) {
+    async fn sys_monitoring_without_a_system_package_is_refused_clearly(srv: TestServer) {
         let (status, res) = srv.post("/api/fleet/agent_policies?sys_monitoring=true", guide_body()).await;
         assert_eq!(status, 400);
         assert!(res["message"].as_str().unwrap().contains("system integration"), "{res}");

@@ -413,6 +413,14 @@ both_backends_with! { nginx_and_fixture();
         assert_eq!(res["item"]["description"], "edited");
         let (status, res) = srv.put(&format!("/api/fleet/package_policies/{b_id}"), json!({"name": "nginx-demo-123"})).await;
         assert_eq!(status, 409, "{res}");
+        // Package-level vars alone: the stored inputs stay, compiled again with the new value.
+        let (status, res) = srv
+            .put(&format!("/api/fleet/package_policies/{b_id}"), json!({"vars": {"environment": "dev"}}))
+            .await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res["item"]["vars"]["environment"]["value"], "dev");
+        assert_eq!(res["item"]["inputs"][0]["compiled_input"]["environment"], "dev");
+        assert_eq!(res["item"]["namespace"], "ops");
         let (status, _) = srv.put("/api/fleet/package_policies/missing", json!({"name": "x"})).await;
         assert_eq!(status, 404);
 
