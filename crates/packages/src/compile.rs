@@ -97,13 +97,26 @@ fn build_context(vars: &VarRecord) -> Result<(Value, BTreeMap<String, Value>), C
 
 /// §6.2: renders with JavaScript Handlebars semantics.
 fn render(template: &str, context: &Value) -> Result<String, CompileError> {
-    let rewritten = rewrite_template(template);
     REGISTRY.with(|registry| {
+        let mut registry = registry.borrow_mut();
+        // Parsing a template costs more than rendering it: each distinct template text is
+        // parsed once per thread and kept (a bounded number of them).
+        if !registry.has_template(template) {
+            if registry.get_templates().len() >= MAX_CACHED_TEMPLATES {
+                registry.clear_templates();
+            }
+            registry
+                .register_template_string(template, rewrite_template(template))
+                .map_err(|e| CompileError::Template(e.to_string()))?;
+        }
         registry
-            .render_template(&rewritten, context)
+            .render(template, context)
             .map_err(|e| CompileError::Template(render_error_text(&e)))
     })
 }
+
+/// Parsed templates kept per thread.
+const MAX_CACHED_TEMPLATES: usize = 512;
 
 fn render_error_text(e: &RenderError) -> String {
     match e.reason() {
@@ -113,7 +126,7 @@ fn render_error_text(e: &RenderError) -> String {
 }
 
 thread_local! {
-    static REGISTRY: Handlebars<'static> = registry();
+    static REGISTRY: std::cell::RefCell<Handlebars<'static>> = std::cell::RefCell::new(registry());
 }
 
 fn registry() -> Handlebars<'static> {
@@ -594,11 +607,7 @@ mod tests {
     #[test]
     fn arrays_print_like_javascript_and_block_lines_vanish() {
         let t = "hosts: {{hosts}}\n{{#if on}}\nflag: yes\n{{/if}}\nn: {{n}}\n";
-        let out = render(
-            &rewrite_template(t),
-            &json!({"hosts": ["a", "b"], "on": {}, "n": 3.0}),
-        )
-        .unwrap();
+        let out = render(t, &json!({"hosts": ["a", "b"], "on": {}, "n": 3.0})).unwrap();
         assert_eq!(out, "hosts: a,b\nflag: yes\nn: 3\n");
     }
 

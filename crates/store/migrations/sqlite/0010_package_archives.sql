@@ -6,4 +6,3 @@ CREATE TABLE package_archive (
     data    BLOB NOT NULL,
     PRIMARY KEY (name, version)
 );
-CREATE INDEX saved_object_package_name ON saved_object (kind, json_extract(doc, '$.package.name'));
