@@ -51,6 +51,7 @@ pub fn delivered(action: &store::Doc, agent_id: &str) -> Value {
     });
     for k in [
         "expiration",
+        "signed",
         "start_time",
         "minimum_execution_duration",
         "rollout_duration_seconds",
@@ -75,6 +76,27 @@ pub fn delivered(action: &store::Doc, agent_id: &str) -> Value {
         out["start_time"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     }
     out
+}
+
+/// Actions Kibana signs with the message signing key, so that an agent acts only on what its
+/// Fleet signed (the agent checks `signed` against `agent.protection.signing_key`).
+pub(crate) const SIGNED_ACTIONS: &[&str] = &["UPGRADE", "UNENROLL"];
+
+/// Adds `signed` (`data`: the action document, base64; `signature`: ECDSA P-256) to an action
+/// of a signed type.
+pub(crate) async fn sign_action(tx: &mut dyn Tx, doc: &mut Value) -> Result<()> {
+    let kind = doc["type"].as_str().unwrap_or_default();
+    if !SIGNED_ACTIONS.contains(&kind) {
+        return Ok(());
+    }
+    if let Some(key) = crate::signing::load(tx).await? {
+        let mut body = doc.clone();
+        if let Some(o) = body.as_object_mut() {
+            o.remove("signed");
+        }
+        doc["signed"] = key.sign(&body);
+    }
+    Ok(())
 }
 
 /// A new action document (Kibana's `.fleet-actions` shape); `extra` adds or overrides fields.
@@ -116,7 +138,8 @@ impl Fleet {
         selector: &Filter,
         extra: Value,
     ) -> Result<(String, Vec<String>)> {
-        let doc = action_doc(kind, data, extra);
+        let mut doc = action_doc(kind, data, extra);
+        sign_action(tx, &mut doc).await?;
         let action_id = doc["action_id"].as_str().unwrap_or_default().to_string();
         let created = doc["@timestamp"].as_str().unwrap_or_default().to_string();
         let expiration = doc["expiration"].as_str().unwrap_or_default().to_string();

@@ -220,6 +220,8 @@ impl Fleet {
             .expect("actions carry their id")
             .to_string();
         let mut tx = self.store.begin(Mode::Write).await?;
+        let mut action = action;
+        crate::actions::sign_action(tx.as_mut(), &mut action).await?;
         tx.action_insert(
             &action_id,
             &spec.kind,

@@ -143,10 +143,12 @@ impl Fleet {
         at: &str,
     ) -> Result<String> {
         let action_id = action["action_id"].as_str().unwrap_or_default().to_string();
+        let mut action = action.clone();
+        crate::actions::sign_action(tx, &mut action).await?;
         tx.action_insert(
             &action_id,
             "UPGRADE",
-            action,
+            &action,
             at,
             action["expiration"].as_str(),
         )

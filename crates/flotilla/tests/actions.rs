@@ -551,3 +551,46 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+both_backends! {
+    async fn upgrade_and_unenroll_actions_are_signed_with_the_policy_key(srv: TestServer) {
+        use base64::Engine;
+        use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let (pid, token) = policy(&srv, "p", false).await;
+        let (id, key) = versioned_agent(&srv, &pid, &token, "h1", "9.1.0", true).await;
+        let (_, full) = srv.get(&format!("/api/fleet/agent_policies/{pid}/full")).await;
+        let public = b64.decode(full["item"]["agent"]["protection"]["signing_key"].as_str().unwrap()).unwrap();
+        let next_action = |kind: &'static str| {
+            let (srv, id, key) = (&srv, id.clone(), key.clone());
+            async move {
+                let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{id}/checkin"), Some(&key), checkin(json!({}))).await;
+                res["actions"].as_array().unwrap().iter().find(|a| a["type"] == kind).cloned().unwrap_or_else(|| panic!("no {kind}: {res}"))
+            }
+        };
+        let (status, res) = srv.post(&format!("/api/fleet/agents/{id}/upgrade"), json!({"version": "9.3.0"})).await;
+        assert_eq!(status, 200, "{res}");
+        let upgrade = next_action("UPGRADE").await;
+        let data = b64.decode(upgrade["signed"]["data"].as_str().expect("signed")).unwrap();
+        let sig = b64.decode(upgrade["signed"]["signature"].as_str().unwrap()).unwrap();
+        assert!(UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &public[public.len() - 65..]).verify(&data, &sig).is_ok());
+        let signed: Value = serde_json::from_slice(&data).unwrap();
+        assert_eq!(signed["type"], "UPGRADE");
+        assert_eq!(signed["action_id"], upgrade["id"]);
+        assert_eq!(signed["data"]["version"], "9.3.0");
+        assert_eq!(signed["data"], upgrade["data"]);
+
+        // Unenroll is signed too; diagnostics requests are not.
+        let (status, _) = srv.post(&format!("/api/fleet/agents/{id}/request_diagnostics"), json!({})).await;
+        assert_eq!(status, 200);
+        let diag = next_action("REQUEST_DIAGNOSTICS").await;
+        assert!(diag.get("signed").is_none(), "{diag}");
+        let (status, _) = srv.post(&format!("/api/fleet/agents/{id}/unenroll"), json!({})).await;
+        assert_eq!(status, 200);
+        let unenroll = next_action("UNENROLL").await;
+        let data = b64.decode(unenroll["signed"]["data"].as_str().expect("signed")).unwrap();
+        let sig = b64.decode(unenroll["signed"]["signature"].as_str().unwrap()).unwrap();
+        assert!(UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &public[public.len() - 65..]).verify(&data, &sig).is_ok());
+        srv.stop().await;
+    }
+}
