@@ -1019,3 +1019,37 @@ impl Fleet {
         Ok(format!("system-{}", highest + 1))
     }
 }
+
+impl Fleet {
+    /// Whether a simplified request would store something other than `doc` holds (name,
+    /// namespace, description, package version, vars or compiled inputs).
+    pub(crate) async fn package_policy_differs(&self, doc: &Doc, body: &Value) -> Result<bool> {
+        let old = &doc.body;
+        let version = body["package"]["version"].as_str().unwrap_or_default();
+        if old["package"]["version"].as_str() != Some(version) {
+            return Ok(true);
+        }
+        for k in ["name", "namespace", "description"] {
+            if let Some(v) = body.get(k) {
+                if old.get(k) != Some(v) {
+                    return Ok(true);
+                }
+            }
+        }
+        let package = self
+            .package(
+                body["package"]["name"].as_str().unwrap_or_default(),
+                version,
+            )
+            .await?;
+        let mut fresh = body.clone();
+        if fresh.get("inputs").is_none() {
+            fresh["inputs"] = json!({});
+        }
+        let built = self.build_inputs(package, &fresh, None)?;
+        let mut inputs = built.inputs;
+        policy::compile(&built.package, &doc.id, built.vars.as_ref(), &mut inputs)
+            .map_err(|e| bad(e.0))?;
+        Ok(inputs != old["inputs"] || built.vars.as_ref() != old.get("vars"))
+    }
+}

@@ -17,17 +17,20 @@ const SECTIONS: &[&str] = &[
     "outputs",
     "fleet_server_hosts",
     "agent_download_sources",
+    "packages",
     "agent_policies",
 ];
 
 fn entries<'a>(section: &'a Value, name: &str) -> Result<Vec<&'a Value>> {
+    // Packages are named, not given ids.
+    let key = if name == "packages" { "name" } else { "id" };
     match section.get(name) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                if item["id"].as_str().is_none_or(str::is_empty) {
+                if item[key].as_str().is_none_or(str::is_empty) {
                     return Err(FleetError::BadRequest(format!(
-                        "preconfiguration {name}[{i}]: an id is required"
+                        "preconfiguration {name}[{i}]: an {key} is required"
                     )));
                 }
             }
@@ -62,6 +65,9 @@ impl Fleet {
             for item in entries(pre, name)? {
                 changed += usize::from(self.preconfigure_setting(setting, item).await?);
             }
+        }
+        for item in entries(pre, "packages")? {
+            changed += usize::from(self.preconfigure_package(item).await?);
         }
         for item in entries(pre, "agent_policies")? {
             changed += usize::from(self.preconfigure_policy(item).await?);
@@ -125,13 +131,113 @@ impl Fleet {
         Ok(())
     }
 
-    /// One agent policy: created with its id, or updated (forced) when a field differs.
-    async fn preconfigure_policy(&self, item: &Value) -> Result<bool> {
-        let who = Principal {
-            username: "flotilla".into(),
-            role: Role::Superuser,
-            api_key_id: None,
+    /// One package (`name`, optional `version`, else the newest a source has): installed unless
+    /// that version already is.
+    async fn preconfigure_package(&self, item: &Value) -> Result<bool> {
+        let name = item["name"].as_str().unwrap_or_default();
+        let version = match item["version"].as_str() {
+            Some(v) => v.to_string(),
+            None => self.latest_package_version(name, false).await?,
         };
+        let installed = {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            Self::installed(tx.as_mut(), name).await?
+        };
+        if installed.is_some_and(|d| d["version"] == json!(version)) {
+            return Ok(false);
+        }
+        self.install_package(&preconfigurer(), name, Some(&version), false, false)
+            .await?;
+        tracing::info!(package = name, %version, "preconfigured package installed");
+        Ok(true)
+    }
+
+    /// One agent policy: created with its id, or updated (forced) when a field differs; then
+    /// its `package_policies`.
+    async fn preconfigure_policy(&self, item: &Value) -> Result<bool> {
+        let package_policies = match item.get("package_policies") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list.clone(),
+            Some(_) => {
+                return Err(FleetError::BadRequest(
+                    "preconfiguration agent_policies[].package_policies: expected a list".into(),
+                ))
+            }
+        };
+        let mut item = item.clone();
+        if let Some(o) = item.as_object_mut() {
+            o.remove("package_policies");
+        }
+        let mut changed = self.preconfigure_policy_only(&item).await?;
+        let id = item["id"].as_str().unwrap_or_default().to_string();
+        for pp in &package_policies {
+            changed |= self.preconfigure_package_policy(&id, pp).await?;
+        }
+        Ok(changed)
+    }
+
+    /// A package policy of a preconfigured agent policy, in the API's simplified format (`name`,
+    /// `package.name`, optional `package.version`, `id`, `namespace`, `description`, `vars`,
+    /// `inputs`). Created, or updated when what it compiles to differs from what is stored.
+    async fn preconfigure_package_policy(&self, policy_id: &str, item: &Value) -> Result<bool> {
+        let name = item["name"].as_str().unwrap_or_default();
+        if name.is_empty() {
+            return Err(FleetError::BadRequest(format!(
+                "preconfiguration agent policy {policy_id}: each package policy needs a name"
+            )));
+        }
+        let id = item["id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{policy_id}-{name}"));
+        let pkg_name = item["package"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let version = match item["package"]["version"].as_str() {
+            Some(v) => v.to_string(),
+            None => self.latest_package_version(&pkg_name, false).await?,
+        };
+        let mut body = item.clone();
+        body["id"] = json!(id);
+        body["policy_ids"] = json!([policy_id]);
+        body["package"] = json!({ "name": pkg_name, "version": version });
+        body["force"] = json!(true);
+        let existing = {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            tx.get(Kind::PackagePolicy, &id).await?
+        };
+        let who = preconfigurer();
+        match existing {
+            None => {
+                self.create_package_policy(&who, &body, Default::default())
+                    .await?;
+            }
+            Some(doc) => {
+                if !self.package_policy_differs(&doc, &body).await? {
+                    return Ok(false);
+                }
+                if let Some(o) = body.as_object_mut() {
+                    o.remove("id");
+                }
+                // What the file does not say returns to the package's defaults.
+                if body.get("inputs").is_none() {
+                    body["inputs"] = json!({});
+                }
+                self.update_package_policy(&who, &id, &body, Default::default())
+                    .await?;
+            }
+        }
+        tracing::info!(
+            package_policy_id = id,
+            agent_policy_id = policy_id,
+            "preconfigured"
+        );
+        Ok(true)
+    }
+
+    async fn preconfigure_policy_only(&self, item: &Value) -> Result<bool> {
+        let who = preconfigurer();
         let id = item["id"].as_str().unwrap_or_default().to_string();
         let existing = {
             let mut tx = self.store.begin(Mode::Read).await?;
@@ -161,5 +267,14 @@ impl Fleet {
         self.mark_preconfigured(Kind::AgentPolicy, &id).await?;
         tracing::info!(agent_policy_id = id, "preconfigured");
         Ok(true)
+    }
+}
+
+/// Who preconfiguration acts as (`created_by` / `updated_by`).
+fn preconfigurer() -> Principal {
+    Principal {
+        username: "flotilla".into(),
+        role: Role::Superuser,
+        api_key_id: None,
     }
 }

@@ -520,3 +520,52 @@ both_backends_with! { nginx_and_fixture();
         srv.stop().await;
     }
 }
+
+fn preconfigured() -> Option<Options> {
+    let mut o = nginx_and_fixture()?;
+    o.preconfiguration = Some(json!({
+        "packages": [{"name": "nginx", "version": "1.5.0"}],
+        "agent_policies": [{
+            "id": "web", "name": "Web servers", "namespace": "default",
+            "package_policies": [
+                {"name": "web-nginx", "package": {"name": "nginx"},
+                 "inputs": {"nginx-logfile": {"streams": {"nginx.access": {"vars": {"tags": ["web"]}}}}}},
+                {"id": "web-svc", "name": "web-svc", "package": {"name": "flotilla_test", "version": "1.0.0"},
+                 "vars": {"environment": "dev"}},
+            ],
+        }],
+    }));
+    Some(o)
+}
+
+both_backends_with! { preconfigured();
+    async fn preconfigured_package_policies_are_created_and_kept_in_step(srv: TestServer) {
+        let mut srv = srv;
+        let (_, info) = srv.get("/api/fleet/epm/packages/nginx").await;
+        assert_eq!(info["item"]["status"], "installed");
+        let (status, pp) = srv.get("/api/fleet/package_policies/web-web-nginx").await;
+        assert_eq!(status, 200, "the id defaults to <policy id>-<name>: {pp}");
+        assert_eq!(pp["item"]["policy_ids"], json!(["web"]));
+        assert_eq!(pp["item"]["inputs"][0]["streams"][0]["compiled_stream"]["tags"], json!(["web"]));
+        let (_, svc) = srv.get("/api/fleet/package_policies/web-svc").await;
+        assert_eq!(svc["item"]["vars"]["environment"]["value"], "dev");
+        let rev = revision(&srv, "web").await;
+
+        // A restart with the same file changes nothing.
+        srv.restart().await;
+        assert_eq!(revision(&srv, "web").await, rev);
+        let (_, again) = srv.get("/api/fleet/package_policies/web-web-nginx").await;
+        assert_eq!(again["item"]["revision"], 1);
+
+        // An edit through the API is put back to what the file says at the next start.
+        let (status, res) = srv.put("/api/fleet/package_policies/web-web-nginx", json!({
+            "inputs": {"nginx-logfile": {"streams": {"nginx.access": {"vars": {"tags": ["edited"]}}}}},
+        })).await;
+        assert_eq!(status, 200, "{res}");
+        srv.restart().await;
+        let (_, back) = srv.get("/api/fleet/package_policies/web-web-nginx").await;
+        assert_eq!(back["item"]["inputs"][0]["streams"][0]["compiled_stream"]["tags"], json!(["web"]));
+        assert_eq!(back["item"]["revision"], 3);
+        srv.stop().await;
+    }
+}
