@@ -425,7 +425,26 @@ impl Fleet {
             doc["is_default"] == json!(true),
             doc["is_default_monitoring"] == json!(true),
         );
-        self.bump_policies(tx, &users).await
+        let mut bumped = self.bump_policies(tx, &users).await?;
+        // Agent policies whose integrations send to this output (package policy `output_id`).
+        let integrations = tx
+            .find(
+                Kind::PackagePolicy,
+                &store::Query {
+                    filter: Filter::Eq(store::doc_field("output_id"), Scalar::Str(id.into())),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut more: Vec<String> = integrations
+            .iter()
+            .flat_map(|d| crate::validate::string_array(&d.body["policy_ids"]))
+            .filter(|p| !bumped.iter().any(|(b, _)| b == p))
+            .collect();
+        more.sort();
+        more.dedup();
+        bumped.extend(self.bump_agent_policies(tx, &more).await?);
+        Ok(bumped)
     }
 
     /// A write transaction holding the outputs lock, and output `id`.

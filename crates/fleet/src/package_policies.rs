@@ -282,7 +282,7 @@ impl Fleet {
     }
 
     /// Gives each agent policy a new revision inside the transaction.
-    async fn bump_agent_policies(
+    pub(crate) async fn bump_agent_policies(
         &self,
         tx: &mut dyn Tx,
         ids: &[String],

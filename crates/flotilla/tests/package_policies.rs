@@ -569,3 +569,33 @@ both_backends_with! { preconfigured();
         srv.stop().await;
     }
 }
+
+both_backends_with! { nginx_and_fixture();
+    async fn an_integration_may_send_its_data_to_its_own_output(srv: TestServer) {
+        let p1 = agent_policy(&srv, "p1").await;
+        let (status, res) = srv.post("/api/fleet/outputs", json!({"id": "es-integrations", "name": "integrations", "type": "elasticsearch", "hosts": ["https://es2:9200"]})).await;
+        assert_eq!(status, 200, "{res}");
+        let mut body = guide_request(&p1);
+        body["output_id"] = json!("es-integrations");
+        let (status, pp) = srv.post("/api/fleet/package_policies", body).await;
+        assert_eq!(status, 200, "{pp}");
+        let pp_id = pp["item"]["id"].as_str().unwrap().to_string();
+        let (_, full) = srv.get(&format!("/api/fleet/agent_policies/{p1}/full")).await;
+        let full = &full["item"];
+        assert_eq!(full["outputs"]["es-integrations"]["hosts"], json!(["https://es2:9200"]));
+        assert!(full["outputs"]["default"].is_object());
+        assert!(full["inputs"].as_array().unwrap().iter().all(|i| i["use_output"] == "es-integrations"), "{full}");
+        assert!(full["output_permissions"]["es-integrations"][&pp_id]["indices"].is_array(), "{full}");
+        // Changing that output redeploys the policy.
+        let rev = revision(&srv, &p1).await;
+        let (status, res) = srv.put("/api/fleet/outputs/es-integrations", json!({"hosts": ["https://es3:9200"]})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(revision(&srv, &p1).await, rev + 1);
+        let mut missing = guide_request(&p1);
+        missing["name"] = json!("other");
+        missing["output_id"] = json!("nope");
+        let (status, _) = srv.post("/api/fleet/package_policies", missing).await;
+        assert_eq!(status, 404);
+        srv.stop().await;
+    }
+}

@@ -90,6 +90,30 @@ pub struct PolicySettings {
     pub signing_key: Option<crate::signing::SigningKey>,
     /// The policy's package policies (stored bodies with their `id`), oldest first.
     pub package_policies: Vec<Value>,
+    /// Other outputs its package policies name (`output_id`).
+    pub integration_outputs: Vec<(String, Value)>,
+}
+
+/// An output's stored body with its secrets revealed (for agents) or as references.
+async fn output_body(
+    tx: &mut dyn store::Tx,
+    d: &store::Doc,
+    reveal: bool,
+    secret_refs: &mut Vec<String>,
+) -> Result<Value> {
+    let mut body = d.body.clone();
+    if let Some(secrets) = body.get("secrets").cloned().filter(|s| s.is_object()) {
+        let values = if reveal {
+            crate::outputs::reveal_secrets(tx, &secrets).await?
+        } else {
+            secret_placeholders(&secrets, secret_refs)
+        };
+        merge(&mut body, &values);
+        if let Some(o) = body.as_object_mut() {
+            o.remove("secrets");
+        }
+    }
+    Ok(body)
 }
 
 /// Output fields that are Kibana bookkeeping, not agent configuration.
@@ -256,19 +280,31 @@ impl Fleet {
             (&mut out.monitoring_output, monitoring),
         ] {
             if let Some(d) = d {
-                let mut body = d.body.clone();
-                if let Some(secrets) = body.get("secrets").cloned().filter(|s| s.is_object()) {
-                    let values = if reveal {
-                        crate::outputs::reveal_secrets(tx.as_mut(), &secrets).await?
-                    } else {
-                        secret_placeholders(&secrets, &mut secret_refs)
-                    };
-                    merge(&mut body, &values);
-                    if let Some(o) = body.as_object_mut() {
-                        o.remove("secrets");
-                    }
-                }
+                let body = output_body(tx.as_mut(), &d, reveal, &mut secret_refs).await?;
                 *slot = Some((d.id.clone(), body));
+            }
+        }
+        out.package_policies = crate::package_policies::package_policies_of(tx.as_mut(), &doc.id)
+            .await?
+            .iter()
+            .map(crate::package_policies::to_item)
+            .collect();
+        // Outputs package policies send their data to (`output_id`), beside the policy's own.
+        for pp in &out.package_policies {
+            let Some(oid) = pp["output_id"].as_str() else {
+                continue;
+            };
+            let known = out
+                .data_output
+                .iter()
+                .chain(&out.monitoring_output)
+                .chain(&out.integration_outputs);
+            if known.into_iter().any(|(id, _)| id == oid) {
+                continue;
+            }
+            if let Some(d) = tx.get(Kind::Output, oid).await? {
+                let body = output_body(tx.as_mut(), &d, reveal, &mut secret_refs).await?;
+                out.integration_outputs.push((d.id.clone(), body));
             }
         }
         out.fleet_server_host = host.map(|h| h.body);
@@ -297,11 +333,6 @@ impl Fleet {
             .await?
             .and_then(|t| t.body["token_hash"].as_str().map(String::from));
         out.signing_key = crate::signing::load(tx.as_mut()).await?;
-        out.package_policies = crate::package_policies::package_policies_of(tx.as_mut(), &doc.id)
-            .await?
-            .iter()
-            .map(crate::package_policies::to_item)
-            .collect();
         Ok(out)
     }
 
@@ -336,7 +367,10 @@ impl Fleet {
         let data_key = key(data);
         let monitoring_key = key(monitoring_out);
         let mut outputs = Map::new();
-        for o in [data, monitoring_out] {
+        for o in [data, monitoring_out]
+            .into_iter()
+            .chain(&settings.integration_outputs)
+        {
             let mut output = settings.full_output(&o.1);
             if opts.standalone && o.1["type"] == json!("elasticsearch") {
                 output["username"] = json!("${ES_USERNAME}");
@@ -405,10 +439,29 @@ impl Fleet {
             }
         }
 
+        let output_key = |pp: &Value| -> String {
+            match pp["output_id"].as_str() {
+                Some(oid) if settings.integration_outputs.iter().any(|(id, _)| id == oid) => {
+                    oid.to_string()
+                }
+                Some(oid)
+                    if oid == data.0
+                        || Some(oid)
+                            == settings.monitoring_output.as_ref().map(|m| m.0.as_str()) =>
+                {
+                    if oid == data.0 {
+                        data_key.clone()
+                    } else {
+                        monitoring_key.clone()
+                    }
+                }
+                _ => data_key.clone(),
+            }
+        };
         let inputs = agent_inputs(
             &settings.package_policies,
             namespace,
-            &data_key,
+            &output_key,
             p["global_data_tags"].as_array(),
         );
         let mut full = json!({
@@ -418,7 +471,8 @@ impl Fleet {
             "revision": p["revision"],
             "agent": agent,
         });
-        let package_permissions = package_permissions(&settings.package_policies, namespace);
+        let package_permissions =
+            package_permissions(&settings.package_policies, namespace, &output_key);
         if !monitoring.is_empty() || !package_permissions.is_empty() {
             let names = |kind: &str| {
                 json!([
@@ -443,8 +497,10 @@ impl Fleet {
                 .entry(data_key.clone())
                 .or_insert_with(|| json!({}));
             checks["_elastic_agent_checks"] = json!({ "cluster": ["monitor"] });
-            for (id, perm) in package_permissions {
-                checks[id] = perm;
+            for (output, id, perm) in package_permissions {
+                let entry = permissions.entry(output).or_insert_with(|| json!({}));
+                entry["_elastic_agent_checks"] = json!({ "cluster": ["monitor"] });
+                entry[id] = perm;
             }
             full["output_permissions"] = Value::Object(permissions);
         }
@@ -562,7 +618,7 @@ impl Fleet {
 fn agent_inputs(
     package_policies: &[Value],
     agent_namespace: &str,
-    use_output: &str,
+    output_of: &dyn Fn(&Value) -> String,
     global_data_tags: Option<&Vec<Value>>,
 ) -> Value {
     let mut out = Vec::new();
@@ -593,7 +649,7 @@ fn agent_inputs(
                 "revision": pp["revision"],
                 "type": ty,
                 "data_stream": { "namespace": namespace },
-                "use_output": use_output,
+                "use_output": output_of(pp),
                 "package_policy_id": pp_id,
             });
             if let Some(compiled) = input["compiled_input"].as_object() {
@@ -635,7 +691,11 @@ fn agent_inputs(
 }
 
 /// Index privileges per package policy: write access to the data streams of its enabled streams.
-fn package_permissions(package_policies: &[Value], agent_namespace: &str) -> Vec<(String, Value)> {
+fn package_permissions(
+    package_policies: &[Value],
+    agent_namespace: &str,
+    output_of: &dyn Fn(&Value) -> String,
+) -> Vec<(String, String, Value)> {
     let mut out = Vec::new();
     for pp in package_policies {
         if pp["enabled"] == json!(false) {
@@ -668,6 +728,7 @@ fn package_permissions(package_policies: &[Value], agent_namespace: &str) -> Vec
             continue;
         }
         out.push((
+            output_of(pp),
             pp["id"].as_str().unwrap_or_default().to_string(),
             json!({ "indices": [{ "names": names, "privileges": ["auto_configure", "create_doc"] }] }),
         ));
