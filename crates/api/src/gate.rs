@@ -105,10 +105,42 @@ pub async fn management(State(state): State<AppState>, mut req: Request, next: N
         }
     }
     req.extensions_mut().insert(principal);
-    let mut res = next.run(req).await;
+    let space = req
+        .extensions()
+        .get::<Space>()
+        .map(|s| s.0.clone())
+        .unwrap_or_else(|| fleet::space::DEFAULT_SPACE.to_string());
+    if let Err(e) = fleet::space::validate(&space) {
+        return ApiError::from(e).into_response();
+    }
+    let mut res = fleet::space::scope(space, next.run(req)).await;
     if is_api {
         res.headers_mut()
             .insert("elastic-api-version", HeaderValue::from_static(API_VERSION));
     }
     res
+}
+
+/// The Kibana space a request addressed (`/s/{space}/...`).
+#[derive(Debug, Clone)]
+pub struct Space(pub String);
+
+/// Takes `/s/{space}` off the path, keeping the space in the request's extensions.
+pub fn space_prefix(mut req: Request) -> Request {
+    let Some(rest) = req.uri().path().strip_prefix("/s/") else {
+        return req;
+    };
+    let Some((space, tail)) = rest.split_once('/') else {
+        return req;
+    };
+    let space = space.to_string();
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("/{tail}?{q}"),
+        None => format!("/{tail}"),
+    };
+    if let Ok(uri) = path_and_query.parse() {
+        *req.uri_mut() = uri;
+        req.extensions_mut().insert(Space(space));
+    }
+    req
 }

@@ -44,11 +44,18 @@ pub fn management_router(fleet: Fleet) -> Router {
             state.clone(),
             gate::management,
         ));
-    Router::new()
+    let inner = Router::new()
         .route("/api/status", get(status))
         .merge(guarded)
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state);
+    // `/s/{space}/api/fleet/...` is the same API in another Kibana space: the prefix is taken
+    // off before routing and the space travels with the request (see `gate`).
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .map_request(gate::space_prefix)
+            .service(inner),
+    )
 }
 
 /// The agent protocol (Fleet Server's port).

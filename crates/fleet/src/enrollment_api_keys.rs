@@ -176,8 +176,14 @@ impl Fleet {
             store::doc_field("hidden"),
             Scalar::Bool(true),
         )));
-        let filter = Filter::And(vec![filter(&KUERY, p.kuery.as_deref())?, not_hidden]);
         let mut tx = self.store.begin(Mode::Read).await?;
+        // Keys belong to their agent policy's space.
+        let hidden = crate::space::hidden_policy_ids(tx.as_mut()).await?;
+        let filter = Filter::And(vec![
+            filter(&KUERY, p.kuery.as_deref())?,
+            not_hidden,
+            crate::space::exclude_policies(store::doc_field("policy_id"), &hidden),
+        ]);
         let total = tx.count(Kind::EnrollmentApiKey, &filter).await?;
         let docs = tx
             .find(
@@ -199,9 +205,15 @@ impl Fleet {
 
     pub async fn get_enrollment_api_key(&self, id: &str) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Read).await?;
+        let hidden = crate::space::hidden_policy_ids(tx.as_mut()).await?;
         let doc = tx
             .get(Kind::EnrollmentApiKey, id)
             .await?
+            .filter(|d| {
+                !hidden
+                    .iter()
+                    .any(|h| d.body["policy_id"].as_str() == Some(h))
+            })
             .ok_or_else(|| not_found(id))?;
         Ok(to_item(&doc))
     }
@@ -228,7 +240,11 @@ impl Fleet {
             }
         };
         let mut tx = self.store.begin(Mode::Write).await?;
-        if tx.get(Kind::AgentPolicy, policy_id).await?.is_none() {
+        let policy = tx
+            .get(Kind::AgentPolicy, policy_id)
+            .await?
+            .filter(|d| crate::space::visible(&d.body, "space_ids"));
+        if policy.is_none() {
             return Err(FleetError::NotFound(format!(
                 "Agent policy \"{policy_id}\" not found"
             )));
@@ -273,9 +289,15 @@ impl Fleet {
     /// `DELETE /enrollment_api_keys/{id}`: revokes the key (and with `forceDelete`, removes it).
     pub async fn delete_enrollment_api_key(&self, id: &str, force: bool) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Write).await?;
+        let hidden = crate::space::hidden_policy_ids(tx.as_mut()).await?;
         let doc = tx
             .get(Kind::EnrollmentApiKey, id)
             .await?
+            .filter(|d| {
+                !hidden
+                    .iter()
+                    .any(|h| d.body["policy_id"].as_str() == Some(h))
+            })
             .ok_or_else(|| not_found(id))?;
         revoke(tx.as_mut(), &doc, force).await?;
         tx.commit().await?;

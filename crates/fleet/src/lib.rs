@@ -17,6 +17,7 @@ pub mod query;
 pub mod rollback;
 pub mod settings;
 pub mod signing;
+pub mod space;
 pub mod time;
 pub mod uninstall_tokens;
 pub mod uploads;

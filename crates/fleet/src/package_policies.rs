@@ -55,7 +55,9 @@ static UPDATE: &[Field] = body_fields!(
     opt("name", STR),
     opt("package", Ty::Object(PACKAGE_REF)),
     opt("version", STR),
-    opt("is_managed", BOOL)
+    opt("is_managed", BOOL),
+    // Read back from a GET; a package policy stays in its space.
+    opt("spaceIds", Ty::Any)
 );
 static BULK_GET: &[Field] = &[req("ids", Ty::Array(&STR)), opt("ignoreMissing", BOOL)];
 static DELETE: &[Field] = &[req("packagePolicyIds", Ty::Array(&STR)), opt("force", BOOL)];
@@ -269,6 +271,7 @@ impl Fleet {
             let doc = tx
                 .get(Kind::AgentPolicy, id)
                 .await?
+                .filter(|d| crate::space::visible(&d.body, "space_ids"))
                 .ok_or_else(|| FleetError::NotFound("Agent policy not found".into()))?;
             if doc.body["is_managed"] == json!(true) && !force {
                 return Err(bad(format!(
@@ -431,6 +434,7 @@ impl Fleet {
             }
         }
         attrs.insert("is_managed".into(), json!(false));
+        attrs.insert("spaceIds".into(), json!([crate::space::current()]));
         attrs.insert("revision".into(), json!(1));
         attrs.insert("created_at".into(), json!(at));
         attrs.insert("created_by".into(), json!(who.username));
@@ -459,6 +463,7 @@ impl Fleet {
         let doc = tx
             .get(Kind::PackagePolicy, id)
             .await?
+            .filter(|d| crate::space::visible(&d.body, "spaceIds"))
             .ok_or_else(|| not_found(id))?;
         drop(tx);
         let item = to_item(&doc);
@@ -477,7 +482,10 @@ impl Fleet {
     /// `GET /package_policies`.
     pub async fn list_package_policies(&self, p: &ListParams) -> Result<Value> {
         let (page, per_page) = page_window(p.page, p.per_page, 20)?;
-        let filter = filter(&KUERY, p.kuery.as_deref())?;
+        let filter = store::Filter::And(vec![
+            crate::space::filter("spaceIds"),
+            filter(&KUERY, p.kuery.as_deref())?,
+        ]);
         let sort = sort_field(&KUERY, p.sort_field.as_deref().unwrap_or("updated_at"))?;
         let order = sort_order(p.sort_order.as_deref())?;
         let mut tx = self.store.begin(Mode::Read).await?;
@@ -525,7 +533,11 @@ impl Fleet {
         let mut items = Vec::new();
         let mut missing = Vec::new();
         for id in &ids {
-            match tx.get(Kind::PackagePolicy, id).await? {
+            let found = tx
+                .get(Kind::PackagePolicy, id)
+                .await?
+                .filter(|d| crate::space::visible(&d.body, "spaceIds"));
+            match found {
                 Some(doc) => items.push(to_item(&doc)),
                 None => missing.push(id.clone()),
             }
@@ -558,6 +570,7 @@ impl Fleet {
             let mut tx = self.store.begin(Mode::Read).await?;
             tx.get(Kind::PackagePolicy, id)
                 .await?
+                .filter(|d| crate::space::visible(&d.body, "spaceIds"))
                 .ok_or_else(|| not_found(id))?
         };
         let old = &existing.body;
@@ -594,6 +607,7 @@ impl Fleet {
         let current = tx
             .get(Kind::PackagePolicy, id)
             .await?
+            .filter(|d| crate::space::visible(&d.body, "spaceIds"))
             .ok_or_else(|| not_found(id))?;
         if old["is_managed"] == json!(true) && !force {
             return Err(bad(format!("Cannot update managed package policy {id}")));
@@ -718,6 +732,7 @@ impl Fleet {
         let doc = tx
             .get(Kind::PackagePolicy, id)
             .await?
+            .filter(|d| crate::space::visible(&d.body, "spaceIds"))
             .ok_or_else(|| not_found(id))?;
         let ids = crate::validate::string_array(&doc.body["policy_ids"]);
         for pid in &ids {
@@ -778,7 +793,9 @@ impl Fleet {
         for id in ids {
             let existing = {
                 let mut tx = self.store.begin(Mode::Read).await?;
-                tx.get(Kind::PackagePolicy, &id).await?
+                tx.get(Kind::PackagePolicy, &id)
+                    .await?
+                    .filter(|d| crate::space::visible(&d.body, "spaceIds"))
             };
             let Some(existing) = existing else {
                 results.push(json!({

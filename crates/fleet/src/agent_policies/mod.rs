@@ -183,7 +183,10 @@ const NOT_ATTRIBUTES: &[&str] = &["id", "force", "bumpRevision"];
 impl Fleet {
     pub async fn list_agent_policies(&self, p: &ListParams) -> Result<Value> {
         let (page, per_page) = page_window(p.page, p.per_page, 20)?;
-        let filter = filter(&schema::KUERY, p.kuery.as_deref())?;
+        let filter = store::Filter::And(vec![
+            crate::space::filter("space_ids"),
+            filter(&schema::KUERY, p.kuery.as_deref())?,
+        ]);
         let sort_field = sort_field(
             &schema::KUERY,
             p.sort_field.as_deref().unwrap_or("updated_at"),
@@ -227,6 +230,7 @@ impl Fleet {
         let doc = tx
             .get(Kind::AgentPolicy, id)
             .await?
+            .filter(|d| crate::space::visible(&d.body, "space_ids"))
             .ok_or_else(|| not_found(id))?;
         let mut item = to_item(&doc);
         item["package_policies"] = crate::package_policies::items_of(tx.as_mut(), id).await?;
@@ -244,7 +248,11 @@ impl Fleet {
         let mut tx = self.store.begin(Mode::Read).await?;
         let mut items = Vec::with_capacity(ids.len());
         for id in &ids {
-            match tx.get(Kind::AgentPolicy, id).await? {
+            let found = tx
+                .get(Kind::AgentPolicy, id)
+                .await?
+                .filter(|d| crate::space::visible(&d.body, "space_ids"));
+            match found {
                 Some(doc) => {
                     let mut item = to_item(&doc);
                     if full {
@@ -308,7 +316,9 @@ impl Fleet {
             .or_insert(json!(DEFAULT_INACTIVITY_TIMEOUT));
         attrs.entry("is_managed").or_insert(json!(false));
         attrs.entry("is_protected").or_insert(json!(false));
-        attrs.entry("space_ids").or_insert(json!(["default"]));
+        attrs
+            .entry("space_ids")
+            .or_insert(json!([crate::space::current()]));
         attrs.insert("status".into(), json!("active"));
         attrs.insert("revision".into(), json!(1));
         attrs.insert("updated_at".into(), json!(now()));
@@ -365,6 +375,7 @@ impl Fleet {
         let existing = tx
             .get(Kind::AgentPolicy, id)
             .await?
+            .filter(|d| crate::space::visible(&d.body, "space_ids"))
             .ok_or_else(|| not_found(id))?;
         let changes: Vec<(&String, &Value)> = body
             .as_object()
@@ -431,6 +442,7 @@ impl Fleet {
         let base = tx
             .get(Kind::AgentPolicy, id)
             .await?
+            .filter(|d| crate::space::visible(&d.body, "space_ids"))
             .ok_or_else(|| not_found(id))?;
         require_unique_name(tx.as_mut(), name, None).await?;
         let mut attrs = base.body.as_object().cloned().unwrap_or_default();
@@ -478,6 +490,7 @@ impl Fleet {
         let doc = tx
             .get(Kind::AgentPolicy, id)
             .await?
+            .filter(|d| crate::space::visible(&d.body, "space_ids"))
             .ok_or_else(|| not_found(id))?;
         if doc.body["is_managed"] == json!(true) && !force {
             return Err(FleetError::BadRequest(format!(
@@ -505,6 +518,7 @@ impl Fleet {
         let doc = tx
             .get(Kind::AgentPolicy, id)
             .await?
+            .filter(|d| crate::space::visible(&d.body, "space_ids"))
             .ok_or_else(|| not_found(id))?;
         let total = tx.count_agents_by_policy(&[id.to_string()], true).await?;
         let total = total.first().map(|(_, n)| *n).unwrap_or(0);
@@ -581,6 +595,7 @@ impl Fleet {
         let mut tx = self.store.begin(Mode::Read).await?;
         tx.get(Kind::AgentPolicy, id)
             .await?
+            .filter(|d| crate::space::visible(&d.body, "space_ids"))
             .ok_or_else(|| not_found(id))
     }
 }

@@ -324,6 +324,17 @@ impl Fleet {
         if p.show_upgradeable {
             filters.push(upgradeable(&self.config.stack_version));
         }
+        // Agents belong to their policy's space; with one space in use this adds nothing.
+        let hidden = {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            crate::space::hidden_policy_ids(tx.as_mut()).await?
+        };
+        if !hidden.is_empty() {
+            filters.push(crate::space::exclude_policies(
+                column_target("policy_id"),
+                &hidden,
+            ));
+        }
         let filter = Filter::And(filters);
         let sort_field = match p.sort_field.as_deref() {
             None => "enrolled_at",
@@ -402,7 +413,16 @@ impl Fleet {
 
     pub async fn get_agent(&self, id: &str) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Read).await?;
-        let row = tx.agent_get(id).await?.ok_or_else(|| not_found(id))?;
+        let hidden = crate::space::hidden_policy_ids(tx.as_mut()).await?;
+        let row = tx
+            .agent_get(id)
+            .await?
+            .filter(|r| {
+                !hidden
+                    .iter()
+                    .any(|h| r.doc.body["policy_id"].as_str() == Some(h))
+            })
+            .ok_or_else(|| not_found(id))?;
         Ok(to_item(&row))
     }
 

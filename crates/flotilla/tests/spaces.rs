@@ -1,0 +1,100 @@
+//! Kibana spaces over HTTP, on both stores: every management route under
+//! `/s/{space}/api/fleet/...`, and a request sees only its space's agent policies, package
+//! policies, enrollment API keys and agents.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::json;
+use support::{fixture_package, Options, TestServer};
+
+fn fixture() -> Option<Options> {
+    Some(Options {
+        packages: vec![fixture_package("flotilla_test-1.0.0")],
+        ..Default::default()
+    })
+}
+
+both_backends_with! { fixture();
+    async fn each_space_sees_only_its_own_objects(srv: TestServer) {
+        // One policy per space.
+        let (status, ops) = srv.post("/s/ops/api/fleet/agent_policies", json!({"name": "ops policy", "namespace": "default"})).await;
+        assert_eq!(status, 200, "{ops}");
+        assert_eq!(ops["item"]["space_ids"], json!(["ops"]));
+        let ops_id = ops["item"]["id"].as_str().unwrap().to_string();
+        let def = srv.create_policy(json!({"name": "default policy", "namespace": "default"})).await;
+        assert_eq!(def["space_ids"], json!(["default"]));
+        let def_id = def["id"].as_str().unwrap().to_string();
+
+        let names = |v: &serde_json::Value| v["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let (_, list) = srv.get("/api/fleet/agent_policies").await;
+        assert_eq!(names(&list), vec!["default policy"]);
+        let (_, list) = srv.get("/s/ops/api/fleet/agent_policies").await;
+        assert_eq!(names(&list), vec!["ops policy"]);
+        let (_, list) = srv.get("/s/default/api/fleet/agent_policies").await;
+        assert_eq!(names(&list), vec!["default policy"], "/s/default is the default space");
+        let (status, _) = srv.get(&format!("/api/fleet/agent_policies/{ops_id}")).await;
+        assert_eq!(status, 404, "another space's policy does not exist here");
+        let (status, _) = srv.get(&format!("/s/ops/api/fleet/agent_policies/{ops_id}")).await;
+        assert_eq!(status, 200);
+        let (status, _) = srv.put(&format!("/api/fleet/agent_policies/{ops_id}"), json!({"name": "x", "namespace": "default"})).await;
+        assert_eq!(status, 404);
+        let (status, _) = srv.get(&format!("/api/fleet/agent_policies/{ops_id}/full")).await;
+        assert_eq!(status, 404);
+
+        // Package policies: only into a policy of the same space, listed only there.
+        let body = |policy: &str, name: &str| json!({"name": name, "policy_ids": [policy], "package": {"name": "flotilla_test", "version": "1.0.0"}});
+        let (status, res) = srv.post("/api/fleet/package_policies", body(&ops_id, "x")).await;
+        assert_eq!(status, 404, "{res}");
+        let (status, pp) = srv.post("/s/ops/api/fleet/package_policies", body(&ops_id, "svc-ops")).await;
+        assert_eq!(status, 200, "{pp}");
+        assert_eq!(pp["item"]["spaceIds"], json!(["ops"]));
+        let pp_id = pp["item"]["id"].as_str().unwrap().to_string();
+        let (status, _) = srv.post("/api/fleet/package_policies", body(&def_id, "svc-default")).await;
+        assert_eq!(status, 200);
+        let (_, list) = srv.get("/api/fleet/package_policies").await;
+        assert_eq!(names(&list), vec!["svc-default"]);
+        let (_, list) = srv.get("/s/ops/api/fleet/package_policies").await;
+        assert_eq!(names(&list), vec!["svc-ops"]);
+        let (status, _) = srv.get(&format!("/api/fleet/package_policies/{pp_id}")).await;
+        assert_eq!(status, 404);
+        let (status, _) = srv.call(Method::DELETE, &format!("/api/fleet/package_policies/{pp_id}"), None).await;
+        assert_eq!(status, 404, "cannot delete what this space does not see");
+
+        // Enrollment keys and agents belong to their policy's space.
+        let (_, keys) = srv.get("/s/ops/api/fleet/enrollment_api_keys").await;
+        assert_eq!(keys["total"], 1);
+        assert_eq!(keys["items"][0]["policy_id"], json!(ops_id));
+        let ops_key_id = keys["items"][0]["id"].as_str().unwrap().to_string();
+        let (_, keys) = srv.get("/api/fleet/enrollment_api_keys").await;
+        assert_eq!(keys["total"], 1);
+        assert_eq!(keys["items"][0]["policy_id"], json!(def_id));
+        let (status, _) = srv.get(&format!("/api/fleet/enrollment_api_keys/{ops_key_id}")).await;
+        assert_eq!(status, 404);
+        let (status, res) = srv.post("/api/fleet/enrollment_api_keys", json!({"policy_id": ops_id})).await;
+        assert_eq!(status, 404, "{res}");
+
+        let ops_token = keys_token(&srv, "/s/ops/api/fleet/enrollment_api_keys").await;
+        let (ops_agent, _) = srv.enroll(&ops_token, "ops-host").await;
+        let def_token = srv.enrollment_token(&def_id).await;
+        let (def_agent, _) = srv.enroll(&def_token, "default-host").await;
+        let (_, agents) = srv.get("/api/fleet/agents").await;
+        assert_eq!(agents["total"], 1);
+        assert_eq!(agents["items"][0]["id"], json!(def_agent));
+        let (_, agents) = srv.get("/s/ops/api/fleet/agents").await;
+        assert_eq!(agents["total"], 1);
+        assert_eq!(agents["items"][0]["id"], json!(ops_agent));
+        let (status, _) = srv.get(&format!("/api/fleet/agents/{ops_agent}")).await;
+        assert_eq!(status, 404);
+
+        // A space id Kibana would not accept.
+        let (status, _) = srv.get("/s/Not%20A%20Space/api/fleet/agent_policies").await;
+        assert_eq!(status, 404);
+        srv.stop().await;
+    }
+}
+
+async fn keys_token(srv: &TestServer, path: &str) -> String {
+    let (_, keys) = srv.get(path).await;
+    keys["items"][0]["api_key"].as_str().unwrap().to_string()
+}
