@@ -182,9 +182,14 @@ async fn download(
     let yaml = s.fleet.full_agent_policy_yaml(&id, opts).await?;
     let mut res = ([(header::CONTENT_TYPE, "text/x-yaml")], yaml).into_response();
     if q.bool("download")?.unwrap_or(false) {
+        let file = match (opts.kubernetes, opts.standalone) {
+            (true, true) => "attachment; filename=\"elastic-agent-standalone-kubernetes.yml\"",
+            (true, false) => "attachment; filename=\"elastic-agent-managed-kubernetes.yml\"",
+            _ => "attachment; filename=\"elastic-agent.yml\"",
+        };
         res.headers_mut().insert(
             header::CONTENT_DISPOSITION,
-            header::HeaderValue::from_static("attachment; filename=\"elastic-agent.yml\""),
+            header::HeaderValue::from_static(file),
         );
     }
     Ok(res)

@@ -384,3 +384,26 @@ impl Fleet {
         Ok(doc)
     }
 }
+
+/// The token (`api_key`) of the policy's oldest active enrollment key, if it has one.
+pub(crate) async fn active_key_for_policy(
+    tx: &mut dyn Tx,
+    policy_id: &str,
+) -> Result<Option<String>> {
+    let keys = tx
+        .find(
+            Kind::EnrollmentApiKey,
+            &Query {
+                filter: Filter::And(vec![
+                    Filter::Eq(store::doc_field("policy_id"), Scalar::Str(policy_id.into())),
+                    Filter::Eq(store::doc_field("active"), Scalar::Bool(true)),
+                ]),
+                sort: vec![("created_at".into(), SortOrder::Asc)],
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(keys
+        .first()
+        .and_then(|k| k.body["api_key"].as_str().map(str::to_string)))
+}

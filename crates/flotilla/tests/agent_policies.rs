@@ -402,8 +402,27 @@ both_backends! {
         let (_, res) = srv.get(&format!("/api/fleet/agent_policies/{id}/full?standalone=true")).await;
         assert_eq!(res["item"]["outputs"]["default"]["username"], "${ES_USERNAME}");
         assert!(res["item"].get("fleet").is_none());
+        // Kubernetes: a managed DaemonSet manifest enrolling with the policy's token, or a
+        // standalone one carrying the policy in a ConfigMap.
         let (status, res) = srv.get(&format!("/api/fleet/agent_policies/{id}/full?kubernetes=true")).await;
-        assert_eq!(status, 400, "{res}");
+        assert_eq!(status, 200, "{res}");
+        let docs: Vec<Value> = res["item"].as_str().unwrap().split("---\n").map(|d| serde_yaml_ng::from_str(d).unwrap()).collect();
+        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, vec!["DaemonSet", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]);
+        let env = &docs[0]["spec"]["template"]["spec"]["containers"][0]["env"];
+        let var = |name: &str| env.as_array().unwrap().iter().find(|e| e["name"] == name).unwrap()["value"].clone();
+        assert_eq!(var("FLEET_URL"), json!(srv.agent_base));
+        assert_eq!(var("FLEET_ENROLLMENT_TOKEN"), json!(srv.enrollment_token(id).await));
+        let res = srv.http.get(format!("{}/api/fleet/agent_policies/{id}/download?kubernetes=true&standalone=true&download=true", srv.base))
+            .header("authorization", srv.auth.clone().unwrap()).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers()["content-disposition"].to_str().unwrap().contains("elastic-agent-standalone-kubernetes.yml"));
+        let text = res.text().await.unwrap();
+        let config: Value = serde_yaml_ng::from_str(text.split("---\n").next().unwrap()).unwrap();
+        assert_eq!(config["kind"], "ConfigMap");
+        let agent_yml: Value = serde_yaml_ng::from_str(config["data"]["agent.yml"].as_str().unwrap()).unwrap();
+        assert_eq!(agent_yml["id"], json!(id));
+        assert_eq!(agent_yml["outputs"]["default"]["username"], "${ES_USERNAME}");
         let (status, _) = srv.get(&format!("/api/fleet/agent_policies/{id}/full?revision=1")).await;
         assert_eq!(status, 200);
         let (status, _) = srv.get(&format!("/api/fleet/agent_policies/{id}/full?revision=7")).await;

@@ -225,9 +225,9 @@ fn secret_placeholders(secrets: &Value, refs: &mut Vec<String>) -> Value {
 impl Fleet {
     pub async fn full_agent_policy(&self, id: &str, opts: FullPolicyOptions) -> Result<Value> {
         if opts.kubernetes {
-            return Err(FleetError::BadRequest(
-                "Kubernetes manifests are not supported by Flotilla yet: request the policy without kubernetes=true".into(),
-            ));
+            // The manifest is text; the API layer answers it as `item` (Kibana does the same).
+            let manifest = self.kubernetes_manifest(id, opts.standalone).await?;
+            return Ok(Value::String(manifest));
         }
         let doc = self.load_agent_policy(id).await?;
         let settings = self.policy_settings(&doc, false).await?;
@@ -589,6 +589,9 @@ impl Fleet {
         opts: FullPolicyOptions,
     ) -> Result<String> {
         let full = self.full_agent_policy(id, opts).await?;
+        if let Value::String(manifest) = full {
+            return Ok(manifest);
+        }
         serde_yaml_ng::to_string(&full).map_err(|e| FleetError::Internal(e.to_string()))
     }
 

@@ -3,6 +3,7 @@
 //! the computed fields (`agents`, `package_policies`) are added on the way out.
 
 mod full;
+mod kubernetes;
 pub mod schema;
 
 use base64::engine::general_purpose::STANDARD as B64;
