@@ -5,9 +5,11 @@
 pub mod compile;
 pub mod package;
 pub mod policy;
+#[cfg(feature = "registry")]
 pub mod registry;
 
 pub use compile::{compile_template, CompileError, VarRecord};
 pub use package::{DataStream, InputDef, Package, PackageError, PolicyTemplate, StreamDef, VarDef};
 pub use policy::PolicyError;
+#[cfg(feature = "registry")]
 pub use registry::{Registry, RegistryError};
