@@ -293,7 +293,16 @@ async fn fake_registry(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn installs_from_the_registry_and_keeps_working_offline_from_its_cache() {
+async fn installs_from_the_registry_and_keeps_working_offline_from_its_cache_sqlite() {
+    from_the_registry(support::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installs_from_the_registry_and_keeps_working_offline_from_its_cache_postgres() {
+    from_the_registry(support::Backend::Postgres).await;
+}
+
+async fn from_the_registry(backend: support::Backend) {
     let Some(dir) = reference_package("nginx-1.5.0") else {
         return;
     };
@@ -301,7 +310,7 @@ async fn installs_from_the_registry_and_keeps_working_offline_from_its_cache() {
     let hits = Arc::new(AtomicUsize::new(0));
     let (url, registry) = fake_registry(pkg.to_zip(), pkg.search_entry(), hits.clone()).await;
     let Some(srv) = TestServer::start_with(
-        support::Backend::Sqlite,
+        backend,
         Options {
             registry_url: Some(url),
             ..Default::default()
