@@ -126,6 +126,11 @@ fn not_found(id: &str) -> FleetError {
     FleetError::NotFound(format!("Package policy {id} not found"))
 }
 
+/// The `package` of a package policy: name, title, version.
+fn package_ref(p: &Package) -> Value {
+    json!({ "name": p.name, "title": p.title, "version": p.version })
+}
+
 /// The wire form of a stored package policy.
 pub(crate) fn to_item(doc: &Doc) -> Value {
     let mut item = Map::new();
@@ -411,14 +416,7 @@ impl Fleet {
         if let Some(out) = body.get("output_id") {
             attrs.insert("output_id".into(), out.clone());
         }
-        attrs.insert(
-            "package".into(),
-            json!({
-                "name": built.package.name,
-                "title": built.package.title,
-                "version": built.package.version,
-            }),
-        );
+        attrs.insert("package".into(), package_ref(&built.package));
         attrs.insert("inputs".into(), inputs);
         if let Some(vars) = built.vars {
             attrs.insert("vars".into(), vars);
@@ -651,14 +649,7 @@ impl Fleet {
             new_ids.first().map(|s| json!(s)).unwrap_or(Value::Null),
         );
         attrs.insert("policy_ids".into(), json!(new_ids));
-        attrs.insert(
-            "package".into(),
-            json!({
-                "name": built.package.name,
-                "title": built.package.title,
-                "version": built.package.version,
-            }),
-        );
+        attrs.insert("package".into(), package_ref(&built.package));
         attrs.insert("inputs".into(), inputs);
         match built.vars {
             Some(v) => attrs.insert("vars".into(), v),
