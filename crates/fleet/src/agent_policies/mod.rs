@@ -293,7 +293,17 @@ impl Fleet {
             .get("monitoring_enabled")
             .and_then(Value::as_array)
             .is_some_and(|m| !m.is_empty());
-        let elastic_agent = if monitoring {
+        // Once installed, no source is asked again: without this every policy with monitoring
+        // would search the registry (a network round trip) on creation.
+        let installed = if monitoring {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            Self::installed(tx.as_mut(), "elastic_agent")
+                .await?
+                .is_some()
+        } else {
+            false
+        };
+        let elastic_agent = if monitoring && !installed {
             match self.latest_package_version("elastic_agent", false).await {
                 Ok(v) => self.package("elastic_agent", &v).await.ok(),
                 Err(_) => None,
