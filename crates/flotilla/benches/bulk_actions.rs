@@ -8,7 +8,7 @@
 //! statements with no batching, and the same per-agent reads and writes through the store with
 //! no HTTP.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -4,11 +4,9 @@
 //! them, and revisions bumped only for the policies that use what changed — which agents then
 //! receive at check-in.
 
-mod support;
-
+use crate::support::TestServer;
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::TestServer;
 
 async fn revision(srv: &TestServer, id: &str) -> i64 {
     srv.get(&format!("/api/fleet/agent_policies/{id}")).await.1["item"]["revision"]
@@ -388,9 +386,11 @@ mod preconfigured_objects {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
-        if let Some(s) =
-            TestServer::start_preconfigured(support::Backend::Sqlite, preconfiguration("ls1:5044"))
-                .await
+        if let Some(s) = TestServer::start_preconfigured(
+            crate::support::Backend::Sqlite,
+            preconfiguration("ls1:5044"),
+        )
+        .await
         {
             run(s).await;
         }
@@ -399,7 +399,7 @@ mod preconfigured_objects {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         if let Some(s) = TestServer::start_preconfigured(
-            support::Backend::Postgres,
+            crate::support::Backend::Postgres,
             preconfiguration("ls1:5044"),
         )
         .await

@@ -1,7 +1,5 @@
 //! `/api/fleet/enrollment_api_keys` over HTTP, on SQLite and PostgreSQL.
 
-mod support;
-
 use serde_json::{json, Value};
 
 fn ids(v: &Value) -> Vec<String> {

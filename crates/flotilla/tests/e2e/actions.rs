@@ -2,12 +2,10 @@
 //! revoke, hosted policies), reassign, bulk selection by ids and kuery, delivery at check-in
 //! with the ack_token cursor, results from acks, and action_status.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::TestServer;
 use serde_json::{json, Value};
-use support::TestServer;
 
 fn checkin(extra: Value) -> Value {
     let mut b = json!({"status": "online", "message": "ok", "poll_timeout": "1s"});

@@ -3,14 +3,12 @@
 //! (How fast the request answers is measured by the agents benchmark, not asserted here.)
 //! Ignored by a plain `cargo test`; `.ci/run` runs it on its own.
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::support::TestServer;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use support::TestServer;
 
 const AGENTS: usize = 50_000;
 

@@ -3,11 +3,9 @@
 //! their hashes, the transit hash at the end), listed under the agent's uploads, downloaded and
 //! deleted.
 
-mod support;
-
+use crate::support::TestServer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::TestServer;
 
 const CHUNK: usize = 4 * 1024 * 1024;
 
@@ -27,7 +25,7 @@ async fn put_chunk(
         .http
         .put(format!("{}/api/fleet/uploads/{upload}/{n}", srv.agent_base))
         .header("authorization", format!("ApiKey {key}"))
-        .header("user-agent", support::AGENT_UA)
+        .header("user-agent", crate::support::AGENT_UA)
         .header("x-chunk-sha2", sha)
         .body(data.to_vec())
         .send()

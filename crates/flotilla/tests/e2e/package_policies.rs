@@ -2,11 +2,9 @@
 //! exactly as documented, both request formats, every validation error, CRUD, bulk delete and
 //! upgrade, revision bumps and the inputs of the full agent policy.
 
-mod support;
-
+use crate::support::{fixture_package, reference_package, Options, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{fixture_package, reference_package, Options, TestServer};
 
 fn nginx_and_fixture() -> Option<Options> {
     Some(Options {
@@ -497,7 +495,7 @@ both_backends_with! { nginx_and_fixture();
             async move {
                 let res = http
                     .post(format!("{srv_base}/api/fleet/agents/{agent_id}/checkin"))
-                    .header("user-agent", support::AGENT_UA)
+                    .header("user-agent", crate::support::AGENT_UA)
                     .header("authorization", format!("ApiKey {key}"))
                     .json(&json!({"status": "online", "poll_timeout": "1s"}))
                     .send()

@@ -1,7 +1,5 @@
 //! Every `/api/fleet/agent_policies` operation over HTTP, on SQLite and PostgreSQL.
 
-mod support;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -201,7 +199,7 @@ both_backends! {
             ("monitoring_enabled:logs", vec![]),
             ("space_ids:default and name:(alpha or echo)", vec!["alpha", "echo"]),
         ] {
-            let url = format!("/api/fleet/agent_policies?sortField=name&sortOrder=asc&kuery={}", support::urlencode(kuery));
+            let url = format!("/api/fleet/agent_policies?sortField=name&sortOrder=asc&kuery={}", crate::support::urlencode(kuery));
             let (status, res) = srv.get(&url).await;
             assert_eq!(status, 200, "{kuery}: {res}");
             assert_eq!(names(&res), expected, "{kuery}");
@@ -485,7 +483,7 @@ both_backends! {
 /// A write that fails half-way leaves nothing behind: the policy row is written before the
 /// enrollment key, and the enrollment key insert is made to fail.
 mod failed_writes_change_nothing {
-    use super::support::{faulty::FailInserts, Backend, TestServer};
+    use crate::support::{faulty::FailInserts, Backend, TestServer};
     use serde_json::json;
     use std::sync::Arc;
 

@@ -2,14 +2,12 @@
 //! that must be refused), a package registry (with its cache used offline), install/uninstall,
 //! package info and files, the inputs template, and `sys_monitoring`.
 
-mod support;
-
+use crate::support::{fixture_package, reference_package, Options, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use support::{fixture_package, reference_package, Options, TestServer};
 
 fn local_packages() -> Option<Options> {
     Some(Options {
@@ -294,15 +292,15 @@ async fn fake_registry(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn installs_from_the_registry_and_keeps_working_offline_from_its_cache_sqlite() {
-    from_the_registry(support::Backend::Sqlite).await;
+    from_the_registry(crate::support::Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn installs_from_the_registry_and_keeps_working_offline_from_its_cache_postgres() {
-    from_the_registry(support::Backend::Postgres).await;
+    from_the_registry(crate::support::Backend::Postgres).await;
 }
 
-async fn from_the_registry(backend: support::Backend) {
+async fn from_the_registry(backend: crate::support::Backend) {
     let Some(dir) = reference_package("nginx-1.5.0") else {
         return;
     };

@@ -2,10 +2,8 @@
 //! its rollback target at check-in, and is rolled back; every documented limitation refuses with
 //! Kibana's 400; bulk rollback makes one action per target version with per-agent errors.
 
-mod support;
-
+use crate::support::TestServer;
 use serde_json::{json, Value};
-use support::TestServer;
 
 fn checkin(extra: Value) -> Value {
     let mut b = json!({"status": "online", "message": "ok", "poll_timeout": "1s"});

@@ -2,12 +2,10 @@
 //! receive POLICY_CHANGE, ack, watch status move, wake a held check-in with a policy change;
 //! the agents list, tags, status summary, updates and deletes; bad credentials and bodies.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{TestServer, AGENT_UA};
 use serde_json::{json, Value};
-use support::{TestServer, AGENT_UA};
 
 async fn policy_and_token(srv: &TestServer) -> (String, String) {
     let p = srv
@@ -224,7 +222,7 @@ both_backends! {
             (&format!("policy_id:\"{policy_id}\" and tags:t1"), vec!["web-1", "web-2", "db-1"]),
             ("policy_revision_idx >= 1", vec!["web-1"]),
         ] {
-            let (status, res) = srv.get(&format!("/api/fleet/agents?sortField=local_metadata.host.hostname&sortOrder=desc&kuery={}", support::urlencode(kuery))).await;
+            let (status, res) = srv.get(&format!("/api/fleet/agents?sortField=local_metadata.host.hostname&sortOrder=desc&kuery={}", crate::support::urlencode(kuery))).await;
             assert_eq!(status, 200, "{kuery}: {res}");
             let mut got = hosts(&res);
             got.sort();
@@ -327,7 +325,7 @@ async fn walk(
         url = format!(
             "{}&searchAfter={}",
             first.split("&openPit").next().unwrap(),
-            support::urlencode(next)
+            crate::support::urlencode(next)
         );
         if let Some(pit) = page["pit"].as_str() {
             url = format!("{url}&pitId={pit}&pitKeepAlive=5m");
@@ -387,7 +385,7 @@ both_backends! {
                 srv.call(reqwest::Method::DELETE, &format!("/api/fleet/agents/{victim}"), None).await;
             }
             srv.enroll(&token, &format!("late-{round}")).await;
-            let (status, page) = srv.get(&format!("/api/fleet/agents?perPage=10000&searchAfter={}&pitId={pit}&pitKeepAlive=5m", support::urlencode(&cursor))).await;
+            let (status, page) = srv.get(&format!("/api/fleet/agents?perPage=10000&searchAfter={}&pitId={pit}&pitKeepAlive=5m", crate::support::urlencode(&cursor))).await;
             assert_eq!(status, 200, "{page}");
             assert_eq!(page["total"], 25_000, "the view does not change");
             let items = page["items"].as_array().unwrap();
@@ -418,7 +416,7 @@ both_backends! {
 /// check-in held by the other at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_change_on_one_node_wakes_a_checkin_held_by_another() {
-    let Some(a) = TestServer::start(support::Backend::Postgres).await else {
+    let Some(a) = TestServer::start(crate::support::Backend::Postgres).await else {
         return;
     };
     let b = a.another_node().await.expect("PostgreSQL nodes");

@@ -5,10 +5,8 @@
 //! (token hash, signing key, signature, the agent listener's port) are replaced by placeholders.
 //! `FLOTILLA_UPDATE_GOLDEN=1` rewrites the file (review the diff before committing it).
 
-mod support;
-
+use crate::support::{reference_package, Options, TestServer};
 use serde_json::{json, Value};
-use support::{reference_package, Options, TestServer};
 
 fn options() -> Option<Options> {
     Some(Options {

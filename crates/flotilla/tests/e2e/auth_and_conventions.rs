@@ -1,11 +1,9 @@
 //! Authentication, authorization and the request conventions every management route keeps
 //! (`docs/conventions.md`), over HTTP on SQLite and PostgreSQL.
 
-mod support;
-
+use crate::support::{basic, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{basic, TestServer};
 
 async fn raw(
     srv: &TestServer,

@@ -2,11 +2,9 @@
 //! `/s/{space}/api/fleet/...`, and a request sees only its space's agent policies, package
 //! policies, enrollment API keys and agents.
 
-mod support;
-
+use crate::support::{fixture_package, Options, TestServer};
 use reqwest::Method;
 use serde_json::json;
-use support::{fixture_package, Options, TestServer};
 
 fn fixture() -> Option<Options> {
     Some(Options {

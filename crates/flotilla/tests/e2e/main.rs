@@ -1,0 +1,20 @@
+//! End-to-end tests: a real server on a random port, driven over HTTP, on SQLite and
+//! PostgreSQL. One test binary (one link) for all of them keeps CI fast.
+
+#[macro_use]
+mod support;
+
+mod actions;
+mod agent_policies;
+mod agents;
+mod auth_and_conventions;
+mod bulk_scale;
+mod cli;
+mod enrollment_api_keys;
+mod epm;
+mod full_policy_golden;
+mod package_policies;
+mod rollback;
+mod settings;
+mod spaces;
+mod uploads;
