@@ -4,7 +4,8 @@
 //!
 //! A held poll costs a parked task and a receiver: no queries until something changes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -12,9 +13,11 @@ use tokio::sync::watch;
 #[derive(Default)]
 pub struct Hub {
     policies: Mutex<HashMap<String, watch::Sender<i64>>>,
-    held: Mutex<HashSet<String>>,
-    /// One channel per held agent, poked when actions are created for it.
-    agents: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// One channel per held agent, poked when actions are created for it, with the number of
+    /// the hold that registered it: an agent that drops a poll and checks in again (as agents
+    /// do when their state changes) replaces its entry, and the old hold must not remove it.
+    agents: Mutex<HashMap<String, (u64, watch::Sender<u64>)>>,
+    holds: AtomicU64,
     shutdown: Mutex<Option<watch::Sender<bool>>>,
 }
 
@@ -22,20 +25,18 @@ pub struct Hub {
 pub struct Held {
     hub: Arc<Hub>,
     agent_id: String,
+    hold: u64,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.hub
-            .held
-            .lock()
-            .expect("hub lock poisoned")
-            .remove(&self.agent_id);
-        self.hub
-            .agents
-            .lock()
-            .expect("hub lock poisoned")
-            .remove(&self.agent_id);
+        let mut agents = self.hub.agents.lock().expect("hub lock poisoned");
+        if agents
+            .get(&self.agent_id)
+            .is_some_and(|(h, _)| *h == self.hold)
+        {
+            agents.remove(&self.agent_id);
+        }
     }
 }
 
@@ -75,19 +76,18 @@ impl Hub {
 
     /// Registers a held check-in; the receiver wakes when actions are created for the agent.
     pub fn hold(self: &Arc<Self>, agent_id: &str) -> (Held, watch::Receiver<u64>) {
-        self.held
-            .lock()
-            .expect("hub lock poisoned")
-            .insert(agent_id.to_string());
+        let hold = self.holds.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = watch::channel(0);
+        // Replacing the sender ends an older poll of the same agent (its receiver closes).
         self.agents
             .lock()
             .expect("hub lock poisoned")
-            .insert(agent_id.to_string(), tx);
+            .insert(agent_id.to_string(), (hold, tx));
         (
             Held {
                 hub: self.clone(),
                 agent_id: agent_id.to_string(),
+                hold,
             },
             rx,
         )
@@ -97,17 +97,17 @@ impl Hub {
     pub fn actions_created(&self, agent_ids: &[String]) {
         let agents = self.agents.lock().expect("hub lock poisoned");
         for id in agent_ids {
-            if let Some(tx) = agents.get(id) {
+            if let Some((_, tx)) = agents.get(id) {
                 tx.send_modify(|n| *n += 1);
             }
         }
     }
 
     pub fn held_ids(&self) -> Vec<String> {
-        self.held
+        self.agents
             .lock()
             .expect("hub lock poisoned")
-            .iter()
+            .keys()
             .cloned()
             .collect()
     }
@@ -130,5 +130,25 @@ impl Hub {
         if let Some(tx) = self.shutdown.lock().expect("hub lock poisoned").take() {
             tx.send_replace(true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_poll_replaces_the_old_one_and_outlives_its_drop() {
+        let hub = Hub::new();
+        let (old, mut old_rx) = hub.hold("a");
+        let (new, mut new_rx) = hub.hold("a");
+        // The old poll is told to end; dropping it leaves the new one registered.
+        assert!(old_rx.changed().await.is_err());
+        drop(old);
+        assert_eq!(hub.held_ids(), vec!["a".to_string()]);
+        hub.actions_created(&["a".to_string()]);
+        assert!(new_rx.changed().await.is_ok());
+        drop(new);
+        assert!(hub.held_ids().is_empty());
     }
 }
