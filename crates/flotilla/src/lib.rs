@@ -244,6 +244,20 @@ pub async fn start(config: &Config) -> anyhow::Result<Server> {
     start_with_store(config, store).await
 }
 
+/// Raises this process's open-files limit to its hard limit (each held agent connection is a
+/// file); returns the limit now in force.
+pub fn raise_open_files_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the open files limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .map(|(soft, _)| soft)
+                .unwrap_or(1024)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

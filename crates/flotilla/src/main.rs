@@ -3,6 +3,8 @@ use clap::{Parser, Subcommand};
 use fleet::auth::Role;
 use flotilla::config::{self, LogFormat, ServeArgs, StoreArgs};
 
+mod simulate_cmd;
+
 /// Flotilla: a self-hosted Fleet server that speaks the Kibana Fleet API and the Fleet Server
 /// agent protocol.
 #[derive(Parser)]
@@ -22,6 +24,8 @@ enum Command {
     /// Manage users
     #[command(subcommand)]
     User(UserCommand),
+    /// Simulate Elastic Agents against a Fleet Server (load tests)
+    Simulate(simulate_cmd::SimulateArgs),
 }
 
 #[derive(Subcommand)]
@@ -88,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let cfg = config::resolve(args)?;
             init_logging(cfg.log_format);
+            flotilla::raise_open_files_limit();
             tracing::info!(database = %flotilla::redact(&cfg.database_url), "starting flotilla {}", api::VERSION);
             let server = flotilla::start(&cfg).await?;
             if let Some(pw) = &server.generated_password {
@@ -133,6 +138,10 @@ async fn main() -> anyhow::Result<()> {
             fleet.auth.put_user(&username, &password, role).await?;
             fleet.store.close().await;
             eprintln!("User {username} saved with role {}", role.as_str());
+        }
+        Command::Simulate(args) => {
+            init_logging(LogFormat::Text);
+            simulate_cmd::run(args).await?;
         }
     }
     Ok(())

@@ -16,5 +16,6 @@ mod full_policy_golden;
 mod package_policies;
 mod rollback;
 mod settings;
+mod simulated_fleet;
 mod spaces;
 mod uploads;
