@@ -218,7 +218,7 @@ impl Fleet {
             .await?;
         self.mark_unenrolling(tx.as_mut(), &action_id).await?;
         tx.commit().await?;
-        self.hub.actions_created(&targeted);
+        self.announce_actions(&targeted);
         Ok(json!({}))
     }
 
@@ -305,7 +305,7 @@ impl Fleet {
             .await?;
         self.set_policy(tx.as_mut(), &action_id, policy_id).await?;
         tx.commit().await?;
-        self.hub.actions_created(&targeted);
+        self.announce_actions(&targeted);
         Ok(json!({}))
     }
 
@@ -723,7 +723,7 @@ impl Fleet {
                 .await?;
             self.mark_upgrading(tx.as_mut(), &action_id).await?;
             tx.commit().await?;
-            self.hub.actions_created(&targeted);
+            self.announce_actions(&targeted);
             Ok(Ok(json!({})))
         };
         match inner.await {
@@ -813,7 +813,7 @@ impl Fleet {
             }
         }
         tx.commit().await?;
-        self.hub.actions_created(&targeted);
+        self.announce_actions(&targeted);
         Ok(
             json!({ "item": { "id": cancel_id, "type": "CANCEL", "data": { "target_id": action_id }, "created_at": at, "agents": targeted } }),
         )
@@ -837,7 +837,7 @@ impl Fleet {
             .await?
             .expect("the action was just written");
         tx.commit().await?;
-        self.hub.actions_created(&targeted);
+        self.announce_actions(&targeted);
         Ok(json!({ "item": {
             "id": action_id,
             "type": kind,
@@ -883,7 +883,7 @@ impl Fleet {
             .create_action(tx.as_mut(), "REQUEST_DIAGNOSTICS", data, &selector, extra)
             .await?;
         tx.commit().await?;
-        self.hub.actions_created(&targeted);
+        self.announce_actions(&targeted);
         Ok(json!({ "actionId": action_id }))
     }
 

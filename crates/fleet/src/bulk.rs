@@ -410,7 +410,7 @@ impl Fleet {
         tx.job_advance(action_id, Some(&last), done, &at).await?;
         tx.commit().await?;
         if spec.kind != "FORCE_UNENROLL" {
-            self.hub.actions_created(&targeted);
+            self.announce_actions(&targeted);
         }
         Ok(done)
     }

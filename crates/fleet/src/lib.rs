@@ -107,4 +107,20 @@ impl Fleet {
             running_jobs: Arc::default(),
         }
     }
+
+    /// Actions were committed for these agents: wake the check-ins held here, and tell the
+    /// other nodes sharing the store to wake theirs.
+    pub(crate) fn announce_actions(&self, agent_ids: &[String]) {
+        self.hub.actions_created(agent_ids);
+        if agent_ids.is_empty() || self.store.backend() == "sqlite" {
+            return;
+        }
+        let store = self.store.clone();
+        let ids = agent_ids.to_vec();
+        tokio::spawn(async move {
+            if let Err(e) = store.notify_actions(&ids).await {
+                tracing::warn!(error = %e, agents = ids.len(), "could not tell other nodes about new actions");
+            }
+        });
+    }
 }

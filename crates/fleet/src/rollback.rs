@@ -128,7 +128,7 @@ impl Fleet {
             .write_rollback(tx.as_mut(), &action, &[id.to_string()], &[], &at)
             .await?;
         tx.commit().await?;
-        self.hub.actions_created(&[id.to_string()]);
+        self.announce_actions(&[id.to_string()]);
         Ok(json!({ "actionId": action_id }))
     }
 
@@ -264,7 +264,7 @@ impl Fleet {
             );
         }
         tx.commit().await?;
-        self.hub.actions_created(&touched);
+        self.announce_actions(&touched);
         Ok(json!({ "actionIds": action_ids }))
     }
 }

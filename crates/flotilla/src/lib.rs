@@ -164,6 +164,13 @@ pub async fn start_with_store(
             hub.policy_changed(policy_id, revision)
         }))
         .await?;
+    let hub = fleet.hub.clone();
+    fleet
+        .store
+        .listen_actions(std::sync::Arc::new(move |agent_ids| {
+            hub.actions_created(agent_ids)
+        }))
+        .await?;
     tracing::info!(api = %api_addr, "listening");
     tracing::info!(agents = %agent_addr, "listening");
     Ok(Server {

@@ -3,6 +3,8 @@ use clap::{Parser, Subcommand};
 use fleet::auth::Role;
 use flotilla::config::{self, LogFormat, ServeArgs, StoreArgs};
 
+mod bench_cmd;
+mod floor;
 mod simulate_cmd;
 
 /// Flotilla: a self-hosted Fleet server that speaks the Kibana Fleet API and the Fleet Server
@@ -26,6 +28,14 @@ enum Command {
     User(UserCommand),
     /// Simulate Elastic Agents against a Fleet Server (load tests)
     Simulate(simulate_cmd::SimulateArgs),
+    /// Run the performance harness (servers, simulated fleets, a floor) and print the table
+    Bench(bench_cmd::BenchArgs),
+    /// The benchmark's floor: a bare server parking agent long-polls (used by `bench`)
+    #[command(hide = true)]
+    BenchFloor {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(Subcommand)]
@@ -142,6 +152,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => {
             init_logging(LogFormat::Text);
             simulate_cmd::run(args).await?;
+        }
+        Command::Bench(args) => {
+            init_logging(LogFormat::Text);
+            bench_cmd::run(args).await?;
+        }
+        Command::BenchFloor { listen } => {
+            flotilla::raise_open_files_limit();
+            floor::run(listen).await?;
         }
     }
     Ok(())

@@ -281,7 +281,9 @@ impl Agent {
             .ok_or_else(|| anyhow!("no item.access_api_key"))?;
         self.id = id.to_string();
         self.auth = format!("ApiKey {key}");
-        self.shared.stats.enrolled_in(started.elapsed());
+        self.shared
+            .stats
+            .enrolled_in(started.elapsed(), self.shared.started.elapsed());
         Ok(())
     }
 

@@ -12,6 +12,8 @@ use serde::Serialize;
 #[derive(Default)]
 pub struct Stats {
     pub enrolled: AtomicU64,
+    /// When the latest enrollment completed, in ms since the simulation started.
+    last_enrolled_ms: AtomicU64,
     /// Agents whose check-in is in flight (held by the server, most of the time).
     pub connected: AtomicI64,
     pub checkins: AtomicU64,
@@ -72,6 +74,8 @@ pub struct Percentiles {
 pub struct Snapshot {
     pub agents: usize,
     pub enrolled: u64,
+    /// Seconds from the start to the latest enrollment (enrolled / this = enrollments per second).
+    pub last_enrolled_s: f64,
     pub connected: i64,
     pub checkins: u64,
     pub acks: u64,
@@ -118,8 +122,10 @@ impl Stats {
             .or_default() += 1;
     }
 
-    pub fn enrolled_in(&self, d: Duration) {
+    pub fn enrolled_in(&self, d: Duration, since_start: Duration) {
         self.enrolled.fetch_add(1, Ordering::Relaxed);
+        self.last_enrolled_ms
+            .fetch_max(since_start.as_millis() as u64, Ordering::Relaxed);
         self.enroll.lock().expect("stats lock").record(d);
     }
 
@@ -147,6 +153,7 @@ impl Stats {
         Snapshot {
             agents,
             enrolled: n(&self.enrolled),
+            last_enrolled_s: n(&self.last_enrolled_ms) as f64 / 1000.0,
             connected: self.connected.load(Ordering::Relaxed),
             checkins: n(&self.checkins),
             acks: n(&self.acks),

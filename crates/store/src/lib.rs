@@ -221,12 +221,27 @@ pub const POLICY_CHANNEL: &str = "flotilla_policy_change";
 /// Called with (agent policy id, revision) when any node commits a policy change.
 pub type PolicyChangeListener = std::sync::Arc<dyn Fn(&str, i64) + Send + Sync>;
 
+/// The PostgreSQL notification channel of new actions; payload: comma-separated agent ids.
+pub const ACTION_CHANNEL: &str = "flotilla_actions";
+
+/// Called with the agents that another node created actions for.
+pub type ActionsListener = std::sync::Arc<dyn Fn(&[String]) + Send + Sync>;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn begin(&self, mode: Mode) -> Result<Box<dyn Tx>>;
     /// Starts delivering policy changes committed by other nodes sharing this store (PostgreSQL
     /// LISTEN/NOTIFY). A single-node store (SQLite) has no other nodes and does nothing.
     async fn listen_policy_changes(&self, _listener: PolicyChangeListener) -> Result<()> {
+        Ok(())
+    }
+    /// Starts delivering the agents that other nodes created actions for, so that a node wakes
+    /// the check-ins it holds for them. Nothing on a single-node store.
+    async fn listen_actions(&self, _listener: ActionsListener) -> Result<()> {
+        Ok(())
+    }
+    /// Tells the other nodes that actions were committed for these agents.
+    async fn notify_actions(&self, _agent_ids: &[String]) -> Result<()> {
         Ok(())
     }
     /// `sqlite` or `postgres`, for logs and benchmarks.

@@ -102,6 +102,55 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn listen_actions(&self, listener: crate::ActionsListener) -> Result<()> {
+        let mut pg = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        pg.listen(crate::ACTION_CHANNEL).await?;
+        tokio::spawn(async move {
+            loop {
+                match pg.recv().await {
+                    Ok(n) => {
+                        let ids: Vec<String> = n.payload().split(',').map(String::from).collect();
+                        listener(&ids);
+                    }
+                    Err(sqlx::Error::PoolClosed) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "action listener lost its connection; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn notify_actions(&self, agent_ids: &[String]) -> Result<()> {
+        // A payload holds at most 8000 bytes: one notification per ~200 agents, all sent in
+        // one statement.
+        let mut payloads = Vec::new();
+        let mut current = String::new();
+        for id in agent_ids {
+            if !current.is_empty() && current.len() + id.len() + 1 > 7900 {
+                payloads.push(std::mem::take(&mut current));
+            }
+            if !current.is_empty() {
+                current.push(',');
+            }
+            current.push_str(id);
+        }
+        if !current.is_empty() {
+            payloads.push(current);
+        }
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+            .bind(crate::ACTION_CHANNEL)
+            .bind(&payloads)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -136,3 +136,43 @@ both_backends! {
         assert_eq!(report.counters.errors, 0, "{report:#?}");
     }
 }
+
+/// Two nodes sharing PostgreSQL: an action created through one node reaches, at once, the
+/// agents whose check-ins the other node holds (not when their five-minute polls end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_created_on_one_node_wake_agents_held_by_another() {
+    let Some(a) = TestServer::start(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let b = a.another_node().await.expect("PostgreSQL nodes");
+    let policy = a
+        .create_policy(json!({"name": "two nodes", "namespace": "default"}))
+        .await;
+    let token = a.enrollment_token(policy["id"].as_str().unwrap()).await;
+    let sim = Simulation::start(Config {
+        urls: vec![a.agent_base.clone(), b.agent_base.clone()],
+        enrollment_token: token,
+        agents: 20,
+        enroll_rate: 0.0,
+        jitter: Duration::ZERO,
+        diagnostics_size: 1024,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    sim.wait_for(|s| s.policy_changes == 20 && s.connected == 20, WAIT)
+        .await
+        .unwrap();
+    let (status, res) = a
+        .post(
+            "/api/fleet/agents/bulk_request_diagnostics",
+            json!({"agents": "*"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{res}");
+    sim.wait_for(|s| s.uploads == 20, Duration::from_secs(15))
+        .await
+        .unwrap();
+    let report = sim.stop().await;
+    assert_eq!(report.counters.errors, 0, "{report:#?}");
+}

@@ -1,0 +1,987 @@
+//! `flotilla bench`: the performance harness. It starts what it needs as child processes of this
+//! same binary — `flotilla serve` nodes, `flotilla simulate --json` fleets (one process holds at
+//! most ~19,000 connections here), and `flotilla bench-floor`, a bare axum server parking the
+//! same long-polls — drives them, and prints one table where every figure stands beside a floor
+//! measured in the same run.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Agents held by one node, measured in turn (the largest also takes a policy change)
+    #[arg(long, value_delimiter = ',', default_value = "5000,10000,19000")]
+    node_agents: Vec<usize>,
+    /// Agents in the multi-node run on PostgreSQL
+    #[arg(long, default_value_t = 100_000)]
+    total_agents: usize,
+    /// Nodes in the multi-node run (each holds total/nodes agents; at most ~19,000 each)
+    #[arg(long, default_value_t = 6)]
+    nodes: usize,
+    /// How long the fleets are held connected and watched for errors
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    hold: Duration,
+    /// PostgreSQL server for the multi-node run; a database is created and dropped there
+    #[arg(
+        long,
+        env = "FLOTILLA_BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    database_url: String,
+    /// Small sizes and short holds: checks the harness in a few minutes
+    #[arg(long)]
+    quick: bool,
+    /// Skip the single-node part
+    #[arg(long)]
+    skip_single: bool,
+    /// Skip the multi-node part
+    #[arg(long)]
+    skip_multi: bool,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    fleet::agents::protocol::parse_go_duration(s).ok_or_else(|| format!("{s:?} is not a duration"))
+}
+
+const PASSWORD: &str = "flotilla-bench";
+/// One simulator process holds at most this many agents (the open-files limit is 20,000).
+const PER_SIMULATOR: usize = 19_000;
+
+/// A child process, killed when dropped.
+struct Proc {
+    child: Child,
+    pid: u32,
+}
+
+impl Proc {
+    fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// CPU seconds used so far (user + system).
+    fn cpu_s(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // Fields 14 and 15 of stat; here indexed after the command name (field 3 is index 0).
+        (ticks(11) + ticks(12)) / 100.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn exe() -> Result<PathBuf> {
+    std::env::current_exe().context("locating the flotilla binary")
+}
+
+/// Reads a child's stderr until it prints `listening NAME=ADDR` for each name; the rest of
+/// its output goes to `log`.
+async fn wait_listening(child: &mut Child, names: &[&str], log: &Path) -> Result<Vec<String>> {
+    let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
+    let mut lines = BufReader::new(stderr).lines();
+    let mut found = vec![String::new(); names.len()];
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while found.iter().any(String::is_empty) {
+        let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
+            .await
+            .context("waiting for the server to listen")??
+            .ok_or_else(|| anyhow!("the server exited; see {}", log.display()))?;
+        use std::io::Write;
+        writeln!(file, "{line}")?;
+        for (i, name) in names.iter().enumerate() {
+            if let Some(rest) = line.split(&format!("listening {name}=")).nth(1) {
+                found[i] = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_string();
+            }
+        }
+    }
+    tokio::spawn(async move {
+        use std::io::Write;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = writeln!(file, "{line}");
+        }
+    });
+    Ok(found)
+}
+
+struct Node {
+    proc: Proc,
+    api: String,
+    agents: String,
+}
+
+async fn start_node(data_dir: &Path, database_url: &str, log: &Path) -> Result<Node> {
+    let mut child = Command::new(exe()?)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--agent-listen",
+            "127.0.0.1:0",
+            "--registry-url",
+            "none",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--database-url", database_url])
+        .env("FLOTILLA_ELASTIC_PASSWORD", PASSWORD)
+        .env("FLOTILLA_LOG", "warn,flotilla=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().unwrap_or_default();
+    let addrs = wait_listening(&mut child, &["api", "agents"], log).await?;
+    Ok(Node {
+        proc: Proc { child, pid },
+        api: format!("http://{}", addrs[0]),
+        agents: format!("http://{}", addrs[1]),
+    })
+}
+
+async fn start_floor(log: &Path) -> Result<Node> {
+    let mut child = Command::new(exe()?)
+        .args(["bench-floor", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().unwrap_or_default();
+    let addrs = wait_listening(&mut child, &["agents"], log).await?;
+    Ok(Node {
+        proc: Proc { child, pid },
+        api: format!("http://{}", addrs[0]),
+        agents: format!("http://{}", addrs[0]),
+    })
+}
+
+/// What a simulator process last said.
+#[derive(Default)]
+struct SimState {
+    status: Value,
+    policy_received: Vec<(i64, f64)>,
+    exited: bool,
+}
+
+struct Fleet {
+    sims: Vec<(Proc, Arc<Mutex<SimState>>)>,
+}
+
+impl Fleet {
+    fn new() -> Fleet {
+        Fleet { sims: Vec::new() }
+    }
+
+    /// Starts simulator processes for `agents` more agents spread over `urls`.
+    async fn add(
+        &mut self,
+        urls: &[String],
+        token: &str,
+        agents: usize,
+        first: usize,
+        rate: f64,
+        extra: &[&str],
+    ) -> Result<()> {
+        let mut left = agents;
+        let mut index = first;
+        while left > 0 {
+            let n = left.min(PER_SIMULATOR);
+            let mut child = Command::new(exe()?)
+                .args(["simulate", "--json", "--url", &urls.join(",")])
+                .args(["--enrollment-token", token, "--agents", &n.to_string()])
+                .args([
+                    "--first-index",
+                    &index.to_string(),
+                    "--enroll-rate",
+                    &rate.to_string(),
+                ])
+                .args(["--name-prefix", "bench", "--jitter", "2s"])
+                .args(extra)
+                .env("FLOTILLA_LOG", "error")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()?;
+            let pid = child.id().unwrap_or_default();
+            let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+            let state = Arc::new(Mutex::new(SimState::default()));
+            let s = state.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                        continue;
+                    };
+                    let mut st = s.lock().expect("sim state");
+                    if let Some(r) = v["policy_received"].as_array() {
+                        st.policy_received.extend(
+                            r.iter()
+                                .filter_map(|p| Some((p[0].as_i64()?, p[1].as_f64()?))),
+                        );
+                    }
+                    st.status = v;
+                }
+                s.lock().expect("sim state").exited = true;
+            });
+            self.sims.push((Proc { child, pid }, state));
+            left -= n;
+            index += n;
+        }
+        Ok(())
+    }
+
+    fn sum(&self, key: &str) -> i64 {
+        self.sims
+            .iter()
+            .map(|(_, s)| {
+                s.lock().expect("sim state").status[key]
+                    .as_i64()
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    fn max_f64(&self, key: &str) -> f64 {
+        self.sims
+            .iter()
+            .map(|(_, s)| {
+                s.lock().expect("sim state").status[key]
+                    .as_f64()
+                    .unwrap_or(0.0)
+            })
+            .fold(0.0, f64::max)
+    }
+
+    fn exited(&self) -> bool {
+        self.sims
+            .iter()
+            .any(|(_, s)| s.lock().expect("sim state").exited)
+    }
+
+    fn take_received(&self, revision: i64) -> Vec<f64> {
+        let mut out = Vec::new();
+        for (_, s) in &self.sims {
+            let mut st = s.lock().expect("sim state");
+            st.policy_received.retain(|(rev, ms)| {
+                if *rev == revision {
+                    out.push(*ms);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        out
+    }
+
+    fn clear_received(&self) {
+        for (_, s) in &self.sims {
+            s.lock().expect("sim state").policy_received.clear();
+        }
+    }
+
+    /// Waits until `key` sums to at least `target`; fails on a simulator exit or the timeout.
+    async fn wait(
+        &self,
+        key: &str,
+        target: i64,
+        timeout: Duration,
+        bar: &ProgressBar,
+    ) -> Result<Duration> {
+        let started = Instant::now();
+        loop {
+            let n = self.sum(key);
+            bar.set_message(format!(
+                "{key} {n}/{target} · errors {}",
+                self.sum("errors")
+            ));
+            if n >= target {
+                return Ok(started.elapsed());
+            }
+            if self.exited() {
+                bail!("a simulator exited while waiting for {key}");
+            }
+            if started.elapsed() > timeout {
+                bail!("{key} reached {n} of {target} in {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The management API of a node, as an administrator scripts it.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn new(base: &str) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: base.to_string(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth("elastic", Some(PASSWORD))
+            .header("kbn-xsrf", "bench");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        let value: Value = res.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{path}: {status} {value}");
+        }
+        Ok(value)
+    }
+
+    /// A policy without monitoring (no packages needed) and its enrollment token.
+    async fn policy_and_token(&self, name: &str) -> Result<(String, String)> {
+        let p = self
+            .call(
+                reqwest::Method::POST,
+                "/api/fleet/agent_policies",
+                Some(json!({"name": name, "namespace": "default", "monitoring_enabled": []})),
+            )
+            .await?;
+        let id = p["item"]["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no policy id"))?
+            .to_string();
+        let keys = self
+            .call(
+                reqwest::Method::GET,
+                "/api/fleet/enrollment_api_keys?perPage=100",
+                None,
+            )
+            .await?;
+        let token = keys["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|k| k["policy_id"] == json!(id))
+            .and_then(|k| k["api_key"].as_str())
+            .ok_or_else(|| anyhow!("no enrollment key for the policy"))?
+            .to_string();
+        Ok((id, token))
+    }
+
+    async fn change_policy(&self, id: &str, name: &str, description: &str) -> Result<i64> {
+        let body = json!({"name": name, "namespace": "default", "description": description});
+        let p = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/fleet/agent_policies/{id}"),
+                Some(body),
+            )
+            .await?;
+        p["item"]["revision"]
+            .as_i64()
+            .ok_or_else(|| anyhow!("no revision"))
+    }
+}
+
+fn pct(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+/// One row of the results table.
+struct Row {
+    measure: String,
+    flotilla: String,
+    floor: String,
+    ratio: String,
+}
+
+fn row(
+    measure: impl Into<String>,
+    flotilla: impl Into<String>,
+    floor: impl Into<String>,
+    ratio: impl Into<String>,
+) -> Row {
+    Row {
+        measure: measure.into(),
+        flotilla: flotilla.into(),
+        floor: floor.into(),
+        ratio: ratio.into(),
+    }
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 && a.is_finite() && b.is_finite() {
+        format!("{:.1}x", a / b)
+    } else {
+        "—".into()
+    }
+}
+
+fn spinner(what: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {prefix} {msg}")
+            .expect("template"),
+    );
+    bar.set_prefix(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Figures of one server process holding a growing fleet.
+struct Held {
+    enroll_per_s: f64,
+    per_agent_kib: Vec<(usize, f64, f64)>,
+    fanout: Vec<f64>,
+}
+
+/// Grows a fleet on one server (Flotilla or the floor) through `sizes`, measuring memory and idle
+/// CPU at each size, then a policy change to all of them; holds the largest for `hold`.
+async fn hold_fleet(
+    node: &Node,
+    token: &str,
+    sizes: &[usize],
+    hold: Duration,
+    idle_window: Duration,
+    change: impl AsyncFn() -> Result<i64>,
+    what: &str,
+) -> Result<Held> {
+    let bar = spinner(what);
+    let base_rss = node.proc.rss_kib();
+    let mut fleet = Fleet::new();
+    let mut have = 0usize;
+    let mut out = Held {
+        enroll_per_s: 0.0,
+        per_agent_kib: Vec::new(),
+        fanout: Vec::new(),
+    };
+    for &size in sizes {
+        let add = size.saturating_sub(have);
+        fleet
+            .add(
+                std::slice::from_ref(&node.agents),
+                token,
+                add,
+                have,
+                0.0,
+                &[],
+            )
+            .await?;
+        bar.set_prefix(format!("{what}: {size} agents"));
+        fleet
+            .wait("enrolled", size as i64, Duration::from_secs(900), &bar)
+            .await?;
+        if have == 0 {
+            // As the simulators timed it: from their start to their last enrollment.
+            out.enroll_per_s = add as f64 / fleet.max_f64("last_enrolled_s").max(0.001);
+        }
+        fleet
+            .wait(
+                "policy_changes",
+                size as i64,
+                Duration::from_secs(900),
+                &bar,
+            )
+            .await?;
+        fleet
+            .wait("connected", size as i64, Duration::from_secs(900), &bar)
+            .await?;
+        have = size;
+        // Let the enrollment burst settle, then measure a quiet window.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let cpu0 = node.proc.cpu_s();
+        tokio::time::sleep(idle_window).await;
+        let cpu = (node.proc.cpu_s() - cpu0) / idle_window.as_secs_f64() * 100.0;
+        let rss = node.proc.rss_kib().saturating_sub(base_rss) as f64 / size as f64;
+        out.per_agent_kib.push((size, rss, cpu));
+    }
+    fleet.clear_received();
+    let revision = change().await?;
+    let started = Instant::now();
+    loop {
+        let got: usize = fleet
+            .sims
+            .iter()
+            .map(|(_, s)| {
+                s.lock()
+                    .expect("sim")
+                    .policy_received
+                    .iter()
+                    .filter(|(r, _)| *r == revision)
+                    .count()
+            })
+            .sum();
+        bar.set_message(format!("policy change reached {got}/{have}"));
+        if got >= have {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("{what}: the policy change reached {got} of {have} agents in 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    out.fanout = fleet.take_received(revision);
+    let errors = fleet.sum("errors");
+    bar.set_prefix(format!("{what}: holding {have} agents"));
+    let until = Instant::now() + hold;
+    while Instant::now() < until {
+        bar.set_message(format!(
+            "connected {} · errors {}",
+            fleet.sum("connected"),
+            fleet.sum("errors")
+        ));
+        if fleet.exited() {
+            bail!("{what}: a simulator exited during the hold");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let connected = fleet.sum("connected");
+    let errors_after = fleet.sum("errors");
+    bar.finish_and_clear();
+    if errors_after > 0 || connected < have as i64 {
+        bail!("{what}: after holding {have} agents for {hold:?}: {connected} connected, {errors_after} errors ({errors} before the hold)");
+    }
+    Ok(out)
+}
+
+pub async fn run(mut args: BenchArgs) -> Result<()> {
+    crate_limit();
+    if args.quick {
+        args.node_agents = vec![500, 1000, 1900];
+        args.total_agents = 3000;
+        args.nodes = 3;
+        args.hold = Duration::from_secs(10);
+    }
+    let dir = tempfile::tempdir()?;
+    let log = dir.path().join("bench.log");
+    let idle_window = if args.quick {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(30)
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+
+    if !args.skip_single {
+        let sizes = args.node_agents.clone();
+        let largest = *sizes.iter().max().unwrap_or(&0);
+        // Flotilla, one node, SQLite.
+        let data = dir.path().join("single");
+        let node = start_node(
+            &data,
+            &format!("sqlite://{}", data.join("flotilla.db").display()),
+            &log,
+        )
+        .await?;
+        let api = Api::new(&node.api);
+        let (policy, token) = api.policy_and_token("bench-single").await?;
+        let f = hold_fleet(
+            &node,
+            &token,
+            &sizes,
+            args.hold,
+            idle_window,
+            async || api.change_policy(&policy, "bench-single", "changed").await,
+            "one node",
+        )
+        .await?;
+        drop(node);
+        // The floor: the same fleets parked on a bare axum server.
+        let floor = start_floor(&log).await?;
+        let floor_api = floor.api.clone();
+        let http = reqwest::Client::new();
+        let g = hold_fleet(
+            &floor,
+            "floor",
+            &sizes,
+            Duration::ZERO,
+            idle_window,
+            async || {
+                let v: Value = http
+                    .post(format!("{floor_api}/floor/policy_change"))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                v["revision"]
+                    .as_i64()
+                    .ok_or_else(|| anyhow!("floor: no revision"))
+            },
+            "floor",
+        )
+        .await?;
+        drop(floor);
+        rows.push(row(
+            format!("enroll, agents/s ({} agents at once, SQLite)", sizes[0]),
+            format!("{:.0}", f.enroll_per_s),
+            format!("{:.0}", g.enroll_per_s),
+            ratio(g.enroll_per_s, f.enroll_per_s),
+        ));
+        for ((n, kib, cpu), (_, fkib, fcpu)) in f.per_agent_kib.iter().zip(&g.per_agent_kib) {
+            rows.push(row(
+                format!("RSS per held agent, KiB ({n} agents)"),
+                format!("{kib:.1}"),
+                format!("{fkib:.1}"),
+                ratio(*kib, *fkib),
+            ));
+            rows.push(row(
+                format!("CPU while idle, % of one core ({n} agents)"),
+                format!("{cpu:.1}"),
+                format!("{fcpu:.1}"),
+                ratio(*cpu, *fcpu),
+            ));
+        }
+        let (mut a, mut b) = (f.fanout, g.fanout);
+        for (name, q) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
+            let (x, y) = (pct(&mut a, q), pct(&mut b, q));
+            rows.push(row(
+                format!("policy change to {largest} agents, {name} ms"),
+                format!("{x:.0}"),
+                format!("{y:.0}"),
+                ratio(x, y),
+            ));
+        }
+        rows.push(row(
+            format!("{largest} agents held {:?}, errors", args.hold),
+            "0",
+            "0",
+            "",
+        ));
+    }
+
+    if !args.skip_multi {
+        multi_node(&args, dir.path(), &log, &mut rows).await?;
+    }
+
+    println!("\nflotilla bench — {} cores, {}; ratios are Flotilla / floor (lower is better, except rates)\n", cores, machine());
+    println!("| measure | Flotilla | floor | ratio |");
+    println!("|---|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} |",
+            r.measure, r.flotilla, r.floor, r.ratio
+        );
+    }
+    Ok(())
+}
+
+fn crate_limit() {
+    let limit = flotilla::raise_open_files_limit();
+    tracing::info!(open_files = limit, "open files limit");
+}
+
+fn machine() -> String {
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map(|k| format!("{} GiB RAM", k / 1024 / 1024))
+        .unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or_default().trim().to_string())
+        })
+        .unwrap_or_default();
+    format!("{cpu}, {mem}")
+}
+
+/// Several nodes sharing one PostgreSQL database, each with its own simulators.
+async fn multi_node(args: &BenchArgs, dir: &Path, log: &Path, rows: &mut Vec<Row>) -> Result<()> {
+    let db = format!("flotilla_bench_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&args.database_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
+        .execute(&admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&admin)
+        .await?;
+    let url = replace_database(&args.database_url, &db);
+    let result = multi_node_on(args, dir, log, rows, &url).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    result
+}
+
+fn replace_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.rsplit_once('/') {
+        Some((host, _)) if host.contains("://") && !host.ends_with('/') => format!("{host}/{db}"),
+        _ => format!("{base}/{db}"),
+    };
+    match query {
+        Some(q) => format!("{base}?{q}"),
+        None => base,
+    }
+}
+
+async fn multi_node_on(
+    args: &BenchArgs,
+    dir: &Path,
+    log: &Path,
+    rows: &mut Vec<Row>,
+    url: &str,
+) -> Result<()> {
+    let total = args.total_agents;
+    let nodes_n = args.nodes.max(1);
+    if total.div_ceil(nodes_n) > PER_SIMULATOR {
+        bail!("{total} agents over {nodes_n} nodes is more than {PER_SIMULATOR} per node");
+    }
+    let mut nodes = Vec::new();
+    for i in 0..nodes_n {
+        // The first node migrates the database; the others start after it.
+        nodes.push(start_node(&dir.join(format!("node{i}")), url, log).await?);
+    }
+    let api = Api::new(&nodes[0].api);
+    let (policy, token) = api.policy_and_token("bench-multi").await?;
+    let bar = spinner(&format!("{nodes_n} nodes on PostgreSQL"));
+    let mut fleet = Fleet::new();
+    let per = total.div_ceil(nodes_n);
+    for (i, node) in nodes.iter().enumerate() {
+        let n = per.min(total - (per * i).min(total));
+        // Each simulator enrolls at its own pace; together they ask as fast as the nodes answer.
+        fleet
+            .add(
+                std::slice::from_ref(&node.agents),
+                &token,
+                n,
+                per * i,
+                0.0,
+                &["--upgrade-step", "2s"],
+            )
+            .await?;
+    }
+    fleet
+        .wait("enrolled", total as i64, Duration::from_secs(1800), &bar)
+        .await?;
+    // Simulators start together; the last enrollment of any of them ends the enrollment.
+    let enroll_s = fleet.max_f64("last_enrolled_s").max(0.001);
+    fleet
+        .wait(
+            "policy_changes",
+            total as i64,
+            Duration::from_secs(1800),
+            &bar,
+        )
+        .await?;
+    fleet
+        .wait("connected", total as i64, Duration::from_secs(1800), &bar)
+        .await?;
+    rows.push(row(
+        format!("enroll, agents/s ({total} agents, {nodes_n} nodes, PostgreSQL)"),
+        format!("{:.0}", total as f64 / enroll_s),
+        "",
+        "",
+    ));
+
+    // A policy change on one node reaches the agents held by every node.
+    fleet.clear_received();
+    let revision = api.change_policy(&policy, "bench-multi", "changed").await?;
+    let t = Instant::now();
+    loop {
+        let got: usize = fleet
+            .sims
+            .iter()
+            .map(|(_, s)| {
+                s.lock()
+                    .expect("sim")
+                    .policy_received
+                    .iter()
+                    .filter(|(r, _)| *r == revision)
+                    .count()
+            })
+            .sum();
+        bar.set_message(format!("policy change reached {got}/{total}"));
+        if got >= total {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(900) {
+            bail!("the policy change reached {got} of {total} agents in 15 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut fan = fleet.take_received(revision);
+    for (name, q) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
+        rows.push(row(
+            format!("policy change to {total} agents over {nodes_n} nodes, {name} ms"),
+            format!("{:.0}", pct(&mut fan, q)),
+            "",
+            "",
+        ));
+    }
+
+    // Hold them, watching for errors.
+    let until = Instant::now() + args.hold;
+    while Instant::now() < until {
+        bar.set_message(format!(
+            "holding: connected {} · errors {}",
+            fleet.sum("connected"),
+            fleet.sum("errors")
+        ));
+        if fleet.exited() {
+            bail!("a simulator exited during the hold");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (connected, errors) = (fleet.sum("connected"), fleet.sum("errors"));
+    rows.push(row(
+        format!(
+            "{total} agents held {:?} over {nodes_n} nodes: connected / errors",
+            args.hold
+        ),
+        format!("{connected} / {errors}"),
+        "",
+        "",
+    ));
+    if connected < total as i64 || errors > 0 {
+        bail!("after the hold: {connected} of {total} connected, {errors} errors");
+    }
+
+    // The agent list with every agent in the store, and the same SQL run directly.
+    let floor = sqlx::PgPool::connect(url).await?;
+    for per_page in [20usize, 10_000] {
+        let reps = if per_page == 20 { 50 } else { 10 };
+        let mut api_ms = Vec::new();
+        for _ in 0..reps {
+            let t = Instant::now();
+            let page = api
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/api/fleet/agents?perPage={per_page}"),
+                    None,
+                )
+                .await?;
+            api_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            if page["items"].as_array().map_or(0, Vec::len) != per_page.min(total) {
+                bail!(
+                    "the agent list returned {} items",
+                    page["items"].as_array().map_or(0, Vec::len)
+                );
+            }
+        }
+        let sql = format!(
+            "SELECT id, version, doc, {} AS status FROM agent WHERE NOT COALESCE(({}), FALSE) ORDER BY enrolled_at DESC NULLS LAST, id DESC LIMIT {per_page}",
+            fleet::store::AGENT_STATUS_POSTGRES,
+            fleet::store::AGENT_INACTIVE_POSTGRES
+        );
+        let count = format!(
+            "SELECT COUNT(*) FROM agent WHERE NOT COALESCE(({}), FALSE)",
+            fleet::store::AGENT_INACTIVE_POSTGRES
+        );
+        let mut floor_ms = Vec::new();
+        for _ in 0..reps {
+            let t = Instant::now();
+            let _ = sqlx::query(&sql).fetch_all(&floor).await?;
+            let _ = sqlx::query(&count).fetch_one(&floor).await?;
+            floor_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
+            let (a, b) = (pct(&mut api_ms, q), pct(&mut floor_ms, q));
+            rows.push(row(
+                format!("agent list perPage={per_page} at {total} agents, {name} ms"),
+                format!("{a:.1}"),
+                format!("{b:.1}"),
+                ratio(a, b),
+            ));
+        }
+    }
+
+    // A bulk upgrade of every agent, from the request to the last agent running the new version.
+    let t = Instant::now();
+    api.call(
+        reqwest::Method::POST,
+        "/api/fleet/agents/bulk_upgrade",
+        Some(json!({"agents": format!("policy_id:\"{policy}\""), "version": "9.3.0"})),
+    )
+    .await?;
+    let request_ms = t.elapsed().as_secs_f64() * 1000.0;
+    bar.set_prefix("bulk upgrade");
+    let mut done = 0i64;
+    while done < total as i64 {
+        done = fleet.sum("upgrades_completed") + fleet.sum("upgrades_failed");
+        bar.set_message(format!(
+            "upgraded {done}/{total} · errors {}",
+            fleet.sum("errors")
+        ));
+        if t.elapsed() > Duration::from_secs(3600) {
+            bail!("the bulk upgrade reached {done} of {total} agents in an hour");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let upgrade_s = t.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    rows.push(row(format!("bulk upgrade of {total} agents: request ms / all upgraded s (6 states each, 2 s apart)"), format!("{request_ms:.0} / {upgrade_s:.0}"), "", ""));
+    let errors = fleet.sum("errors");
+    if errors > 0 {
+        bail!("{errors} errors during the bulk upgrade");
+    }
+    drop(fleet);
+    drop(nodes);
+    Ok(())
+}
