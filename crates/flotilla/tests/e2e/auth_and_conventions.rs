@@ -183,12 +183,9 @@ both_backends! {
 
 both_backends! {
     async fn bodies_over_10_mib_are_413(srv: TestServer) {
-        let big = format!("{{\"name\":\"{}\",\"namespace\":\"default\"}}", "a".repeat(11 * 1024 * 1024));
-        let res = srv.http.post(format!("{}/api/fleet/agent_policies", srv.base))
-            .header("authorization", srv.auth.clone().unwrap()).header("kbn-xsrf", "x")
-            .header("content-type", "application/json").body(big).send().await.unwrap();
-        assert_eq!(res.status(), 413);
-        let body: Value = res.json().await.unwrap();
+        let answer = srv.oversized_post("/api/fleet/agent_policies", "application/json", 11 * 1024 * 1024).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap();
         assert_eq!(body["error"], "Payload Too Large");
         srv.stop().await;
     }

@@ -194,8 +194,8 @@ both_backends_with! { no_packages();
         assert_eq!(installed["total"], 1, "only the good upload: {installed}");
 
         // Over the upload limit: 413.
-        let (status, _) = upload(&srv, vec![0u8; 101 * 1024 * 1024], "application/zip").await;
-        assert_eq!(status, 413);
+        let answer = srv.oversized_post("/api/fleet/epm/packages", "application/zip", 101 * 1024 * 1024).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
         // What needs Elasticsearch says so.
         let (status, res) = srv.get("/api/fleet/epm/data_streams").await;

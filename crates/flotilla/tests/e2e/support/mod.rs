@@ -335,6 +335,44 @@ impl TestServer {
         (status, json)
     }
 
+    /// POSTs `size` bytes on a fresh connection and returns the raw answer. The answer is read
+    /// while the body is still being written: the server answers 413 at its limit and closes,
+    /// and a client that only reads after writing everything can lose the answer to the
+    /// connection reset (it raced on a busy machine). A reset is retried.
+    pub async fn oversized_post(&self, path: &str, content_type: &str, size: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://").to_string();
+        let mut answer = String::new();
+        for _ in 0..5 {
+            let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let (mut read, mut write) = stream.into_split();
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {}\r\nkbn-xsrf: x\r\ncontent-type: {content_type}\r\ncontent-length: {size}\r\nconnection: close\r\n\r\n",
+                self.auth.clone().unwrap()
+            );
+            let writer = tokio::spawn(async move {
+                write.write_all(head.as_bytes()).await?;
+                let chunk = vec![0u8; 64 * 1024];
+                for _ in 0..size.div_ceil(chunk.len()) {
+                    write.write_all(&chunk).await?;
+                }
+                std::io::Result::Ok(())
+            });
+            let mut buf = Vec::new();
+            let read = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                read.read_to_end(&mut buf),
+            )
+            .await;
+            writer.abort();
+            answer = String::from_utf8_lossy(&buf).to_string();
+            if matches!(read, Ok(Ok(_))) && answer.contains("\r\n\r\n") {
+                break;
+            }
+        }
+        answer
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, None).await
     }
