@@ -314,6 +314,40 @@ impl Fleet {
         out
     }
 
+    /// Waits until `agents` agents received policy `revision`; returns the milliseconds each
+    /// took from the policy's update.
+    async fn fan_out(
+        &self,
+        revision: i64,
+        agents: usize,
+        timeout: Duration,
+        bar: &ProgressBar,
+    ) -> Result<Vec<f64>> {
+        let started = Instant::now();
+        loop {
+            let got: usize = self
+                .sims
+                .iter()
+                .map(|(_, s)| {
+                    s.lock()
+                        .expect("sim")
+                        .policy_received
+                        .iter()
+                        .filter(|(r, _)| *r == revision)
+                        .count()
+                })
+                .sum();
+            bar.set_message(format!("policy change reached {got}/{agents}"));
+            if got >= agents {
+                return Ok(self.take_received(revision));
+            }
+            if started.elapsed() > timeout {
+                bail!("the policy change reached {got} of {agents} agents in {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn clear_received(&self) {
         for (_, s) in &self.sims {
             s.lock().expect("sim state").policy_received.clear();
@@ -550,30 +584,10 @@ async fn hold_fleet(
     }
     fleet.clear_received();
     let revision = change().await?;
-    let started = Instant::now();
-    loop {
-        let got: usize = fleet
-            .sims
-            .iter()
-            .map(|(_, s)| {
-                s.lock()
-                    .expect("sim")
-                    .policy_received
-                    .iter()
-                    .filter(|(r, _)| *r == revision)
-                    .count()
-            })
-            .sum();
-        bar.set_message(format!("policy change reached {got}/{have}"));
-        if got >= have {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            bail!("{what}: the policy change reached {got} of {have} agents in 10 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    out.fanout = fleet.take_received(revision);
+    out.fanout = fleet
+        .fan_out(revision, have, Duration::from_secs(600), &bar)
+        .await
+        .with_context(|| what.to_string())?;
     let errors = fleet.sum("errors");
     bar.set_prefix(format!("{what}: holding {have} agents"));
     let until = Instant::now() + hold;
@@ -843,30 +857,9 @@ async fn multi_node_on(
     // A policy change on one node reaches the agents held by every node.
     fleet.clear_received();
     let revision = api.change_policy(&policy, "bench-multi", "changed").await?;
-    let t = Instant::now();
-    loop {
-        let got: usize = fleet
-            .sims
-            .iter()
-            .map(|(_, s)| {
-                s.lock()
-                    .expect("sim")
-                    .policy_received
-                    .iter()
-                    .filter(|(r, _)| *r == revision)
-                    .count()
-            })
-            .sum();
-        bar.set_message(format!("policy change reached {got}/{total}"));
-        if got >= total {
-            break;
-        }
-        if t.elapsed() > Duration::from_secs(900) {
-            bail!("the policy change reached {got} of {total} agents in 15 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut fan = fleet.take_received(revision);
+    let mut fan = fleet
+        .fan_out(revision, total, Duration::from_secs(900), &bar)
+        .await?;
     for (name, q) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
         rows.push(row(
             format!("policy change to {total} agents over {nodes_n} nodes, {name} ms"),
