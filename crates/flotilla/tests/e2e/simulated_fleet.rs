@@ -62,6 +62,12 @@ both_backends! {
             // Rollback needs 9.3 or later on both sides.
             version: "9.3.0".into(),
             diagnostics_size: 5 * 1024 * 1024,
+            // Five-second holds (Fleet holds poll_timeout minus two minutes). An agent abandons
+            // its poll at each upgrade state; on a loaded machine the server can run the
+            // abandoned check-in after the next one, so for one hold Fleet shows the older
+            // state, as Fleet Server would. Short holds let the next check-in correct it within
+            // the wait instead of five minutes later.
+            poll_timeout: Duration::from_secs(125),
             ..Config::default()
         })
         .await
