@@ -95,7 +95,14 @@ pub fn routes(state: AppState) -> Router {
                 res
             },
         ))
-        .layer(CompressionLayer::new().gzip(true))
+        // As Fleet Server (compression_level 1, compression_threshold 1024): a policy fan-out
+        // compresses one answer per agent, so the fastest level keeps it cheap.
+        .layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .quality(tower_http::CompressionLevel::Fastest)
+                .compress_when(tower_http::compression::predicate::SizeAbove::new(1024)),
+        )
         .layer(RequestDecompressionLayer::new().gzip(true))
         .with_state(state)
 }
@@ -118,19 +125,28 @@ async fn checkin(
     State(s): State<AppState>,
     Path(id): Path<String>,
     req: Request<Body>,
-) -> AResult<Json<Value>> {
+) -> AResult<Response> {
     let (h, body) = json_body(req, 1024 * 1024).await?;
     check_api_version(&h)?;
-    Ok(Json(
-        s.fleet
-            .checkin(
-                &id,
-                header(&h, "authorization"),
-                header(&h, "user-agent"),
-                &body,
-            )
-            .await?,
-    ))
+    // The answer comes as JSON text: a POLICY_CHANGE embeds the policy serialized once per
+    // revision.
+    let answer = s
+        .fleet
+        .checkin(
+            &id,
+            header(&h, "authorization"),
+            header(&h, "user-agent"),
+            &body,
+        )
+        .await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        answer,
+    )
+        .into_response())
 }
 
 async fn acks(

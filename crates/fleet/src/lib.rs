@@ -72,7 +72,16 @@ impl Default for FleetConfig {
 }
 
 /// Assembled full policies by policy id: (revision, policy).
-type FullPolicyCache = std::collections::HashMap<String, (i64, Arc<serde_json::Value>)>;
+/// One revision of an agent policy as check-ins deliver it.
+pub(crate) struct PolicyRevision {
+    pub(crate) revision: i64,
+    /// The policy's `updated_at`: the POLICY_CHANGE action's `created_at`.
+    pub(crate) created_at: serde_json::Value,
+    /// The full policy, serialized.
+    pub(crate) json: Arc<str>,
+}
+
+type FullPolicyCache = std::collections::HashMap<String, Arc<PolicyRevision>>;
 
 /// The services, sharing one store. Cheap to clone.
 #[derive(Clone)]

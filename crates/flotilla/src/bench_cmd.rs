@@ -270,6 +270,36 @@ impl Fleet {
         Ok(())
     }
 
+    /// Starts simulators for `total` agents, an equal share on each server, all at once (each
+    /// enrolls as fast as its server answers).
+    async fn spread(
+        &mut self,
+        urls: &[String],
+        token: &str,
+        total: usize,
+        extra: &[&str],
+    ) -> Result<()> {
+        let per = total.div_ceil(urls.len().max(1));
+        for (i, url) in urls.iter().enumerate() {
+            let n = per.min(total - (per * i).min(total));
+            self.add(std::slice::from_ref(url), token, n, per * i, 0.0, extra)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `total` agents enrolled, received their policy and are held; returns the
+    /// enrollment rate (the simulators start together: the last enrollment of any ends it).
+    async fn settle(&self, total: usize, bar: &ProgressBar) -> Result<f64> {
+        let timeout = Duration::from_secs(1800);
+        self.wait("enrolled", total as i64, timeout, bar).await?;
+        let enroll_s = self.max_f64("last_enrolled_s").max(0.001);
+        self.wait("policy_changes", total as i64, timeout, bar)
+            .await?;
+        self.wait("connected", total as i64, timeout, bar).await?;
+        Ok(total as f64 / enroll_s)
+    }
+
     fn sum(&self, key: &str) -> i64 {
         self.sims
             .iter()
@@ -451,6 +481,18 @@ impl Api {
         Ok((id, token))
     }
 
+    /// The full policy as agents receive it (`GET .../full`).
+    async fn full_policy(&self, id: &str) -> Result<Value> {
+        let p = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/fleet/agent_policies/{id}/full"),
+                None,
+            )
+            .await?;
+        Ok(p["item"].clone())
+    }
+
     async fn change_policy(&self, id: &str, name: &str, description: &str) -> Result<i64> {
         let body = json!({"name": name, "namespace": "default", "description": description});
         let p = self
@@ -464,6 +506,62 @@ impl Api {
             .as_i64()
             .ok_or_else(|| anyhow!("no revision"))
     }
+}
+
+/// A new revision on every floor server at once, delivering `policy`; returns the revision.
+async fn floor_policy_change(floors: &[String], policy: &Value) -> Result<i64> {
+    let http = reqwest::Client::new();
+    let sent: Vec<_> = floors
+        .iter()
+        .map(|api| {
+            let req = http.post(format!("{api}/floor/policy_change")).json(policy);
+            tokio::spawn(req.send())
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for s in sent {
+        answers.push(s.await?);
+    }
+    let mut revision = None;
+    for answer in answers {
+        let v: Value = answer?.json().await?;
+        let r = v["revision"]
+            .as_i64()
+            .ok_or_else(|| anyhow!("floor: no revision"))?;
+        if revision.is_some_and(|x| x != r) {
+            bail!("the floor servers disagree on the revision");
+        }
+        revision = Some(r);
+    }
+    revision.ok_or_else(|| anyhow!("no floor server"))
+}
+
+/// The multi-node floor: `total` agents over `nodes_n` floor servers (one per Flotilla node),
+/// enrolled the same way, then one policy change on all of them. Returns the enrollment rate and
+/// each agent's fan-out time.
+async fn floor_fleet(
+    nodes_n: usize,
+    total: usize,
+    policy: &Value,
+    log: &Path,
+) -> Result<(f64, Vec<f64>)> {
+    let mut floors = Vec::new();
+    for _ in 0..nodes_n {
+        floors.push(start_floor(log).await?);
+    }
+    let bar = spinner(&format!("floor: {nodes_n} servers"));
+    let mut fleet = Fleet::new();
+    let urls: Vec<String> = floors.iter().map(|f| f.agents.clone()).collect();
+    fleet.spread(&urls, "floor", total, &[]).await?;
+    let enroll_per_s = fleet.settle(total, &bar).await?;
+    fleet.clear_received();
+    let apis: Vec<String> = floors.iter().map(|f| f.api.clone()).collect();
+    let revision = floor_policy_change(&apis, policy).await?;
+    let fan = fleet
+        .fan_out(revision, total, Duration::from_secs(900), &bar)
+        .await?;
+    bar.finish_and_clear();
+    Ok((enroll_per_s, fan))
 }
 
 fn pct(v: &mut [f64], q: f64) -> f64 {
@@ -654,28 +752,18 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
             "one node",
         )
         .await?;
+        let full = api.full_policy(&policy).await?;
         drop(node);
-        // The floor: the same fleets parked on a bare axum server.
+        // The floor: the same fleets parked on a bare axum server, given the same policy.
         let floor = start_floor(&log).await?;
-        let floor_api = floor.api.clone();
-        let http = reqwest::Client::new();
+        let floor_api = [floor.api.clone()];
         let g = hold_fleet(
             &floor,
             "floor",
             &sizes,
             Duration::ZERO,
             idle_window,
-            async || {
-                let v: Value = http
-                    .post(format!("{floor_api}/floor/policy_change"))
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                v["revision"]
-                    .as_i64()
-                    .ok_or_else(|| anyhow!("floor: no revision"))
-            },
+            async || floor_policy_change(&floor_api, &full).await,
             "floor",
         )
         .await?;
@@ -804,6 +892,8 @@ async fn multi_node_on(
 ) -> Result<()> {
     let total = args.total_agents;
     let nodes_n = args.nodes.max(1);
+    // The enrollment and fan-out rows go first; their floors are measured last.
+    let first_row = rows.len();
     if total.div_ceil(nodes_n) > PER_SIMULATOR {
         bail!("{total} agents over {nodes_n} nodes is more than {PER_SIMULATOR} per node");
     }
@@ -816,43 +906,11 @@ async fn multi_node_on(
     let (policy, token) = api.policy_and_token("bench-multi").await?;
     let bar = spinner(&format!("{nodes_n} nodes on PostgreSQL"));
     let mut fleet = Fleet::new();
-    let per = total.div_ceil(nodes_n);
-    for (i, node) in nodes.iter().enumerate() {
-        let n = per.min(total - (per * i).min(total));
-        // Each simulator enrolls at its own pace; together they ask as fast as the nodes answer.
-        fleet
-            .add(
-                std::slice::from_ref(&node.agents),
-                &token,
-                n,
-                per * i,
-                0.0,
-                &["--upgrade-step", "2s"],
-            )
-            .await?;
-    }
+    let urls: Vec<String> = nodes.iter().map(|n| n.agents.clone()).collect();
     fleet
-        .wait("enrolled", total as i64, Duration::from_secs(1800), &bar)
+        .spread(&urls, &token, total, &["--upgrade-step", "2s"])
         .await?;
-    // Simulators start together; the last enrollment of any of them ends the enrollment.
-    let enroll_s = fleet.max_f64("last_enrolled_s").max(0.001);
-    fleet
-        .wait(
-            "policy_changes",
-            total as i64,
-            Duration::from_secs(1800),
-            &bar,
-        )
-        .await?;
-    fleet
-        .wait("connected", total as i64, Duration::from_secs(1800), &bar)
-        .await?;
-    rows.push(row(
-        format!("enroll, agents/s ({total} agents, {nodes_n} nodes, PostgreSQL)"),
-        format!("{:.0}", total as f64 / enroll_s),
-        "",
-        "",
-    ));
+    let enroll_per_s = fleet.settle(total, &bar).await?;
 
     // A policy change on one node reaches the agents held by every node.
     fleet.clear_received();
@@ -860,14 +918,7 @@ async fn multi_node_on(
     let mut fan = fleet
         .fan_out(revision, total, Duration::from_secs(900), &bar)
         .await?;
-    for (name, q) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
-        rows.push(row(
-            format!("policy change to {total} agents over {nodes_n} nodes, {name} ms"),
-            format!("{:.0}", pct(&mut fan, q)),
-            "",
-            "",
-        ));
-    }
+    let full = api.full_policy(&policy).await?;
 
     // Hold them, watching for errors.
     let until = Instant::now() + args.hold;
@@ -976,5 +1027,28 @@ async fn multi_node_on(
     }
     drop(fleet);
     drop(nodes);
+
+    // The floor for enrollment and fan-out: as many bare servers as nodes, the same agents.
+    let (floor_enroll, mut floor_fan) = floor_fleet(nodes_n, total, &full, log).await?;
+    let mut at = 0;
+    let mut insert = |r: Row| {
+        rows.insert(first_row + at, r);
+        at += 1;
+    };
+    insert(row(
+        format!("enroll, agents/s ({total} agents, {nodes_n} nodes, PostgreSQL)"),
+        format!("{enroll_per_s:.0}"),
+        format!("{floor_enroll:.0}"),
+        ratio(floor_enroll, enroll_per_s),
+    ));
+    for (name, q) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
+        let (a, b) = (pct(&mut fan, q), pct(&mut floor_fan, q));
+        insert(row(
+            format!("policy change to {total} agents over {nodes_n} nodes, {name} ms"),
+            format!("{a:.0}"),
+            format!("{b:.0}"),
+            ratio(a, b),
+        ));
+    }
     Ok(())
 }

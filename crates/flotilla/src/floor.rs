@@ -1,7 +1,8 @@
 //! The benchmark's floor (`flotilla bench-floor`, hidden): a bare axum server that speaks just
 //! enough of the agent protocol for the simulator — enroll answers at once, check-ins are parked
 //! on one channel until a "policy change" or their poll times out, acks are accepted — with no
-//! authentication, no storage and no policy. What Flotilla costs above this is Flotilla's.
+//! authentication and no storage; the policy it delivers is whatever the benchmark posted (the
+//! same full policy Flotilla delivered). What Flotilla costs above this is Flotilla's.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,14 +14,15 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-type Revision = watch::Sender<(i64, String)>;
+/// The current revision: its number, when it was made, and the policy it delivers.
+type Revision = watch::Sender<(i64, String, Arc<Value>)>;
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
-    let (revision, _) = watch::channel((1, now()));
+    let (revision, _) = watch::channel((1, now(), Arc::new(json!({ "id": "floor" }))));
     let state = Arc::new(revision);
     let app = Router::new()
         .route("/api/fleet/agents/enroll", post(enroll))
@@ -41,11 +43,13 @@ async fn enroll() -> Json<Value> {
     )
 }
 
-fn policy_change(agent: &str, (revision, at): &(i64, String)) -> Json<Value> {
+fn policy_change(agent: &str, (revision, at, policy): &(i64, String, Arc<Value>)) -> Json<Value> {
+    let mut policy = (**policy).clone();
+    policy["revision"] = json!(revision);
     Json(
         json!({ "action": "checkin", "ack_token": revision.to_string(), "actions": [{
             "id": format!("policy:floor:{revision}"), "type": "POLICY_CHANGE", "agent_id": agent, "created_at": at,
-            "data": { "policy": { "id": "floor", "revision": revision } },
+            "data": { "policy": policy },
         }]}),
     )
 }
@@ -83,10 +87,15 @@ async fn acks(Json(body): Json<Value>) -> Json<Value> {
     )
 }
 
-async fn bump(State(revision): State<Arc<Revision>>) -> Json<Value> {
-    revision.send_modify(|(rev, at)| {
+/// A new revision; the body, if any, is the policy to deliver from now on.
+async fn bump(State(revision): State<Arc<Revision>>, body: axum::body::Bytes) -> Json<Value> {
+    let policy = serde_json::from_slice::<Value>(&body).ok();
+    revision.send_modify(|(rev, at, p)| {
         *rev += 1;
         *at = now();
+        if let Some(policy) = policy {
+            *p = Arc::new(policy);
+        }
     });
     Json(json!({ "revision": revision.borrow().0 }))
 }

@@ -551,35 +551,45 @@ impl Fleet {
         full
     }
 
-    /// The full policy for check-ins (secrets filled in), from the per-revision cache: any
-    /// change to a setting a policy uses gives it a new revision.
-    pub(crate) async fn full_policy_for_agents(
+    /// The full policy for check-ins (secrets filled in) as JSON text, from the per-revision
+    /// cache: any change to a setting a policy uses gives it a new revision. Serialized once per
+    /// revision, so a fan-out to every agent on the policy copies bytes instead of building and
+    /// serializing the policy once per agent.
+    pub(crate) async fn policy_for_agents(
         &self,
         doc: &store::Doc,
         revision: i64,
-    ) -> Result<std::sync::Arc<Value>> {
-        {
-            let cache = self
-                .full_policies
-                .lock()
-                .expect("full policy cache lock poisoned");
-            if let Some((rev, full)) = cache.get(&doc.id) {
-                if *rev == revision {
-                    return Ok(full.clone());
-                }
-            }
+    ) -> Result<std::sync::Arc<crate::PolicyRevision>> {
+        if let Some(cached) = self.cached_policy_for_agents(&doc.id, revision) {
+            return Ok(cached);
         }
         let settings = self.policy_settings(doc, true).await?;
-        let full = std::sync::Arc::new(self.assemble_full_policy(
-            doc,
-            &settings,
-            FullPolicyOptions::default(),
-        ));
+        let full = self.assemble_full_policy(doc, &settings, FullPolicyOptions::default());
+        let json = serde_json::to_string(&full).map_err(|e| FleetError::Internal(e.to_string()))?;
+        let entry = std::sync::Arc::new(crate::PolicyRevision {
+            revision,
+            created_at: doc.body["updated_at"].clone(),
+            json: json.into(),
+        });
         self.full_policies
             .lock()
             .expect("full policy cache lock poisoned")
-            .insert(doc.id.clone(), (revision, full.clone()));
-        Ok(full)
+            .insert(doc.id.clone(), entry.clone());
+        Ok(entry)
+    }
+
+    /// The cached revision of a policy for check-ins, if it is the one asked for.
+    pub(crate) fn cached_policy_for_agents(
+        &self,
+        policy_id: &str,
+        revision: i64,
+    ) -> Option<std::sync::Arc<crate::PolicyRevision>> {
+        self.full_policies
+            .lock()
+            .expect("full policy cache lock poisoned")
+            .get(policy_id)
+            .filter(|p| p.revision == revision)
+            .cloned()
     }
 
     /// The same, as the YAML an agent reads (`/download`).

@@ -457,7 +457,7 @@ impl Fleet {
         auth: Option<&str>,
         user_agent: Option<&str>,
         body: &Value,
-    ) -> PResult<Value> {
+    ) -> PResult<String> {
         let started = tokio::time::Instant::now();
         let version = agent_version_for(user_agent, &self.config.stack_version)?;
         let req = parse_checkin(body)?;
@@ -522,11 +522,11 @@ impl Fleet {
             .unwrap_or(0);
 
         // Register before looking, so an action or revision that arrives between the look and
-        // the wait still wakes this poll. The channels' values do not matter, only their sends.
+        // the wait still wakes this poll.
         let mut revisions = self.hub.subscribe(&policy_id, 0);
         let (_held, mut agent_wake) = self.hub.hold(agent_id);
         if let Some(answer) = self
-            .checkin_answer(agent_id, &policy_id, acked_revision, cursor)
+            .checkin_answer(agent_id, &policy_id, acked_revision, cursor, None)
             .await?
         {
             return Ok(answer);
@@ -541,62 +541,82 @@ impl Fleet {
         let deadline = started + poll;
         let mut shutdown = self.hub.shutdown_signal();
         loop {
-            tokio::select! {
+            // A new revision wakes every poll on the policy at once: those look only at the
+            // policy (its revision comes with the wake), not at the agent's actions, which
+            // wake the agent's own channel.
+            let new_revision = tokio::select! {
                 changed = revisions.changed() => {
                     if changed.is_err() {
                         break;
                     }
+                    Some(*revisions.borrow_and_update())
                 }
                 changed = agent_wake.changed() => {
                     if changed.is_err() {
                         break;
                     }
+                    None
                 }
                 _ = tokio::time::sleep_until(deadline) => break,
                 _ = crate::hub::Hub::wait_shutdown(&mut shutdown) => break,
-            }
+            };
             if let Some(answer) = self
-                .checkin_answer(agent_id, &policy_id, acked_revision, cursor)
+                .checkin_answer(agent_id, &policy_id, acked_revision, cursor, new_revision)
                 .await?
             {
                 return Ok(answer);
             }
         }
-        Ok(json!({ "action": "checkin", "ack_token": ack_token, "actions": [] }))
+        Ok(checkin_json(&ack_token, None, &[]))
     }
 
-    /// What a check-in answers now, if anything is pending: a POLICY_CHANGE for an
-    /// unacknowledged revision, then actions after the cursor.
+    /// What a check-in answers now (JSON text), if anything is pending: a POLICY_CHANGE for an
+    /// unacknowledged revision, then actions after the cursor. With `new_revision` (the
+    /// policy's revision announced by the hub) only the policy is looked at.
     async fn checkin_answer(
         &self,
         agent_id: &str,
         policy_id: &str,
         acked: Option<i64>,
         cursor: i64,
-    ) -> Result<Option<Value>> {
-        let (mut actions, next) = self.pending_actions(agent_id, cursor).await?;
-        if let Some(change) = self
-            .policy_change_action(agent_id, policy_id, acked)
-            .await?
-        {
-            actions.insert(0, change);
-        }
-        if actions.is_empty() {
+        new_revision: Option<i64>,
+    ) -> Result<Option<String>> {
+        let (actions, next) = match new_revision {
+            Some(_) => (Vec::new(), cursor),
+            None => self.pending_actions(agent_id, cursor).await?,
+        };
+        let change = match new_revision {
+            Some(rev) if acked.is_some_and(|a| a >= rev) => None,
+            Some(rev) => match self.cached_policy_for_agents(policy_id, rev) {
+                Some(policy) => Some(policy_change_json(agent_id, policy_id, &policy)),
+                None => {
+                    self.policy_change_action(agent_id, policy_id, acked)
+                        .await?
+                }
+            },
+            None => {
+                self.policy_change_action(agent_id, policy_id, acked)
+                    .await?
+            }
+        };
+        if change.is_none() && actions.is_empty() {
             return Ok(None);
         }
-        Ok(Some(
-            json!({ "action": "checkin", "ack_token": next.to_string(), "actions": actions }),
-        ))
+        Ok(Some(checkin_json(
+            &next.to_string(),
+            change.as_deref(),
+            &actions,
+        )))
     }
 
-    /// The POLICY_CHANGE an agent needs, if its policy has a revision it has not acknowledged.
-    /// The full policy is assembled once per revision and shared by every agent on it.
+    /// The POLICY_CHANGE (JSON text) an agent needs, if its policy has a revision it has not
+    /// acknowledged.
     async fn policy_change_action(
         &self,
         agent_id: &str,
         policy_id: &str,
         acked: Option<i64>,
-    ) -> Result<Option<Value>> {
+    ) -> Result<Option<String>> {
         let mut tx = self.store.begin(Mode::Read).await?;
         let Some(policy) = tx.get(Kind::AgentPolicy, policy_id).await? else {
             return Ok(None);
@@ -606,14 +626,12 @@ impl Fleet {
         if acked.is_some_and(|a| a >= revision) {
             return Ok(None);
         }
-        let full = self.full_policy_for_agents(&policy, revision).await?;
-        Ok(Some(json!({
-            "id": format!("policy:{policy_id}:{revision}"),
-            "type": "POLICY_CHANGE",
-            "agent_id": agent_id,
-            "created_at": policy.body["updated_at"],
-            "data": { "policy": &*full },
-        })))
+        let policy_revision = self.policy_for_agents(&policy, revision).await?;
+        Ok(Some(policy_change_json(
+            agent_id,
+            policy_id,
+            &policy_revision,
+        )))
     }
 
     /// `POST /api/fleet/agents/{id}/acks`. Returns the HTTP status (the worst item's) and body.
@@ -750,6 +768,42 @@ impl Fleet {
         tx.commit().await?;
         Ok(n)
     }
+}
+
+/// A check-in answer as JSON text. The POLICY_CHANGE comes already serialized: it carries the
+/// whole policy, which is serialized once per revision rather than once per agent.
+fn checkin_json(ack_token: &str, policy_change: Option<&str>, actions: &[Value]) -> String {
+    let mut out = String::with_capacity(64 + policy_change.map_or(0, str::len));
+    out.push_str(r#"{"action":"checkin","ack_token":"#);
+    out.push_str(&Value::from(ack_token).to_string());
+    out.push_str(r#","actions":["#);
+    if let Some(change) = policy_change {
+        out.push_str(change);
+    }
+    for (i, action) in actions.iter().enumerate() {
+        if i > 0 || policy_change.is_some() {
+            out.push(',');
+        }
+        out.push_str(&action.to_string());
+    }
+    out.push_str("]}");
+    out
+}
+
+/// The POLICY_CHANGE action delivering one revision of a policy to one agent, as JSON text.
+fn policy_change_json(agent_id: &str, policy_id: &str, policy: &crate::PolicyRevision) -> String {
+    let id = Value::from(format!("policy:{policy_id}:{}", policy.revision));
+    let mut out = String::with_capacity(policy.json.len() + 200);
+    out.push_str(r#"{"id":"#);
+    out.push_str(&id.to_string());
+    out.push_str(r#","type":"POLICY_CHANGE","agent_id":"#);
+    out.push_str(&Value::from(agent_id).to_string());
+    out.push_str(r#","created_at":"#);
+    out.push_str(&policy.created_at.to_string());
+    out.push_str(r#","data":{"policy":"#);
+    out.push_str(&policy.json);
+    out.push_str("}}");
+    out
 }
 
 #[cfg(test)]

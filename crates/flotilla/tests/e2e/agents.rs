@@ -132,6 +132,47 @@ both_backends! {
 }
 
 both_backends! {
+    async fn checkin_answers_are_gzipped_like_fleet_servers(srv: TestServer) {
+        use std::io::Read;
+        let (policy_id, token) = policy_and_token(&srv).await;
+        let (agent_id, key) = srv.enroll(&token, "web-1").await;
+        let checkin = |ack: Option<&str>| {
+            let mut body = checkin_body(json!({}));
+            if let Some(a) = ack {
+                body["ack_token"] = json!(a);
+                body["policy_revision_idx"] = json!(1);
+                body["agent_policy_id"] = json!(policy_id);
+            }
+            srv.http
+                .post(format!("{}/api/fleet/agents/{agent_id}/checkin", srv.agent_base))
+                .header("user-agent", crate::support::AGENT_UA)
+                .header("authorization", format!("ApiKey {key}"))
+                .header("accept-encoding", "gzip")
+                .json(&body)
+                .send()
+        };
+        // The policy (kilobytes): gzip, decoding to the same answer the plain request gets.
+        let res = checkin(None).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-encoding"], "gzip");
+        assert_eq!(res.headers()["content-type"], "application/json");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&res.bytes().await.unwrap()[..]).read_to_string(&mut text).unwrap();
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        let (_, plain) = srv.agent_call(&format!("/api/fleet/agents/{agent_id}/checkin"), Some(&key), checkin_body(json!({}))).await;
+        assert_eq!(answer, plain);
+        assert_eq!(answer["actions"][0]["type"], "POLICY_CHANGE");
+        assert_eq!(answer["actions"][0]["agent_id"], agent_id);
+        assert_eq!(answer["actions"][0]["data"]["policy"]["id"], policy_id);
+        // An empty answer (under Fleet Server's 1 KiB threshold) is sent as is.
+        let res = checkin(Some("t1")).await.unwrap();
+        assert!(res.headers().get("content-encoding").is_none(), "{:?}", res.headers());
+        assert_eq!(res.json::<Value>().await.unwrap(), json!({"action": "checkin", "ack_token": "t1", "actions": []}));
+        srv.stop().await;
+    }
+}
+
+both_backends! {
     async fn bad_credentials_and_bodies_change_nothing(srv: TestServer) {
         let (policy_id, token) = policy_and_token(&srv).await;
         let body = json!({"type": "PERMANENT", "metadata": {"local": {}}});
