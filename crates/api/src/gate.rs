@@ -64,17 +64,25 @@ fn check_version(req: &Request) -> Result<(), ApiError> {
 pub async fn management(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let is_api = path.starts_with("/api/");
-    let auth = req
+    let header = req
         .headers()
         .get("authorization")
         .and_then(|h| h.to_str().ok())
         .map(str::to_string);
+    // Without an Authorization header, the web UI's session cookie stands for its API key.
+    let session = header
+        .is_none()
+        .then(|| ui::session_cookie(req.headers()))
+        .flatten();
+    let auth = header.or_else(|| session.as_ref().map(|s| format!("ApiKey {s}")));
     let principal: Principal = match state.fleet.auth.authenticate(auth.as_deref()).await {
         Ok(p) => p,
         Err(e) => return ApiError::from(e).into_response(),
     };
     let read = is_read(req.method());
-    if is_api && !read && !req.headers().contains_key("kbn-xsrf") {
+    // A browser sends cookies with any request, so every write on a session needs the header
+    // a cross-site form cannot add (Kibana's CSRF protection).
+    if (is_api || session.is_some()) && !read && !req.headers().contains_key("kbn-xsrf") {
         return ApiError::bad_request("Request must contain a kbn-xsrf header.").into_response();
     }
     let allowed = if path.starts_with("/_security") {

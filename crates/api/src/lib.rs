@@ -11,6 +11,7 @@ pub mod extract;
 mod gate;
 mod package_policies;
 mod security;
+mod session;
 mod settings;
 
 use axum::http::StatusCode;
@@ -40,15 +41,19 @@ pub fn management_router(fleet: Fleet) -> Router {
         .merge(settings::routes())
         .merge(package_policies::routes())
         .merge(epm::routes())
+        .merge(session::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             gate::management,
         ));
+    let ui = ui::router(state.fleet.clone());
     let inner = Router::new()
         .route("/api/status", get(status))
+        .merge(session::open_routes())
         .merge(guarded)
         .fallback(not_found)
-        .with_state(state);
+        .with_state(state)
+        .merge(ui);
     // `/s/{space}/api/fleet/...` is the same API in another Kibana space: the prefix is taken
     // off before routing and the space travels with the request (see `gate`).
     Router::new().fallback_service(

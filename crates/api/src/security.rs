@@ -62,6 +62,8 @@ async fn list(State(s): State<AppState>) -> ApiResult<Json<Value>> {
         .await?
         .into_iter()
         .filter(|k| k.role != fleet::enrollment_api_keys::ENROLLMENT_ROLE)
+        // Web UI sessions are keys underneath, not keys anyone made.
+        .filter(|k| k.name != fleet::auth::SESSION_KEY_NAME)
         .map(|k| {
             let millis = |t: &str| {
                 chrono::DateTime::parse_from_rfc3339(t)

@@ -83,6 +83,13 @@ pub struct CreatedApiKey {
     pub encoded: String,
 }
 
+/// The name of the API keys that stand for web UI sessions.
+pub const SESSION_KEY_NAME: &str = "flotilla-ui-session";
+/// How long a web UI session lasts (an Elasticsearch duration; Kibana's default
+/// `xpack.security.session.lifespan` is 30 days, its idle timeout 3 days — shorter here, as
+/// there is no idle timeout).
+pub const SESSION_LIFETIME: &str = "8h";
+
 #[derive(Clone)]
 pub struct AuthService {
     store: Arc<dyn Store>,
@@ -343,6 +350,49 @@ impl AuthService {
             expiration: expires_at.map(|t| t.timestamp_millis()),
             api_key: secret,
         })
+    }
+
+    /// Logs a user in to the web UI: checks the password, then makes a session, an API key of
+    /// the user's role named [`SESSION_KEY_NAME`] that expires after [`SESSION_LIFETIME`]. The
+    /// browser holds the encoded key in a cookie; its secret is stored hashed like any key's.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(Principal, CreatedApiKey)> {
+        let who = self.check_password(username, password).await?;
+        let session = self
+            .create_api_key(
+                &who.username,
+                SESSION_KEY_NAME,
+                who.role,
+                Some(SESSION_LIFETIME),
+            )
+            .await?;
+        tracing::info!(username = %who.username, session = %session.id, "logged in");
+        Ok((who, session))
+    }
+
+    /// Ends a web UI session given its encoded key (the cookie's value). Only session keys are
+    /// ended this way; anything else is ignored, as is an unknown or already ended session.
+    pub async fn logout(&self, encoded: &str) -> Result<()> {
+        let Ok(who) = self.authenticate(Some(&format!("ApiKey {encoded}"))).await else {
+            return Ok(());
+        };
+        let Some(id) = who.api_key_id else {
+            return Ok(());
+        };
+        let mut tx = self.store.begin(Mode::Write).await?;
+        if tx
+            .get_api_key(&id)
+            .await?
+            .is_some_and(|k| k.name == SESSION_KEY_NAME)
+        {
+            tx.invalidate_api_keys(std::slice::from_ref(&id)).await?;
+            tx.commit().await?;
+            tracing::info!(username = %who.username, session = %id, "logged out");
+        }
+        Ok(())
     }
 
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {

@@ -194,6 +194,7 @@ impl Agent {
                         let jitter = self.shared.config.jitter;
                         if !jitter.is_zero() {
                             let d = rand::thread_rng().gen_range(Duration::ZERO..jitter);
+                            let _waiting = InFlight::new(&self.shared.stats.between_polls);
                             tokio::select! {
                                 _ = sleep(d) => {}
                                 _ = stop.changed() => return,

@@ -16,6 +16,9 @@ pub struct Stats {
     last_enrolled_ms: AtomicU64,
     /// Agents whose check-in is in flight (held by the server, most of the time).
     pub connected: AtomicI64,
+    /// Agents waiting out their jitter between an empty answer and the next check-in, as real
+    /// agents do: not connected, by choice.
+    pub between_polls: AtomicI64,
     pub checkins: AtomicU64,
     pub acks: AtomicU64,
     pub policy_changes: AtomicU64,
@@ -77,6 +80,7 @@ pub struct Snapshot {
     /// Seconds from the start to the latest enrollment (enrolled / this = enrollments per second).
     pub last_enrolled_s: f64,
     pub connected: i64,
+    pub between_polls: i64,
     pub checkins: u64,
     pub acks: u64,
     pub policy_changes: u64,
@@ -155,6 +159,7 @@ impl Stats {
             enrolled: n(&self.enrolled),
             last_enrolled_s: n(&self.last_enrolled_ms) as f64 / 1000.0,
             connected: self.connected.load(Ordering::Relaxed),
+            between_polls: self.between_polls.load(Ordering::Relaxed),
             checkins: n(&self.checkins),
             acks: n(&self.acks),
             policy_changes: n(&self.policy_changes),

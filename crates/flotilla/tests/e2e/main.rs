@@ -19,3 +19,4 @@ mod settings;
 mod simulated_fleet;
 mod spaces;
 mod uploads;
+mod web_ui;

@@ -1,0 +1,140 @@
+//! Web UI sessions, at Kibana's endpoints: `POST /internal/security/login` (the login form's
+//! request: `{providerType, providerName, currentURL, params: {username, password}}`),
+//! `GET /api/security/logout`, and `GET /internal/security/me` (who is signed in). A session is
+//! an API key in a cookie (see `fleet::auth::AuthService::login`).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use fleet::auth::Principal;
+use fleet::validate::{check_body, opt, req, Field, Ty, STR};
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonBody;
+use crate::AppState;
+
+static LOGIN: &[Field] = &[
+    req("providerType", STR),
+    req("providerName", STR),
+    opt("currentURL", STR),
+    req("params", Ty::Map),
+];
+
+/// Routes that need no session (login, logout).
+pub fn open_routes() -> Router<AppState> {
+    Router::new()
+        .route("/internal/security/login", post(login))
+        .route("/api/security/logout", get(logout))
+}
+
+/// Routes behind the gate.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/internal/security/me", get(me))
+}
+
+/// Whether the browser reached us over TLS (directly or through a proxy that says so): the
+/// session cookie is then marked `Secure`.
+fn over_tls(h: &HeaderMap, req_scheme: Option<&str>) -> bool {
+    req_scheme == Some("https")
+        || h.get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// Where to go after logging in: the `next` of the login page's URL, if it is a path here.
+fn next_location(current_url: Option<&str>) -> String {
+    let next = current_url
+        .and_then(|u| u.split_once('?'))
+        .and_then(|(_, q)| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "next")
+                .map(|(_, v)| v.to_string())
+        })
+        .and_then(|v| {
+            percent_encoding::percent_decode_str(&v)
+                .decode_utf8()
+                .ok()
+                .map(|s| s.into_owned())
+        });
+    match next {
+        // Only a local path: never an open redirect to another site.
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/app/fleet/agents".to_string(),
+    }
+}
+
+async fn login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    if !headers.contains_key("kbn-xsrf") {
+        return Err(ApiError::bad_request(
+            "Request must contain a kbn-xsrf header.",
+        ));
+    }
+    check_body("request body", &body, LOGIN)?;
+    if body["providerType"] != "basic" {
+        return Err(ApiError::bad_request(format!(
+            "[request body.providerType]: login with provider type [{}] is not supported; use [basic]",
+            body["providerType"].as_str().unwrap_or_default()
+        )));
+    }
+    let (Some(username), Some(password)) = (
+        body["params"]["username"].as_str(),
+        body["params"]["password"].as_str(),
+    ) else {
+        return Err(ApiError::bad_request(
+            "[request body.params]: username and password are required",
+        ));
+    };
+    // Kibana answers a failed login with a bare 401, whatever failed.
+    let (_, session) = s
+        .fleet
+        .auth
+        .login(username, password)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized"))?;
+    let lifetime_s =
+        fleet::auth::parse_duration_ms(fleet::auth::SESSION_LIFETIME).unwrap_or(0) / 1000;
+    let cookie = ui::set_session_cookie(
+        Some(&session.encoded),
+        lifetime_s,
+        over_tls(&headers, uri.scheme_str()),
+    );
+    let location = next_location(body["currentURL"].as_str());
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(json!({ "location": location })),
+    )
+        .into_response())
+}
+
+async fn logout(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(session) = ui::session_cookie(&headers) {
+        s.fleet.auth.logout(&session).await?;
+    }
+    let cookie = ui::set_session_cookie(None, 0, over_tls(&headers, None));
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to("/login?msg=LOGGED_OUT"),
+    )
+        .into_response())
+}
+
+async fn me(Extension(who): Extension<Principal>) -> Json<Value> {
+    let authentication_type = match &who.api_key_id {
+        None => "basic",
+        Some(_) => "api_key",
+    };
+    Json(json!({
+        "username": who.username,
+        "roles": [who.role.as_str()],
+        "authentication_type": authentication_type,
+    }))
+}

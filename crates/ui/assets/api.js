@@ -1,0 +1,123 @@
+// The management API as the pages use it: the session cookie authenticates, `kbn-xsrf` is
+// added to every request (writes need it), and a lost session goes back to the login page.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.message ? body.message : `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export const API_VERSION = '2023-10-31';
+
+export function xsrfHeaders(extra = {}) {
+  return { 'kbn-xsrf': 'flotilla-ui', 'elastic-api-version': API_VERSION, ...extra };
+}
+
+export function toLogin() {
+  const next = location.pathname + location.search + location.hash;
+  location.assign(`/login?next=${encodeURIComponent(next)}`);
+}
+
+/** Calls the API; resolves to the JSON body, rejects with an ApiError. */
+export async function api(method, path, body) {
+  const headers = xsrfHeaders(body === undefined ? {} : { 'content-type': 'application/json' });
+  const res = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = text;
+  }
+  if (res.status === 401) {
+    toLogin();
+  }
+  if (!res.ok) {
+    throw new ApiError(res.status, json);
+  }
+  return json;
+}
+
+/** A query string from an object, leaving out empty values. */
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+/**
+ * Builds an element. Text is always set as text (never parsed as HTML), so values from the API
+ * cannot inject markup.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') {
+      el.addEventListener(k.slice(2).toLowerCase(), v);
+    } else if (k === 'class') {
+      el.className = v;
+    } else if (k === 'dataset') {
+      Object.assign(el.dataset, v);
+    } else if (v === true) {
+      el.setAttribute(k, '');
+    } else {
+      el.setAttribute(k, String(v));
+    }
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+/** A message in the page's alert area. */
+export function showError(where, err) {
+  where.replaceChildren(h('p', { class: 'error', role: 'alert' }, err instanceof ApiError
+    ? `${err.status}: ${err.message}`
+    : String(err && err.message ? err.message : err)));
+}
+
+/** "3 minutes ago" style times. */
+export function ago(iso) {
+  if (!iso) return '—';
+  const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+  if (Number.isNaN(s)) return iso;
+  if (s < 60) return `${Math.max(s, 0)} seconds ago`;
+  if (s < 3600) return `${Math.round(s / 60)} minutes ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} hours ago`;
+  return `${Math.round(s / 86400)} days ago`;
+}
+
+/**
+ * A button that runs `act` (which may decline by returning a falsy value, e.g. after a
+ * cancelled confirm) and reports its answer in `alertArea`; `done` gets the answer.
+ */
+export function actionButton(label, act, alertArea, done) {
+  return h('button', {
+    type: 'button',
+    onclick: async () => {
+      try {
+        const res = await act();
+        if (!res) return;
+        const id = res.actionId;
+        alertArea.replaceChildren(h('p', { class: 'ok', role: 'status', dataset: { action: id || '' } },
+          id ? `${label}: action ${id} started.` : `${label}: done.`));
+        done(res);
+      } catch (err) {
+        showError(alertArea, err);
+      }
+    },
+  }, label);
+}

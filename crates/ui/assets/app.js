@@ -1,0 +1,35 @@
+// The shell: finds the page for the path, draws it into <main>, and marks the current link.
+import { api, h, showError } from './api.js';
+
+const pages = [
+  [/^\/app\/fleet\/?$/, './agents.js'],
+  [/^\/app\/fleet\/agents\/?$/, './agents.js'],
+  [/^\/app\/fleet\/agents\/[^/]+\/?$/, './agent.js'],
+  [/^\/app\/fleet\/policies\/?$/, './policies.js'],
+  [/^\/app\/fleet\/enrollment-tokens\/?$/, './tokens.js'],
+  [/^\/app\/dev_tools\/?$/, './console.js'],
+];
+
+async function main() {
+  const main = document.getElementById('main');
+  const path = location.pathname.replace(/^\/s\/[^/]+/, '');
+  for (const a of document.querySelectorAll('header nav a')) {
+    if (path.startsWith(new URL(a.href).pathname)) a.setAttribute('aria-current', 'page');
+  }
+  api('GET', '/internal/security/me')
+    .then((me) => { document.getElementById('user').textContent = me.username; })
+    .catch(() => {});
+  const found = pages.find(([re]) => re.test(path));
+  if (!found) {
+    main.replaceChildren(h('h1', {}, 'Not found'), h('p', {}, 'There is no page at this address.'));
+    return;
+  }
+  try {
+    const page = await import(found[1]);
+    await page.render(main);
+  } catch (err) {
+    showError(main, err);
+  }
+}
+
+main();
