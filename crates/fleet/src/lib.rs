@@ -53,6 +53,12 @@ pub struct FleetConfig {
     pub package_dir: Option<std::path::PathBuf>,
     /// Where the registry cache lives (the data directory).
     pub data_dir: Option<std::path::PathBuf>,
+    /// Fleet Server's `server.limits`: how many enrollments, check-ins (before their hold) and
+    /// acks one node works on at once. Beyond that an agent is answered 429 at once and retries
+    /// with backoff, instead of queueing for the database until it times out.
+    pub enroll_max_in_flight: usize,
+    pub checkin_max_in_flight: usize,
+    pub ack_max_in_flight: usize,
 }
 
 impl Default for FleetConfig {
@@ -64,6 +70,9 @@ impl Default for FleetConfig {
             stack_version: agents::protocol::FLEET_SERVER_VERSION.to_string(),
             checkin_long_poll: std::time::Duration::from_secs(300),
             checkin_min_poll: std::time::Duration::from_secs(60),
+            enroll_max_in_flight: 64,
+            checkin_max_in_flight: 512,
+            ack_max_in_flight: 512,
             registry_url: None,
             package_dir: None,
             data_dir: None,
@@ -91,6 +100,8 @@ pub struct Fleet {
     pub config: Arc<FleetConfig>,
     /// Wakes held check-ins when policies change.
     pub hub: Arc<hub::Hub>,
+    /// Requests of the agent protocol being worked on (see `FleetConfig::*_max_in_flight`).
+    pub(crate) agent_limits: Arc<agents::protocol::AgentLimits>,
     /// The full policy agents get, assembled once per (policy, revision).
     pub(crate) full_policies: Arc<std::sync::Mutex<FullPolicyCache>>,
     /// Bulk action jobs this node is running now.
@@ -106,12 +117,14 @@ impl Fleet {
             config.registry_url.as_deref(),
             config.data_dir.as_deref(),
         ));
+        let agent_limits = Arc::new(agents::protocol::AgentLimits::new(&config));
         Self {
             packages,
             auth: auth::AuthService::new(store.clone()),
             store,
             config: Arc::new(config),
             hub: hub::Hub::new(),
+            agent_limits,
             full_policies: Arc::default(),
             running_jobs: Arc::default(),
         }

@@ -962,6 +962,7 @@ async fn multi_node_on(
         .spread(&urls, &token, total, &["--upgrade-step", "2s"])
         .await?;
     let enroll_per_s = fleet.settle(total, &bar).await?;
+    let shed = fleet.sum("throttled");
 
     // A policy change on one node reaches the agents held by every node.
     fleet.clear_received();
@@ -1091,6 +1092,12 @@ async fn multi_node_on(
         format!("{enroll_per_s:.0}"),
         format!("{floor_enroll:.0}"),
         ratio(floor_enroll, enroll_per_s),
+    ));
+    insert(row(
+        "requests answered 429 (load shed, retried) while enrolling",
+        format!("{shed}"),
+        "0",
+        "",
     ));
     for (name, q) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
         let (a, b) = (pct(&mut fan, q), pct(&mut floor_fan, q));

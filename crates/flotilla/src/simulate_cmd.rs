@@ -131,8 +131,8 @@ pub async fn run(args: SimulateArgs) -> Result<()> {
             Some(bar) => {
                 bar.set_position(s.enrolled);
                 bar.set_message(format!(
-                    "connected {} · check-ins {} · acks {} · policy changes {} · upgrades {}/{} failed · errors {}",
-                    s.connected, s.checkins, s.acks, s.policy_changes, s.upgrades_completed, s.upgrades_failed, s.errors
+                    "connected {} · check-ins {} · acks {} · policy changes {} · upgrades {}/{} failed · errors {} · 429s {}",
+                    s.connected, s.checkins, s.acks, s.policy_changes, s.upgrades_completed, s.upgrades_failed, s.errors, s.throttled
                 ));
             }
             None => {
@@ -180,7 +180,10 @@ fn print_report(r: &Report) {
             p.count, p.p50_ms, p.p99_ms, p.max_ms
         );
     }
-    println!("  errors {}", c.errors);
+    println!(
+        "  errors {}   answered 429 and retried {}",
+        c.errors, c.throttled
+    );
     for e in &r.last_errors {
         println!("    {e}");
     }

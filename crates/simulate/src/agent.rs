@@ -143,7 +143,11 @@ impl Agent {
             match self.enroll().await {
                 Ok(()) => break,
                 Err(e) => {
-                    self.shared.stats.error(format!("enroll: {e:#}"));
+                    if e.is::<Throttled>() {
+                        self.shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.shared.stats.error(format!("enroll: {e:#}"));
+                    }
                     tokio::select! {
                         _ = sleep(backoff.next()) => {}
                         _ = stop.changed() => return,
@@ -214,9 +218,13 @@ impl Agent {
                         self.shared.stats.unenrolled.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
-                    self.shared
-                        .stats
-                        .error(format!("checkin: {status} {}", body));
+                    if status == 429 {
+                        self.shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.shared
+                            .stats
+                            .error(format!("checkin: {status} {}", body));
+                    }
                     tokio::select! {
                         _ = sleep(backoff.next()) => {}
                         _ = stop.changed() => return,
@@ -271,6 +279,9 @@ impl Agent {
         let res = self.post("/api/fleet/agents/enroll", &body).await;
         self.auth.clear();
         let (status, body) = res?;
+        if status == 429 {
+            return Err(Throttled.into());
+        }
         if status != 200 {
             return Err(anyhow!("{status} {body}"));
         }
@@ -442,19 +453,27 @@ impl Agent {
     async fn ack(&mut self, events: Vec<Value>) {
         let started = std::time::Instant::now();
         let n = events.len() as u64;
-        match self
-            .post(
-                &format!("/api/fleet/agents/{}/acks", self.id),
-                &json!({ "events": events }),
-            )
-            .await
-        {
-            Ok((200, _)) => {
-                self.shared.stats.acks.fetch_add(n, Ordering::Relaxed);
-                self.shared.stats.acked_in(started.elapsed());
+        let body = json!({ "events": events });
+        let mut backoff = Backoff::default();
+        loop {
+            match self
+                .post(&format!("/api/fleet/agents/{}/acks", self.id), &body)
+                .await
+            {
+                Ok((200, _)) => {
+                    self.shared.stats.acks.fetch_add(n, Ordering::Relaxed);
+                    self.shared.stats.acked_in(started.elapsed());
+                }
+                Ok((429, _)) => {
+                    // The server sheds load: the agent keeps the acks and sends them again.
+                    self.shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    sleep(backoff.next()).await;
+                    continue;
+                }
+                Ok((status, body)) => self.shared.stats.error(format!("ack: {status} {body}")),
+                Err(e) => self.shared.stats.error(format!("ack: {e:#}")),
             }
-            Ok((status, body)) => self.shared.stats.error(format!("ack: {status} {body}")),
-            Err(e) => self.shared.stats.error(format!("ack: {e:#}")),
+            return;
         }
     }
 
@@ -627,6 +646,18 @@ impl Agent {
         Ok(upload_id)
     }
 }
+
+/// A 429 answer: the server asked the agent to come back later.
+#[derive(Debug)]
+struct Throttled;
+
+impl std::fmt::Display for Throttled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("429: the server asked to come back later")
+    }
+}
+
+impl std::error::Error for Throttled {}
 
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86400 * 365)

@@ -27,6 +27,8 @@ pub struct Stats {
     pub unenrolled: AtomicU64,
     pub uploads: AtomicU64,
     pub errors: AtomicU64,
+    /// Requests answered 429 (the server shedding load): retried after a backoff, not errors.
+    pub throttled: AtomicU64,
     actions: Mutex<BTreeMap<String, u64>>,
     last_errors: Mutex<VecDeque<String>>,
     enroll: Mutex<Latencies>,
@@ -89,6 +91,7 @@ pub struct Snapshot {
     pub unenrolled: u64,
     pub uploads: u64,
     pub errors: u64,
+    pub throttled: u64,
     /// Actions received, by type.
     pub actions: BTreeMap<String, u64>,
 }
@@ -168,6 +171,7 @@ impl Stats {
             unenrolled: n(&self.unenrolled),
             uploads: n(&self.uploads),
             errors: n(&self.errors),
+            throttled: n(&self.throttled),
             actions: self.actions.lock().expect("stats lock").clone(),
         }
     }

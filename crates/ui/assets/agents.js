@@ -172,7 +172,7 @@ export async function render(main) {
       return;
     }
     const total = state.page.total;
-    bulkBar.replaceChildren(
+    bulkBar.replaceChildren(...[
       h('strong', { id: 'agents-selected' }, `${n} agent${n === 1 ? '' : 's'} selected`),
       !state.allMatching && pageAll && total > state.selected.size
         ? h('button', { type: 'button', class: 'link', id: 'agents-select-all', onclick: () => { state.allMatching = true; draw(); } }, `Select all ${total} agents matching the search`)
@@ -196,7 +196,7 @@ export async function render(main) {
         if (!confirm(`Unenroll ${selectionCount()} agents?`)) return null;
         return api('POST', '/api/fleet/agents/bulk_unenroll', { agents: selectionTarget() });
       }),
-    );
+    ].filter(Boolean));
   }
 
   function bulkAction(label, act) {

@@ -8,6 +8,8 @@ const pages = [
   [/^\/app\/fleet\/policies\/?$/, './policies.js'],
   [/^\/app\/fleet\/enrollment-tokens\/?$/, './tokens.js'],
   [/^\/app\/dev_tools\/?$/, './console.js'],
+  [/^\/app\/fleet\/settings\/?$/, './settings.js'],
+  [/^\/app\/integrations(\/.*)?$/, './integrations.js'],
 ];
 
 async function main() {

@@ -26,6 +26,31 @@ pub struct ProtocolError {
     pub message: String,
 }
 
+/// How many agent requests of each kind a node works on at once (Fleet Server's max limits).
+pub struct AgentLimits {
+    enroll: tokio::sync::Semaphore,
+    checkin: tokio::sync::Semaphore,
+    ack: tokio::sync::Semaphore,
+}
+
+impl AgentLimits {
+    pub(crate) fn new(config: &crate::FleetConfig) -> Self {
+        Self {
+            enroll: tokio::sync::Semaphore::new(config.enroll_max_in_flight.max(1)),
+            checkin: tokio::sync::Semaphore::new(config.checkin_max_in_flight.max(1)),
+            ack: tokio::sync::Semaphore::new(config.ack_max_in_flight.max(1)),
+        }
+    }
+}
+
+/// A place among the requests being worked on, or Fleet Server's 429 when there is none: the
+/// agent backs off and comes back, rather than waiting here for the database.
+fn admit(limit: &tokio::sync::Semaphore) -> PResult<tokio::sync::SemaphorePermit<'_>> {
+    limit
+        .try_acquire()
+        .map_err(|_| ProtocolError::new(429, "MaxLimit", "exceeded the max limit"))
+}
+
 impl ProtocolError {
     pub(crate) fn new(status: u16, error: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -268,6 +293,7 @@ impl Fleet {
         user_agent: Option<&str>,
         body: &Value,
     ) -> PResult<Value> {
+        let _admitted = admit(&self.agent_limits.enroll)?;
         let version = agent_version_for(user_agent, &self.config.stack_version)?;
         let bad = |m: &str| ProtocolError::new(400, "BadRequest", m);
         let obj = body
@@ -459,6 +485,9 @@ impl Fleet {
         body: &Value,
     ) -> PResult<String> {
         let started = tokio::time::Instant::now();
+        // Held only until the check-in is recorded and answered or parked: a held poll costs
+        // no database work.
+        let admitted = admit(&self.agent_limits.checkin)?;
         let version = agent_version_for(user_agent, &self.config.stack_version)?;
         let req = parse_checkin(body)?;
         let (policy_id, acked_revision) = {
@@ -531,6 +560,7 @@ impl Fleet {
         {
             return Ok(answer);
         }
+        drop(admitted);
 
         let poll = match req.poll_timeout {
             None => self.config.checkin_long_poll,
@@ -645,6 +675,7 @@ impl Fleet {
             .get("events")
             .and_then(Value::as_array)
             .ok_or_else(|| ProtocolError::new(400, "BadRequest", "events is required"))?;
+        let _admitted = admit(&self.agent_limits.ack)?;
         let mut tx = self.store.begin(Mode::Write).await?;
         let row = self.authenticate_agent(tx.as_mut(), auth, agent_id).await?;
         let mut doc = row.doc.body.clone();

@@ -8,6 +8,7 @@ mod actions;
 mod agent_policies;
 mod agents;
 mod auth_and_conventions;
+mod browser;
 mod bulk_scale;
 mod cli;
 mod enrollment_api_keys;

@@ -1,0 +1,344 @@
+//! The web UI in a real headless Chromium (Debian's `chromium` driven through `chromedriver`,
+//! WebDriver): log in, create a policy through the form, add the nginx integration through the
+//! generated form, run a console request, select every agent matching a KQL query (more than one
+//! page) and tag them. Screenshots of each page go to `target/ui-screenshots/`.
+//!
+//! Without `chromedriver` the test says so and passes, unless `FLOTILLA_REQUIRE_BROWSER=1`
+//! (set by `.ci/run`, which installs it).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::support::{fixture_package, reference_package, Backend, Options, TestServer, PASSWORD};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+    shots: PathBuf,
+}
+
+fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var(env) {
+        return Some(PathBuf::from(p));
+    }
+    candidates.iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+impl Browser {
+    async fn start() -> Option<Browser> {
+        let driver = find_program("FLOTILLA_CHROMEDRIVER", &["/usr/bin/chromedriver"]);
+        let chromium = find_program(
+            "FLOTILLA_CHROMIUM",
+            &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+        );
+        let (Some(driver), Some(chromium)) = (driver, chromium) else {
+            assert!(
+                std::env::var("FLOTILLA_REQUIRE_BROWSER").is_err(),
+                "FLOTILLA_REQUIRE_BROWSER is set but chromium or chromedriver is missing"
+            );
+            eprintln!(
+                "skipped: no chromium/chromedriver (apt-get install chromium chromium-driver)"
+            );
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1280,900", "--lang=en-US"],
+            }
+        });
+        let caps: fantoccini::wd::Capabilities = caps.as_object().unwrap().clone();
+        // fantoccini's client is built with rustls; the process picks ring, as the server does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut last = None;
+        for _ in 0..100 {
+            match ClientBuilder::rustls()
+                .expect("rustls")
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => {
+                    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                        .join("../../target/ui-screenshots");
+                    std::fs::create_dir_all(&shots).unwrap();
+                    return Some(Browser {
+                        client,
+                        _driver: child,
+                        shots,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start a session: {last:?}");
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn wait_css(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+    }
+
+    /// Waits until the element's text satisfies `check`; returns the text.
+    async fn wait_text(&self, css: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await {
+                if let Ok(text) = el.text().await {
+                    if check(&text) {
+                        return text;
+                    }
+                    assert!(tokio::time::Instant::now() < deadline, "{css}: {text:?}");
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{css} never appeared"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let el = self.wait_css(css).await;
+        el.clear().await.unwrap();
+        el.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait_css(css).await.click().await.unwrap();
+    }
+}
+
+/// Polls the API until `check` holds.
+async fn until(srv: &TestServer, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, v) = srv.get(path).await;
+        if check(&v) {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{path}: {v:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_ui_in_chromium() {
+    let (Some(nginx), Some(system), Some(agent)) = (
+        reference_package("nginx-1.5.0"),
+        reference_package("system-1.20.4"),
+        reference_package("elastic_agent-1.3.5"),
+    ) else {
+        return;
+    };
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let options = Options {
+        packages: vec![nginx, system, agent, fixture_package("flotilla_test-1.0.0")],
+        ..Default::default()
+    };
+    let srv = TestServer::start_with(Backend::Sqlite, options)
+        .await
+        .unwrap();
+    let c = &b.client;
+
+    // 25 agents: more than one page of 20.
+    let seed = srv
+        .create_policy(json!({"name": "seed", "namespace": "default"}))
+        .await;
+    let token = srv.enrollment_token(seed["id"].as_str().unwrap()).await;
+    for i in 0..25 {
+        srv.enroll(&token, &format!("web-{i:02}")).await;
+    }
+    srv.enroll(&token, "db-01").await;
+
+    // Log in: the page asked for comes back after the login form.
+    c.goto(&format!("{}/app/fleet/agents", srv.base))
+        .await
+        .unwrap();
+    b.wait_css("#login-form").await;
+    b.shot("login").await;
+    b.fill("#username", "elastic").await;
+    b.fill("#password", "wrong").await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_text("#error", |t| t.contains("incorrect")).await;
+    b.fill("#password", PASSWORD).await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_text("#agents-range", |t| t == "Showing 1–20 of 26 agents")
+        .await;
+    b.shot("agents").await;
+
+    // Create a policy through the form, after previewing the request it sends.
+    c.goto(&format!("{}/app/fleet/policies", srv.base))
+        .await
+        .unwrap();
+    b.fill("#policy-name", "Made in the browser").await;
+    b.fill("#policy-description", "from the form").await;
+    b.click("#policy-preview-button").await;
+    let preview = b.wait_text("#policy-preview", |t| !t.is_empty()).await;
+    assert!(
+        preview.starts_with("POST kbn:/api/fleet/agent_policies?sys_monitoring=true\n{"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains(r#""name": "Made in the browser""#),
+        "{preview}"
+    );
+    b.shot("policies").await;
+    b.click("#create-policy button[type=submit]").await;
+    b.wait_text(".alerts p", |t| t.contains("created")).await;
+    let list = until(
+        &srv,
+        "/api/fleet/agent_policies?kuery=name:%22Made%20in%20the%20browser%22",
+        |v| v["total"] == 1,
+    )
+    .await;
+    let policy = list["items"][0].clone();
+    assert_eq!(policy["description"], "from the form");
+    assert_eq!(policy["monitoring_enabled"], json!(["logs", "metrics"]));
+
+    // Add nginx to it through the form generated from the package's vars.
+    c.goto(&format!(
+        "{}/app/integrations/detail/nginx-1.5.0/overview",
+        srv.base
+    ))
+    .await
+    .unwrap();
+    b.wait_css("#add-integration").await;
+    b.fill("#pp-name", "nginx-from-browser").await;
+    let select = b.wait_css("#pp-policy").await;
+    select
+        .select_by_value(policy["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    b.click("#pp-preview-button").await;
+    let preview = b.wait_text("#pp-preview", |t| !t.is_empty()).await;
+    assert!(
+        preview.starts_with("POST kbn:/api/fleet/package_policies\n{"),
+        "{preview}"
+    );
+    b.shot("add-integration").await;
+    b.click("#add-integration button[type=submit]").await;
+    b.wait_text("#pp-created", |t| t.contains("nginx-from-browser"))
+        .await;
+    let (_, pps) = srv
+        .get("/api/fleet/package_policies?kuery=ingest-package-policies.name:nginx-from-browser")
+        .await;
+    assert_eq!(pps["total"], 1, "{pps:#}");
+    assert_eq!(pps["items"][0]["package"]["name"], "nginx");
+    assert_eq!(pps["items"][0]["policy_ids"], json!([policy["id"]]));
+
+    // Every var type of the project's test package gets a field.
+    c.goto(&format!(
+        "{}/app/integrations/detail/flotilla_test-1.0.0/overview",
+        srv.base
+    ))
+    .await
+    .unwrap();
+    b.wait_css("#add-integration").await;
+    b.shot("add-integration-every-var-type").await;
+
+    // The console runs a request in Kibana Console syntax and shows the JSON answer.
+    c.goto(&format!("{}/app/dev_tools#/console", srv.base))
+        .await
+        .unwrap();
+    b.fill("#console-input", "GET kbn:/api/fleet/agent_policies")
+        .await;
+    b.click("#console-run").await;
+    b.wait_text("#console-status", |t| t.starts_with("200"))
+        .await;
+    let out = b
+        .wait_text("#console-output", |t| t.contains("\"items\""))
+        .await;
+    let answer: Value = serde_json::from_str(&out).expect("pretty JSON");
+    assert!(answer["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "Made in the browser"));
+    b.shot("console").await;
+
+    // Every agent matching a KQL query, beyond the first page, gets a tag.
+    c.goto(&format!("{}/app/fleet/agents", srv.base))
+        .await
+        .unwrap();
+    b.fill("#agents-search", "local_metadata.host.hostname:web*")
+        .await;
+    b.click("form.search button[type=submit]").await;
+    b.wait_text("#agents-range", |t| t == "Showing 1–20 of 25 agents")
+        .await;
+    b.click("table.agents thead input[type=checkbox]").await;
+    b.click("#agents-select-all").await;
+    b.wait_text("#agents-selected", |t| t == "25 agents selected")
+        .await;
+    b.shot("agents-selected").await;
+    let add_tags = c
+        .find(Locator::XPath(
+            "//div[@class='bulk']//button[text()='Add tags']",
+        ))
+        .await
+        .unwrap();
+    add_tags.click().await.unwrap();
+    c.send_alert_text("from-browser").await.unwrap();
+    c.accept_alert().await.unwrap();
+    until(
+        &srv,
+        "/api/fleet/agents?kuery=tags:from-browser&perPage=100",
+        |v| v["total"] == 25,
+    )
+    .await;
+    let (_, db) = srv
+        .get("/api/fleet/agents?kuery=tags:from-browser%20and%20local_metadata.host.hostname:db*")
+        .await;
+    assert_eq!(db["total"], 0, "only the matching agents are tagged");
+
+    // The next page is reachable (searchAfter), and a narrow screen still shows the list.
+    b.click("nav.pager button:last-child").await;
+    b.wait_text("#agents-range", |t| t == "Showing 21–25 of 25 agents")
+        .await;
+    c.set_window_size(420, 900).await.unwrap();
+    b.shot("agents-narrow").await;
+
+    // Log out: the pages ask for the login again.
+    c.goto(&format!("{}/api/security/logout", srv.base))
+        .await
+        .unwrap();
+    b.wait_css("#login-form").await;
+    b.wait_text("#message", |t| t.contains("logged out")).await;
+    c.goto(&format!("{}/app/fleet/agents", srv.base))
+        .await
+        .unwrap();
+    b.wait_css("#login-form").await;
+    b.client.clone().close().await.unwrap();
+    srv.stop().await;
+}
