@@ -971,6 +971,13 @@ async fn multi_node_on(
         .fan_out(revision, total, Duration::from_secs(900), &bar)
         .await?;
     let full = api.full_policy(&policy).await?;
+    // Said as soon as measured: a long run stopped later still leaves these behind.
+    println!(
+        "measured: enroll {enroll_per_s:.0} agents/s ({shed} answered 429); policy change to {total} agents over {nodes_n} nodes p50/p99/max {:.0}/{:.0}/{:.0} ms",
+        pct(&mut fan, 0.5),
+        pct(&mut fan, 0.99),
+        pct(&mut fan, 1.0)
+    );
 
     // Hold them, watching for errors.
     let until = Instant::now() + args.hold;
@@ -1046,6 +1053,13 @@ async fn multi_node_on(
                 ratio(a, b),
             ));
         }
+    }
+
+    for r in rows.iter().skip(first_row) {
+        println!(
+            "measured: {} | {} | {} | {}",
+            r.measure, r.flotilla, r.floor, r.ratio
+        );
     }
 
     // A bulk upgrade of every agent, from the request to the last agent running the new version.
