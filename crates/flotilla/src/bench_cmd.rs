@@ -296,7 +296,8 @@ impl Fleet {
         let enroll_s = self.max_f64("last_enrolled_s").max(0.001);
         self.wait("policy_changes", total as i64, timeout, bar)
             .await?;
-        self.wait("connected", total as i64, timeout, bar).await?;
+        // Every agent polling: held, or told (429) or choosing (jitter) to come back shortly.
+        self.wait("polling", total as i64, timeout, bar).await?;
         Ok(total as f64 / enroll_s)
     }
 
@@ -307,7 +308,7 @@ impl Fleet {
     async fn alive(&self, want: usize) -> i64 {
         let mut best = 0;
         for _ in 0..20 {
-            best = best.max(self.sum("connected") + self.sum("between_polls"));
+            best = best.max(self.sum("polling"));
             if best >= want as i64 {
                 break;
             }
@@ -317,6 +318,9 @@ impl Fleet {
     }
 
     fn sum(&self, key: &str) -> i64 {
+        if key == "polling" {
+            return self.sum("connected") + self.sum("between_polls");
+        }
         self.sims
             .iter()
             .map(|(_, s)| {
@@ -690,7 +694,7 @@ async fn hold_fleet(
             )
             .await?;
         fleet
-            .wait("connected", size as i64, Duration::from_secs(900), &bar)
+            .wait("polling", size as i64, Duration::from_secs(900), &bar)
             .await?;
         have = size;
         // Let the enrollment burst settle, then measure a quiet window.

@@ -218,6 +218,9 @@ impl Agent {
                         self.shared.stats.unenrolled.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
+                    // Told to come back later, the agent is still polling, by the server's wish.
+                    let _waiting =
+                        (status == 429).then(|| InFlight::new(&self.shared.stats.between_polls));
                     if status == 429 {
                         self.shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
                     } else {
@@ -467,6 +470,7 @@ impl Agent {
                 Ok((429, _)) => {
                     // The server sheds load: the agent keeps the acks and sends them again.
                     self.shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    let _waiting = InFlight::new(&self.shared.stats.between_polls);
                     sleep(backoff.next()).await;
                     continue;
                 }
