@@ -43,12 +43,22 @@ impl AgentLimits {
     }
 }
 
-/// A place among the requests being worked on, or Fleet Server's 429 when there is none: the
-/// agent backs off and comes back, rather than waiting here for the database.
-fn admit(limit: &tokio::sync::Semaphore) -> PResult<tokio::sync::SemaphorePermit<'_>> {
-    limit
-        .try_acquire()
-        .map_err(|_| ProtocolError::new(429, "MaxLimit", "exceeded the max limit"))
+/// How long a request waits for a place before it is told to come back later: long enough to
+/// ride out a burst (an agent's backoff after a 429 is 1 s and doubling, far slower than a short
+/// queue), well under the database pool's 30 s, after which requests would fail instead.
+const ADMIT_WAIT: Duration = Duration::from_secs(5);
+
+/// A place among the requests being worked on, or Fleet Server's 429 when none frees up soon:
+/// the agent backs off and comes back, rather than queueing for the database until it fails.
+async fn admit(limit: &tokio::sync::Semaphore) -> PResult<tokio::sync::SemaphorePermit<'_>> {
+    match tokio::time::timeout(ADMIT_WAIT, limit.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ProtocolError::new(
+            429,
+            "MaxLimit",
+            "exceeded the max limit",
+        )),
+    }
 }
 
 impl ProtocolError {
@@ -293,7 +303,7 @@ impl Fleet {
         user_agent: Option<&str>,
         body: &Value,
     ) -> PResult<Value> {
-        let _admitted = admit(&self.agent_limits.enroll)?;
+        let _admitted = admit(&self.agent_limits.enroll).await?;
         let version = agent_version_for(user_agent, &self.config.stack_version)?;
         let bad = |m: &str| ProtocolError::new(400, "BadRequest", m);
         let obj = body
@@ -487,7 +497,7 @@ impl Fleet {
         let started = tokio::time::Instant::now();
         // Held only until the check-in is recorded and answered or parked: a held poll costs
         // no database work.
-        let admitted = admit(&self.agent_limits.checkin)?;
+        let admitted = admit(&self.agent_limits.checkin).await?;
         let version = agent_version_for(user_agent, &self.config.stack_version)?;
         let req = parse_checkin(body)?;
         let (policy_id, acked_revision) = {
@@ -675,7 +685,7 @@ impl Fleet {
             .get("events")
             .and_then(Value::as_array)
             .ok_or_else(|| ProtocolError::new(400, "BadRequest", "events is required"))?;
-        let _admitted = admit(&self.agent_limits.ack)?;
+        let _admitted = admit(&self.agent_limits.ack).await?;
         let mut tx = self.store.begin(Mode::Write).await?;
         let row = self.authenticate_agent(tx.as_mut(), auth, agent_id).await?;
         let mut doc = row.doc.body.clone();
