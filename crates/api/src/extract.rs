@@ -48,7 +48,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     }
 }
 
-fn serde_urlencoded_pairs(q: &str) -> Result<HashMap<String, String>, ApiError> {
+pub(crate) fn serde_urlencoded_pairs(q: &str) -> Result<HashMap<String, String>, ApiError> {
     axum::extract::Query::<HashMap<String, String>>::try_from_uri(
         &format!("/?{q}")
             .parse()

@@ -48,18 +48,8 @@ fn over_tls(h: &HeaderMap, req_scheme: Option<&str>) -> bool {
 fn next_location(current_url: Option<&str>) -> String {
     let next = current_url
         .and_then(|u| u.split_once('?'))
-        .and_then(|(_, q)| {
-            q.split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .find(|(k, _)| *k == "next")
-                .map(|(_, v)| v.to_string())
-        })
-        .and_then(|v| {
-            percent_encoding::percent_decode_str(&v)
-                .decode_utf8()
-                .ok()
-                .map(|s| s.into_owned())
-        });
+        .and_then(|(_, q)| crate::extract::serde_urlencoded_pairs(q).ok())
+        .and_then(|mut q| q.remove("next"));
     match next {
         // Only a local path: never an open redirect to another site.
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
