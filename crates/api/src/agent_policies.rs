@@ -14,6 +14,33 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams};
 use crate::AppState;
 
+/// The query parameters `list` accepts (also listed in the OpenAPI document).
+pub(crate) const LIST_QUERY: &[&str] = &[
+    "page",
+    "perPage",
+    "sortField",
+    "sortOrder",
+    "showUpgradeable",
+    "kuery",
+    "noAgentCount",
+    "withAgentCount",
+    "full",
+    "format",
+];
+/// The query parameters `create` accepts (also listed in the OpenAPI document).
+pub(crate) const CREATE_QUERY: &[&str] = &["sys_monitoring"];
+/// The query parameters `bulk_get` accepts (also listed in the OpenAPI document).
+pub(crate) const BULK_GET_QUERY: &[&str] = &["format"];
+/// The query parameters `get_one` accepts (also listed in the OpenAPI document).
+pub(crate) const GET_ONE_QUERY: &[&str] = &["format"];
+/// The query parameters `update` accepts (also listed in the OpenAPI document).
+pub(crate) const UPDATE_QUERY: &[&str] = &["format"];
+/// The query parameters `copy` accepts (also listed in the OpenAPI document).
+pub(crate) const COPY_QUERY: &[&str] = &["format"];
+/// The query parameters `full_policy_options` accepts (also listed in the OpenAPI document).
+pub(crate) const FULL_POLICY_OPTIONS_QUERY: &[&str] =
+    &["download", "standalone", "kubernetes", "revision"];
+
 const FORMATS: &[&str] = &["simplified", "legacy"];
 
 pub fn routes() -> Router<AppState> {
@@ -34,18 +61,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[
-        "page",
-        "perPage",
-        "sortField",
-        "sortOrder",
-        "showUpgradeable",
-        "kuery",
-        "noAgentCount",
-        "withAgentCount",
-        "full",
-        "format",
-    ])?;
+    q.allow(LIST_QUERY)?;
     q.one_of("format", FORMATS)?;
     let params = ListParams {
         page: q.num("page")?,
@@ -67,7 +83,7 @@ async fn create(
     q: QueryParams,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["sys_monitoring"])?;
+    q.allow(CREATE_QUERY)?;
     let sys_monitoring = q.bool("sys_monitoring")?.unwrap_or(false);
     let item = s
         .fleet
@@ -81,7 +97,7 @@ async fn bulk_get(
     q: QueryParams,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["format"])?;
+    q.allow(BULK_GET_QUERY)?;
     q.one_of("format", FORMATS)?;
     Ok(Json(s.fleet.bulk_get_agent_policies(&body).await?))
 }
@@ -100,7 +116,7 @@ async fn get_one(
     Path(id): Path<String>,
     q: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["format"])?;
+    q.allow(GET_ONE_QUERY)?;
     q.one_of("format", FORMATS)?;
     Ok(Json(
         json!({ "item": s.fleet.get_agent_policy(&id).await? }),
@@ -114,7 +130,7 @@ async fn update(
     q: QueryParams,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["format"])?;
+    q.allow(UPDATE_QUERY)?;
     q.one_of("format", FORMATS)?;
     Ok(Json(
         json!({ "item": s.fleet.update_agent_policy(&who, &id, &body).await? }),
@@ -128,7 +144,7 @@ async fn copy(
     q: QueryParams,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["format"])?;
+    q.allow(COPY_QUERY)?;
     q.one_of("format", FORMATS)?;
     Ok(Json(
         json!({ "item": s.fleet.copy_agent_policy(&who, &id, &body).await? }),
@@ -141,7 +157,7 @@ async fn full_policy_options(
     id: &str,
     q: &QueryParams,
 ) -> ApiResult<FullPolicyOptions> {
-    q.allow(&["download", "standalone", "kubernetes", "revision"])?;
+    q.allow(FULL_POLICY_OPTIONS_QUERY)?;
     q.bool("download")?;
     let opts = FullPolicyOptions {
         standalone: q.bool("standalone")?.unwrap_or(false),

@@ -11,6 +11,34 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams};
 use crate::AppState;
 
+/// The query parameters `list` accepts (also listed in the OpenAPI document).
+pub(crate) const LIST_QUERY: &[&str] = &[
+    "page",
+    "perPage",
+    "kuery",
+    "showAgentless",
+    "showInactive",
+    "withMetrics",
+    "showUpgradeable",
+    "getStatusSummary",
+    "sortField",
+    "sortOrder",
+    "searchAfter",
+    "openPit",
+    "pitId",
+    "pitKeepAlive",
+];
+/// The query parameters `get_one` accepts (also listed in the OpenAPI document).
+pub(crate) const GET_ONE_QUERY: &[&str] = &["withMetrics"];
+/// The query parameters `tags` accepts (also listed in the OpenAPI document).
+pub(crate) const TAGS_QUERY: &[&str] = &["kuery", "showInactive"];
+/// The query parameters `status_history` accepts (also listed in the OpenAPI document).
+pub(crate) const STATUS_HISTORY_QUERY: &[&str] = &["since"];
+/// The query parameters `status` accepts (also listed in the OpenAPI document).
+pub(crate) const STATUS_QUERY: &[&str] = &["policyId", "policyIds", "kuery"];
+/// The query parameters `action_status` accepts (also listed in the OpenAPI document).
+pub(crate) const ACTION_STATUS_QUERY: &[&str] = &["page", "perPage", "date", "latest", "errorSize"];
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/fleet/agents", get(list))
@@ -87,25 +115,11 @@ pub fn routes() -> Router<AppState> {
             get(get_one).put(update).delete(delete),
         )
         .route("/api/fleet/agent_status", get(status))
+        .route("/internal/fleet/agent_status_history", get(status_history))
 }
 
 async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[
-        "page",
-        "perPage",
-        "kuery",
-        "showAgentless",
-        "showInactive",
-        "withMetrics",
-        "showUpgradeable",
-        "getStatusSummary",
-        "sortField",
-        "sortOrder",
-        "searchAfter",
-        "openPit",
-        "pitId",
-        "pitKeepAlive",
-    ])?;
+    q.allow(LIST_QUERY)?;
     for flag in ["showAgentless", "withMetrics"] {
         q.bool(flag)?;
     }
@@ -136,7 +150,7 @@ async fn get_one(
     Path(id): Path<String>,
     q: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["withMetrics"])?;
+    q.allow(GET_ONE_QUERY)?;
     q.bool("withMetrics")?;
     Ok(Json(json!({ "item": s.fleet.get_agent(&id).await? })))
 }
@@ -163,15 +177,21 @@ async fn delete(
 }
 
 async fn tags(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&["kuery", "showInactive"])?;
+    q.allow(TAGS_QUERY)?;
     let show_inactive = q.bool("showInactive")?.unwrap_or(false);
     Ok(Json(
         s.fleet.agent_tags(q.get("kuery"), show_inactive).await?,
     ))
 }
 
+/// Flotilla's own: agent counts by status over time (a sample a minute), for the UI's chart.
+async fn status_history(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(STATUS_HISTORY_QUERY)?;
+    Ok(Json(s.fleet.agent_status_history(q.get("since")).await?))
+}
+
 async fn status(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&["policyId", "policyIds", "kuery"])?;
+    q.allow(STATUS_QUERY)?;
     let mut ids: Vec<String> = q
         .get("policyId")
         .map(|p| vec![p.to_string()])
@@ -263,7 +283,7 @@ async fn bulk_reassign(
 
 /// `GET /agents/action_status`: the page index starts at 0, as in Kibana.
 async fn action_status(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&["page", "perPage", "date", "latest", "errorSize"])?;
+    q.allow(ACTION_STATUS_QUERY)?;
     let num = |k: &str, default: f64| -> ApiResult<u64> {
         let v = q.num(k)?.unwrap_or(default);
         if v < 0.0 || v.fract() != 0.0 {

@@ -10,6 +10,11 @@ use crate::error::ApiResult;
 use crate::extract::{JsonBody, QueryParams};
 use crate::AppState;
 
+/// The query parameters `list` accepts (also listed in the OpenAPI document).
+pub(crate) const LIST_QUERY: &[&str] = &["page", "perPage", "kuery"];
+/// The query parameters `delete` accepts (also listed in the OpenAPI document).
+pub(crate) const DELETE_QUERY: &[&str] = &["forceDelete", "includeHidden"];
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/fleet/enrollment_api_keys", get(list).post(create))
@@ -24,7 +29,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&["page", "perPage", "kuery"])?;
+    q.allow(LIST_QUERY)?;
     let params = ListParams {
         page: q.num("page")?,
         per_page: q.num("perPage")?,
@@ -58,7 +63,7 @@ async fn delete(
     Path(id): Path<String>,
     q: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["forceDelete", "includeHidden"])?;
+    q.allow(DELETE_QUERY)?;
     q.bool("includeHidden")?;
     let force = q.bool("forceDelete")?.unwrap_or(false);
     Ok(Json(s.fleet.delete_enrollment_api_key(&id, force).await?))

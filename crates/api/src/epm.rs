@@ -14,6 +14,47 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams};
 use crate::AppState;
 
+/// The query parameters `categories` accepts (also listed in the OpenAPI document).
+pub(crate) const CATEGORIES_QUERY: &[&str] =
+    &["prerelease", "include_policy_templates", "experimental"];
+/// The query parameters `list` accepts (also listed in the OpenAPI document).
+pub(crate) const LIST_QUERY: &[&str] = &[
+    "category",
+    "prerelease",
+    "excludeInstallStatus",
+    "withPackagePoliciesCount",
+    "experimental",
+];
+/// The query parameters `upload` accepts (also listed in the OpenAPI document).
+pub(crate) const UPLOAD_QUERY: &[&str] = &["ignoreMappingUpdateErrors", "skipDataStreamRollover"];
+/// The query parameters `bulk_install` accepts (also listed in the OpenAPI document).
+pub(crate) const BULK_INSTALL_QUERY: &[&str] = &["prerelease"];
+/// The query parameters `installed` accepts (also listed in the OpenAPI document).
+pub(crate) const INSTALLED_QUERY: &[&str] = &[
+    "dataStreamType",
+    "showOnlyActiveDataStreams",
+    "nameQuery",
+    "searchAfter",
+    "perPage",
+    "sortOrder",
+];
+/// The query parameters `info_for` accepts (also listed in the OpenAPI document).
+pub(crate) const INFO_FOR_QUERY: &[&str] =
+    &["ignoreUnverified", "prerelease", "full", "withMetadata"];
+/// The query parameters `install_for` accepts (also listed in the OpenAPI document).
+pub(crate) const INSTALL_FOR_QUERY: &[&str] = &[
+    "prerelease",
+    "ignoreMappingUpdateErrors",
+    "skipDataStreamRollover",
+    "skipDependencyCheck",
+];
+/// The query parameters `uninstall_any` accepts (also listed in the OpenAPI document).
+pub(crate) const UNINSTALL_ANY_QUERY: &[&str] = &["force"];
+/// The query parameters `uninstall` accepts (also listed in the OpenAPI document).
+pub(crate) const UNINSTALL_QUERY: &[&str] = &["force"];
+/// The query parameters `inputs_template` accepts (also listed in the OpenAPI document).
+pub(crate) const INPUTS_TEMPLATE_QUERY: &[&str] = &["format", "prerelease", "ignoreUnverified"];
+
 /// Largest package archive accepted by upload (conventions: 100 MiB).
 pub const MAX_PACKAGE_UPLOAD: usize = 100 * 1024 * 1024;
 
@@ -136,7 +177,7 @@ fn not_supported(what: &str) -> ApiError {
 }
 
 async fn categories(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&["prerelease", "include_policy_templates", "experimental"])?;
+    q.allow(CATEGORIES_QUERY)?;
     let prerelease = q.bool("prerelease")?.unwrap_or(false);
     let templates = q.bool("include_policy_templates")?.unwrap_or(false);
     Ok(Json(
@@ -145,13 +186,7 @@ async fn categories(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json
 }
 
 async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[
-        "category",
-        "prerelease",
-        "excludeInstallStatus",
-        "withPackagePoliciesCount",
-        "experimental",
-    ])?;
+    q.allow(LIST_QUERY)?;
     Ok(Json(
         s.fleet
             .list_packages(
@@ -170,7 +205,7 @@ async fn upload(
     q: QueryParams,
     req: Request<Body>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["ignoreMappingUpdateErrors", "skipDataStreamRollover"])?;
+    q.allow(UPLOAD_QUERY)?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -201,7 +236,7 @@ async fn bulk_install(
     q: QueryParams,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["prerelease"])?;
+    q.allow(BULK_INSTALL_QUERY)?;
     let prerelease = q.bool("prerelease")?.unwrap_or(false);
     Ok(Json(
         s.fleet
@@ -211,14 +246,7 @@ async fn bulk_install(
 }
 
 async fn installed(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[
-        "dataStreamType",
-        "showOnlyActiveDataStreams",
-        "nameQuery",
-        "searchAfter",
-        "perPage",
-        "sortOrder",
-    ])?;
+    q.allow(INSTALLED_QUERY)?;
     let per_page = q.num("perPage")?.unwrap_or(15.0).max(0.0) as u64;
     let search_after = q.get("searchAfter").map(|raw| {
         serde_json::from_str::<Value>(raw)
@@ -250,7 +278,7 @@ async fn info_for(
     version: Option<&str>,
     q: &QueryParams,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["ignoreUnverified", "prerelease", "full", "withMetadata"])?;
+    q.allow(INFO_FOR_QUERY)?;
     let prerelease = q.bool("prerelease")?.unwrap_or(false);
     let with_metadata = q.bool("withMetadata")?.unwrap_or(false);
     Ok(Json(
@@ -284,12 +312,7 @@ async fn install_for(
     q: &QueryParams,
     body: &Value,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[
-        "prerelease",
-        "ignoreMappingUpdateErrors",
-        "skipDataStreamRollover",
-        "skipDependencyCheck",
-    ])?;
+    q.allow(INSTALL_FOR_QUERY)?;
     let prerelease = q.bool("prerelease")?.unwrap_or(false);
     let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
     Ok(Json(
@@ -350,7 +373,7 @@ async fn uninstall_any(
     Path(name): Path<String>,
     q: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["force"])?;
+    q.allow(UNINSTALL_ANY_QUERY)?;
     let force = q.bool("force")?.unwrap_or(false);
     Ok(Json(s.fleet.uninstall_package(&name, None, force).await?))
 }
@@ -360,7 +383,7 @@ async fn uninstall(
     Path((name, version)): Path<(String, String)>,
     q: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["force"])?;
+    q.allow(UNINSTALL_QUERY)?;
     let force = q.bool("force")?.unwrap_or(false);
     Ok(Json(
         s.fleet
@@ -393,7 +416,7 @@ async fn inputs_template(
     Path((name, version)): Path<(String, String)>,
     q: QueryParams,
 ) -> ApiResult<Response> {
-    q.allow(&["format", "prerelease", "ignoreUnverified"])?;
+    q.allow(INPUTS_TEMPLATE_QUERY)?;
     let format = q.get("format").unwrap_or("json");
     let (text, content_type) = s
         .fleet

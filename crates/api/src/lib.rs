@@ -9,6 +9,7 @@ mod epm;
 pub mod error;
 pub mod extract;
 mod gate;
+mod openapi;
 mod package_policies;
 mod security;
 mod session;
@@ -42,6 +43,7 @@ pub fn management_router(fleet: Fleet) -> Router {
         .merge(package_policies::routes())
         .merge(epm::routes())
         .merge(session::routes())
+        .route("/api/oas", get(openapi::serve))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             gate::management,

@@ -12,6 +12,28 @@ use crate::error::ApiResult;
 use crate::extract::{JsonBody, QueryParams};
 use crate::AppState;
 
+/// The query parameters `list` accepts (also listed in the OpenAPI document).
+pub(crate) const LIST_QUERY: &[&str] = &[
+    "page",
+    "perPage",
+    "sortField",
+    "sortOrder",
+    "showUpgradeable",
+    "kuery",
+    "format",
+    "withAgentCount",
+];
+/// The query parameters `create` accepts (also listed in the OpenAPI document).
+pub(crate) const CREATE_QUERY: &[&str] = &["format"];
+/// The query parameters `bulk_get` accepts (also listed in the OpenAPI document).
+pub(crate) const BULK_GET_QUERY: &[&str] = &["format"];
+/// The query parameters `get_one` accepts (also listed in the OpenAPI document).
+pub(crate) const GET_ONE_QUERY: &[&str] = &["format"];
+/// The query parameters `update` accepts (also listed in the OpenAPI document).
+pub(crate) const UPDATE_QUERY: &[&str] = &["format"];
+/// The query parameters `delete_one` accepts (also listed in the OpenAPI document).
+pub(crate) const DELETE_ONE_QUERY: &[&str] = &["force"];
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/fleet/package_policies", get(list).post(create))
@@ -33,16 +55,7 @@ fn format(q: &QueryParams) -> ApiResult<Format> {
 }
 
 async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[
-        "page",
-        "perPage",
-        "sortField",
-        "sortOrder",
-        "showUpgradeable",
-        "kuery",
-        "format",
-        "withAgentCount",
-    ])?;
+    q.allow(LIST_QUERY)?;
     let params = ListParams {
         page: q.num("page")?,
         per_page: q.num("perPage")?,
@@ -61,7 +74,7 @@ async fn create(
     q: QueryParams,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["format"])?;
+    q.allow(CREATE_QUERY)?;
     Ok(Json(
         s.fleet
             .create_package_policy(&who, &body, format(&q)?)
@@ -74,7 +87,7 @@ async fn bulk_get(
     q: QueryParams,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["format"])?;
+    q.allow(BULK_GET_QUERY)?;
     Ok(Json(
         s.fleet
             .bulk_get_package_policies(&body, format(&q)?)
@@ -87,7 +100,7 @@ async fn get_one(
     Path(id): Path<String>,
     q: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["format"])?;
+    q.allow(GET_ONE_QUERY)?;
     Ok(Json(s.fleet.get_package_policy(&id, format(&q)?).await?))
 }
 
@@ -98,7 +111,7 @@ async fn update(
     q: QueryParams,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["format"])?;
+    q.allow(UPDATE_QUERY)?;
     Ok(Json(
         s.fleet
             .update_package_policy(&who, &id, &body, format(&q)?)
@@ -111,7 +124,7 @@ async fn delete_one(
     Path(id): Path<String>,
     q: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["force"])?;
+    q.allow(DELETE_ONE_QUERY)?;
     let force = q.bool("force")?.unwrap_or(false);
     Ok(Json(s.fleet.delete_package_policy(&id, force).await?))
 }

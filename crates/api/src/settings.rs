@@ -12,6 +12,17 @@ use crate::error::ApiResult;
 use crate::extract::{JsonBody, QueryParams};
 use crate::AppState;
 
+/// The query parameters the settings lists (hosts, download sources, proxies) accept.
+pub(crate) const SETTINGS_LIST_QUERY: &[&str] = &["page", "perPage"];
+/// The query parameters `list_outputs` accepts (also listed in the OpenAPI document).
+pub(crate) const LIST_OUTPUTS_QUERY: &[&str] = &["page", "perPage"];
+/// The query parameters `check_permissions` accepts (also listed in the OpenAPI document).
+pub(crate) const CHECK_PERMISSIONS_QUERY: &[&str] = &["fleetServerSetup"];
+/// The query parameters `list_uninstall_tokens` accepts (also listed in the OpenAPI document).
+pub(crate) const LIST_UNINSTALL_TOKENS_QUERY: &[&str] = &["policyId", "search", "perPage", "page"];
+/// The query parameters `rotate_key_pair` accepts (also listed in the OpenAPI document).
+pub(crate) const ROTATE_KEY_PAIR_QUERY: &[&str] = &["acknowledge"];
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/fleet/outputs", get(list_outputs).post(create_output))
@@ -53,7 +64,7 @@ fn setting_routes(path: &'static str, which: &'static Setting) -> Router<AppStat
         .route(
             path,
             get(move |State(s): State<AppState>, q: QueryParams| async move {
-                q.allow(&["page", "perPage"])?;
+                q.allow(SETTINGS_LIST_QUERY)?;
                 ApiResult::Ok(Json(s.fleet.list_settings(which).await?))
             })
             .post(
@@ -90,7 +101,7 @@ fn setting_routes(path: &'static str, which: &'static Setting) -> Router<AppStat
 }
 
 async fn list_outputs(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&["page", "perPage"])?;
+    q.allow(LIST_OUTPUTS_QUERY)?;
     Ok(Json(s.fleet.list_outputs().await?))
 }
 
@@ -178,7 +189,7 @@ async fn check_permissions(
     Extension(who): Extension<Principal>,
     q: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["fleetServerSetup"])?;
+    q.allow(CHECK_PERMISSIONS_QUERY)?;
     let fleet_server = fleet::validate::query_bool("fleetServerSetup", q.get("fleetServerSetup"))?
         .unwrap_or(false);
     Ok(Json(s.fleet.check_permissions(&who, fleet_server)))
@@ -207,7 +218,7 @@ async fn list_uninstall_tokens(
     State(s): State<AppState>,
     q: QueryParams,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&["policyId", "search", "perPage", "page"])?;
+    q.allow(LIST_UNINSTALL_TOKENS_QUERY)?;
     let page = q.num("page")?.unwrap_or(1.0).max(1.0) as u64;
     let per_page = q.num("perPage")?.unwrap_or(20.0).max(5.0) as u64;
     Ok(Json(
@@ -227,7 +238,7 @@ async fn get_uninstall_token(
 }
 
 async fn rotate_key_pair(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&["acknowledge"])?;
+    q.allow(ROTATE_KEY_PAIR_QUERY)?;
     let acknowledge =
         fleet::validate::query_bool("acknowledge", q.get("acknowledge"))?.unwrap_or(false);
     Ok(Json(s.fleet.rotate_key_pair(acknowledge).await?))

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -16,9 +17,16 @@ pub struct Hub {
     /// One channel per held agent, poked when actions are created for it, with the number of
     /// the hold that registered it: an agent that drops a poll and checks in again (as agents
     /// do when their state changes) replaces its entry, and the old hold must not remove it.
-    agents: Mutex<HashMap<String, (u64, watch::Sender<u64>)>>,
+    /// With each: when its stored `last_checkin` was last written (check-in or refresh).
+    agents: Mutex<HashMap<String, HeldAgent>>,
     holds: AtomicU64,
     shutdown: Mutex<Option<watch::Sender<bool>>>,
+}
+
+struct HeldAgent {
+    hold: u64,
+    wake: watch::Sender<u64>,
+    written: Instant,
 }
 
 /// Keeps an agent in the held set until dropped.
@@ -33,7 +41,7 @@ impl Drop for Held {
         let mut agents = self.hub.agents.lock().expect("hub lock poisoned");
         if agents
             .get(&self.agent_id)
-            .is_some_and(|(h, _)| *h == self.hold)
+            .is_some_and(|a| a.hold == self.hold)
         {
             agents.remove(&self.agent_id);
         }
@@ -74,15 +82,24 @@ impl Hub {
         }
     }
 
-    /// Registers a held check-in; the receiver wakes when actions are created for the agent.
-    pub fn hold(self: &Arc<Self>, agent_id: &str) -> (Held, watch::Receiver<u64>) {
+    /// Registers a held check-in whose stored `last_checkin` was written at `written`; the
+    /// receiver wakes when actions are created for the agent.
+    pub fn hold(
+        self: &Arc<Self>,
+        agent_id: &str,
+        written: Instant,
+    ) -> (Held, watch::Receiver<u64>) {
         let hold = self.holds.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = watch::channel(0);
+        let (wake, rx) = watch::channel(0);
         // Replacing the sender ends an older poll of the same agent (its receiver closes).
-        self.agents
-            .lock()
-            .expect("hub lock poisoned")
-            .insert(agent_id.to_string(), (hold, tx));
+        self.agents.lock().expect("hub lock poisoned").insert(
+            agent_id.to_string(),
+            HeldAgent {
+                hold,
+                wake,
+                written,
+            },
+        );
         (
             Held {
                 hub: self.clone(),
@@ -97,18 +114,24 @@ impl Hub {
     pub fn actions_created(&self, agent_ids: &[String]) {
         let agents = self.agents.lock().expect("hub lock poisoned");
         for id in agent_ids {
-            if let Some((_, tx)) = agents.get(id) {
-                tx.send_modify(|n| *n += 1);
+            if let Some(a) = agents.get(id) {
+                a.wake.send_modify(|n| *n += 1);
             }
         }
     }
 
-    pub fn held_ids(&self) -> Vec<String> {
-        self.agents
-            .lock()
-            .expect("hub lock poisoned")
-            .keys()
-            .cloned()
+    /// The held agents whose stored `last_checkin` is at least `older_than` old, marked as
+    /// written now (the caller refreshes them).
+    pub fn take_stale(&self, older_than: Duration) -> Vec<String> {
+        let now = Instant::now();
+        let mut agents = self.agents.lock().expect("hub lock poisoned");
+        agents
+            .iter_mut()
+            .filter(|(_, a)| now.saturating_duration_since(a.written) >= older_than)
+            .map(|(id, a)| {
+                a.written = now;
+                id.clone()
+            })
             .collect()
     }
 
@@ -140,15 +163,30 @@ mod tests {
     #[tokio::test]
     async fn a_new_poll_replaces_the_old_one_and_outlives_its_drop() {
         let hub = Hub::new();
-        let (old, mut old_rx) = hub.hold("a");
-        let (new, mut new_rx) = hub.hold("a");
+        let (old, mut old_rx) = hub.hold("a", Instant::now());
+        let (new, mut new_rx) = hub.hold("a", Instant::now());
         // The old poll is told to end; dropping it leaves the new one registered.
         assert!(old_rx.changed().await.is_err());
         drop(old);
-        assert_eq!(hub.held_ids(), vec!["a".to_string()]);
+        assert_eq!(hub.take_stale(Duration::ZERO), vec!["a".to_string()]);
         hub.actions_created(&["a".to_string()]);
         assert!(new_rx.changed().await.is_ok());
         drop(new);
-        assert!(hub.held_ids().is_empty());
+        assert!(hub.take_stale(Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn only_agents_written_long_enough_ago_are_refreshed_and_then_not_again() {
+        let hub = Hub::new();
+        let (_a, _) = hub.hold("a", Instant::now());
+        std::thread::sleep(Duration::from_millis(60));
+        let (_b, _) = hub.hold("b", Instant::now());
+        let older_than = Duration::from_millis(50);
+        assert_eq!(hub.take_stale(older_than), vec!["a".to_string()]);
+        // Marked as written: not due again until another 50 ms pass.
+        assert!(hub.take_stale(older_than).is_empty());
+        let mut both = hub.take_stale(Duration::ZERO);
+        both.sort();
+        assert_eq!(both, vec!["a".to_string(), "b".to_string()]);
     }
 }

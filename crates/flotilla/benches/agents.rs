@@ -267,6 +267,55 @@ async fn main() {
         "| status summary (agent_status) | {p50:.1} | {p99:.1} | {f50:.1} | {:.1}x |",
         p50 / f50
     );
+
+    // The web UI's agents page, first view: the page shell, then the two requests its script
+    // makes together (the first page of 20, newest first, and the status counts). The floor is
+    // the same two statements run directly.
+    let mut http_t = timed(10, || {
+        let (http, api, auth) = (&http, &api, &auth);
+        async move {
+            let shell = http
+                .get(format!("{api}/ui/agents.js"))
+                .send()
+                .await
+                .unwrap();
+            assert!(shell.status().is_success());
+            let _ = shell.bytes().await.unwrap();
+            let page = http
+                .get(format!(
+                    "{api}/api/fleet/agents?perPage=20&sortField=enrolled_at&sortOrder=desc"
+                ))
+                .header("authorization", auth)
+                .send();
+            let counts = http
+                .get(format!("{api}/api/fleet/agent_status"))
+                .header("authorization", auth)
+                .send();
+            let (page, counts) = tokio::join!(page, counts);
+            let page: Value = page.unwrap().json().await.unwrap();
+            assert_eq!(page["items"].as_array().unwrap().len(), 20);
+            assert!(counts.unwrap().status().is_success());
+        }
+    })
+    .await;
+    let first_page = page_sql(&not_inactive).replace("LIMIT 10000", "LIMIT 20");
+    let mut floor_t = timed(10, || {
+        let (floor, first_page, sql) = (&floor, &first_page, &sql);
+        async move {
+            std::hint::black_box(sqlx::query(first_page).fetch_all(floor).await.unwrap());
+            std::hint::black_box(sqlx::query(sql).fetch_all(floor).await.unwrap());
+        }
+    })
+    .await;
+    let (p50, p99, f50) = (
+        pct(&mut http_t, 0.5),
+        pct(&mut http_t, 0.99),
+        pct(&mut floor_t, 0.5),
+    );
+    println!(
+        "| web UI agents page, first view (script + page of 20 + status counts) | {p50:.1} | {p99:.1} | {f50:.1} | {:.1}x |",
+        p50 / f50
+    );
     println!("\nenroll over HTTP (8 concurrent): {enroll_rate:.0} agents/s");
 
     // A bulk upgrade of every seeded agent, selected by kuery: one action, one statement to

@@ -342,6 +342,22 @@ impl Fleet {
             .fold(0.0, f64::max)
     }
 
+    /// The distinct last errors the simulators reported (each keeps its last few).
+    fn last_errors(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, st) in &self.sims {
+            let st = st.lock().expect("sim state");
+            for e in st.status["last_errors"].as_array().into_iter().flatten() {
+                if let Some(e) = e.as_str() {
+                    if !out.iter().any(|o| o == e) {
+                        out.push(e.to_string());
+                    }
+                }
+            }
+        }
+        out
+    }
+
     fn exited(&self) -> bool {
         self.sims
             .iter()
@@ -641,6 +657,7 @@ struct Held {
     /// After the hold: agents still polling, and errors.
     alive: i64,
     errors: i64,
+    last_errors: Vec<String>,
 }
 
 /// Grows a fleet on one server (Flotilla or the floor) through `sizes`, measuring memory and idle
@@ -664,6 +681,7 @@ async fn hold_fleet(
         fanout: Vec::new(),
         alive: 0,
         errors: 0,
+        last_errors: Vec::new(),
     };
     for &size in sizes {
         let add = size.saturating_sub(have);
@@ -727,6 +745,7 @@ async fn hold_fleet(
     }
     out.alive = fleet.alive(have).await;
     out.errors = fleet.sum("errors");
+    out.last_errors = fleet.last_errors();
     bar.finish_and_clear();
     if out.errors > errors {
         tracing::warn!(
@@ -849,6 +868,7 @@ async fn measure(
             "",
         ));
         if f.alive < largest as i64 || f.errors > 0 {
+            eprintln!("one node: last errors: {:#?}", f.last_errors);
             return Err(anyhow!(
                 "one node: after holding {largest} agents for {:?}: {} still polling, {} errors",
                 args.hold,
@@ -977,10 +997,12 @@ async fn multi_node_on(
     let full = api.full_policy(&policy).await?;
     // Said as soon as measured: a long run stopped later still leaves these behind.
     println!(
-        "measured: enroll {enroll_per_s:.0} agents/s ({shed} answered 429); policy change to {total} agents over {nodes_n} nodes p50/p99/max {:.0}/{:.0}/{:.0} ms",
+        "measured: enroll {enroll_per_s:.0} agents/s ({shed} answered 429); policy change to {total} agents over {nodes_n} nodes p50/p99/max {:.0}/{:.0}/{:.0} ms; errors so far {}: {:?}",
         pct(&mut fan, 0.5),
         pct(&mut fan, 0.99),
-        pct(&mut fan, 1.0)
+        pct(&mut fan, 1.0),
+        fleet.sum("errors"),
+        fleet.last_errors()
     );
 
     // Hold them, watching for errors.
@@ -1007,7 +1029,10 @@ async fn multi_node_on(
         "",
     ));
     if alive < total as i64 || errors > 0 {
-        bail!("after the hold: {alive} of {total} still polling, {errors} errors");
+        bail!(
+            "after the hold: {alive} of {total} still polling, {errors} errors; last errors: {:#?}",
+            fleet.last_errors()
+        );
     }
 
     // The agent list with every agent in the store, and the same SQL run directly.
@@ -1057,6 +1082,50 @@ async fn multi_node_on(
                 ratio(a, b),
             ));
         }
+    }
+
+    // The web UI's agents page, first view: the two requests its script makes together.
+    let mut page_ms = Vec::new();
+    let mut floor_ms = Vec::new();
+    let first_page = format!(
+        "SELECT id, version, doc, {} AS status FROM agent WHERE NOT COALESCE(({}), FALSE) ORDER BY enrolled_at DESC NULLS LAST, id DESC LIMIT 20",
+        fleet::store::AGENT_STATUS_POSTGRES,
+        fleet::store::AGENT_INACTIVE_POSTGRES
+    );
+    let counts = format!(
+        "SELECT {} AS status, COUNT(*) FROM agent GROUP BY 1",
+        fleet::store::AGENT_STATUS_POSTGRES
+    );
+    for _ in 0..20 {
+        let t = Instant::now();
+        let (page, status) = tokio::join!(
+            api.call(
+                reqwest::Method::GET,
+                "/api/fleet/agents?perPage=20&sortField=enrolled_at&sortOrder=desc",
+                None
+            ),
+            api.call(reqwest::Method::GET, "/api/fleet/agent_status", None)
+        );
+        page?;
+        status?;
+        page_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let (a, b) = tokio::join!(
+            sqlx::query(&first_page).fetch_all(&floor),
+            sqlx::query(&counts).fetch_all(&floor)
+        );
+        a?;
+        b?;
+        floor_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
+        let (a, b) = (pct(&mut page_ms, q), pct(&mut floor_ms, q));
+        rows.push(row(
+            format!("web UI agents page at {total} agents (page of 20 + status counts), {name} ms"),
+            format!("{a:.1}"),
+            format!("{b:.1}"),
+            ratio(a, b),
+        ));
     }
 
     for r in rows.iter().skip(first_row) {

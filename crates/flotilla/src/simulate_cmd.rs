@@ -138,6 +138,7 @@ pub async fn run(args: SimulateArgs) -> Result<()> {
             None => {
                 let mut line = serde_json::to_value(&s)?;
                 line["policy_received"] = serde_json::json!(sim.take_policy_received());
+                line["last_errors"] = serde_json::json!(sim.last_errors());
                 writeln!(out, "{line}")?;
                 out.flush()?;
             }

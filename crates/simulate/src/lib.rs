@@ -156,6 +156,11 @@ impl Simulation {
     }
 
     /// Policy revisions received since the last call: (revision, ms after the policy changed).
+    /// The last few errors the agents ran into, oldest first.
+    pub fn last_errors(&self) -> Vec<String> {
+        self.shared.stats.last_errors()
+    }
+
     pub fn take_policy_received(&self) -> Vec<(i64, f64)> {
         self.shared.stats.take_policy_received()
     }

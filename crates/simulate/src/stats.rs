@@ -183,14 +183,18 @@ impl Stats {
             enroll_latency: self.enroll.lock().expect("stats lock").summary(),
             ack_latency: self.ack.lock().expect("stats lock").summary(),
             delivery_latency: self.delivery.lock().expect("stats lock").summary(),
-            last_errors: self
-                .last_errors
-                .lock()
-                .expect("stats lock")
-                .iter()
-                .cloned()
-                .collect(),
+            last_errors: self.last_errors(),
         }
+    }
+
+    /// The last few errors, oldest first.
+    pub fn last_errors(&self) -> Vec<String> {
+        self.last_errors
+            .lock()
+            .expect("stats lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 

@@ -407,6 +407,14 @@ pub trait Tx: Send {
     async fn archive_get(&mut self, name: &str, version: &str) -> Result<Option<Vec<u8>>>;
     /// Removes every stored archive of the package.
     async fn archives_delete(&mut self, name: &str) -> Result<u64>;
+    /// Records the status counts (JSON text) for the minute `at`, unless that minute already
+    /// has them; true when this call wrote them.
+    async fn status_sample_put(&mut self, at: &str, counts: &str) -> Result<bool>;
+    async fn status_sample_exists(&mut self, at: &str) -> Result<bool>;
+    /// Samples at or after `since`, oldest first.
+    async fn status_samples(&mut self, since: &str) -> Result<Vec<(String, String)>>;
+    /// Removes samples older than `before`.
+    async fn status_samples_prune(&mut self, before: &str) -> Result<u64>;
     /// Records an agent's result; false when it already had one.
     async fn action_result_insert(
         &mut self,

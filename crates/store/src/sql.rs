@@ -987,6 +987,46 @@ macro_rules! impl_tx {
                 Ok(res.rows_affected())
             }
 
+            async fn status_sample_put(&mut self, at: &str, counts: &str) -> $crate::Result<bool> {
+                let res = sqlx::query(
+                    "INSERT INTO agent_status_history (at, counts) VALUES ($1, $2) ON CONFLICT (at) DO NOTHING",
+                )
+                .bind(at)
+                .bind(counts)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(res.rows_affected() == 1)
+            }
+
+            async fn status_sample_exists(&mut self, at: &str) -> $crate::Result<bool> {
+                let row = sqlx::query("SELECT 1 FROM agent_status_history WHERE at = $1")
+                    .bind(at)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn status_samples(&mut self, since: &str) -> $crate::Result<Vec<(String, String)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT at, counts FROM agent_status_history WHERE at >= $1 ORDER BY at",
+                )
+                .bind(since)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.into_iter()
+                    .map(|r| Ok((r.try_get("at")?, r.try_get("counts")?)))
+                    .collect()
+            }
+
+            async fn status_samples_prune(&mut self, before: &str) -> $crate::Result<u64> {
+                let res = sqlx::query("DELETE FROM agent_status_history WHERE at < $1")
+                    .bind(before)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(res.rows_affected())
+            }
+
             async fn chunks_delete(&mut self, upload_id: &str) -> $crate::Result<u64> {
                 let res = sqlx::query("DELETE FROM file_chunk WHERE upload_id = $1")
                     .bind(upload_id)

@@ -1,7 +1,10 @@
 //! Agents as the management API sees them (`/api/fleet/agents`, `/api/fleet/agent_status`).
 //! The agent protocol (enroll, check-in, acks) is in [`protocol`].
 
+mod history;
 pub mod protocol;
+
+pub use history::SAMPLE_EVERY as STATUS_SAMPLE_EVERY;
 
 use kuery::{field, Field, FieldType as F, Schema, Storage};
 use serde_json::{json, Map, Value};

@@ -1,7 +1,7 @@
 //! The agent-facing Fleet Server protocol: enroll, long-poll check-in, acks
 //! (`shared/reference/notes/agent-protocol.md`, `fleet-server-openapi.yml`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -185,6 +185,78 @@ struct Checkin {
     upgrade: Option<Value>,
     agent_policy_id: Option<String>,
     policy_revision_idx: Option<i64>,
+}
+
+/// How old a stored `last_checkin` may be before a check-in that changes nothing else still
+/// writes it. Agents count as offline after 360 s without one (12 missed 30 s heartbeats);
+/// refreshing at least every 2 minutes (plus the 30 s batch period) stays well inside that.
+pub const CHECKIN_REFRESH: Duration = Duration::from_secs(120);
+
+/// The agent document after a check-in reporting `req`, at `at`.
+fn checkin_doc(old: &Value, req: &Checkin, version: &str, at: &str) -> Value {
+    let mut doc = old.clone();
+    doc["last_checkin"] = json!(at);
+    doc["last_checkin_status"] = json!(req.status.to_lowercase());
+    doc["last_checkin_message"] = json!(req.message);
+    doc["updated_at"] = json!(at);
+    doc["agent"]["version"] = json!(version);
+    if let Some(m) = &req.local_metadata {
+        doc["local_metadata"] = m.clone();
+    }
+    if let Some(c) = &req.components {
+        doc["components"] = c.clone();
+    }
+    if let Some(u) = &req.upgrade {
+        doc["upgrade"] = u.clone();
+    }
+    match (
+        &req.upgrade_details,
+        doc.get("upgrade_details")
+            .filter(|v| !v.is_null())
+            .is_some(),
+    ) {
+        (Some(details), _) => doc["upgrade_details"] = details.clone(),
+        // An agent that was upgrading and no longer reports details has finished.
+        (None, true) => {
+            doc["upgrade_details"] = Value::Null;
+            doc["upgrade_started_at"] = Value::Null;
+            doc["upgraded_at"] = json!(at);
+        }
+        (None, false) => {}
+    }
+    if let Some(obj) = doc.as_object_mut() {
+        // A successful check-in clears an audit unenrollment.
+        obj.remove("audit_unenrolled_reason");
+        obj.remove("audit_unenrolled_time");
+    }
+    let policy_id = doc["policy_id"].as_str().unwrap_or_default().to_string();
+    if let (Some(p), Some(rev)) = (&req.agent_policy_id, req.policy_revision_idx) {
+        doc["agent_policy_id"] = json!(p);
+        if *p == policy_id {
+            doc["policy_revision_idx"] = json!(rev);
+        }
+    }
+    doc
+}
+
+/// How long ago the stored `last_checkin` was (None: never, or unreadable).
+fn last_checkin_age(doc: &Value) -> Option<Duration> {
+    let at = chrono::DateTime::parse_from_rfc3339(doc["last_checkin"].as_str()?).ok()?;
+    (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
+        .to_std()
+        .ok()
+}
+
+/// Whether two agent documents differ only in their check-in and update times.
+fn same_but_time(old: &Value, new: &Value) -> bool {
+    let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else {
+        return false;
+    };
+    let timeless = |k: &String| k != "last_checkin" && k != "updated_at";
+    a.len() == b.len()
+        && a.iter()
+            .filter(|(k, _)| timeless(k))
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
 fn parse_checkin(body: &Value) -> PResult<Checkin> {
@@ -500,58 +572,8 @@ impl Fleet {
         let admitted = admit(&self.agent_limits.checkin).await?;
         let version = agent_version_for(user_agent, &self.config.stack_version)?;
         let req = parse_checkin(body)?;
-        let (policy_id, acked_revision) = {
-            let mut tx = self.store.begin(Mode::Write).await?;
-            let row = self.authenticate_agent(tx.as_mut(), auth, agent_id).await?;
-            let mut doc = row.doc.body.clone();
-            let at = now();
-            doc["last_checkin"] = json!(at);
-            doc["last_checkin_status"] = json!(req.status.to_lowercase());
-            doc["last_checkin_message"] = json!(req.message);
-            doc["updated_at"] = json!(at);
-            doc["agent"]["version"] = json!(version);
-            if let Some(m) = &req.local_metadata {
-                doc["local_metadata"] = m.clone();
-            }
-            if let Some(c) = &req.components {
-                doc["components"] = c.clone();
-            }
-            if let Some(u) = &req.upgrade {
-                doc["upgrade"] = u.clone();
-            }
-            match (
-                &req.upgrade_details,
-                doc.get("upgrade_details")
-                    .filter(|v| !v.is_null())
-                    .is_some(),
-            ) {
-                (Some(details), _) => doc["upgrade_details"] = details.clone(),
-                // An agent that was upgrading and no longer reports details has finished.
-                (None, true) => {
-                    doc["upgrade_details"] = Value::Null;
-                    doc["upgrade_started_at"] = Value::Null;
-                    doc["upgraded_at"] = json!(at);
-                }
-                (None, false) => {}
-            }
-            if let Some(obj) = doc.as_object_mut() {
-                // A successful check-in clears an audit unenrollment.
-                obj.remove("audit_unenrolled_reason");
-                obj.remove("audit_unenrolled_time");
-            }
-            let policy_id = doc["policy_id"].as_str().unwrap_or_default().to_string();
-            if let (Some(p), Some(rev)) = (&req.agent_policy_id, req.policy_revision_idx) {
-                doc["agent_policy_id"] = json!(p);
-                if *p == policy_id {
-                    doc["policy_revision_idx"] = json!(rev);
-                }
-            }
-            let acked = doc["policy_revision_idx"].as_i64();
-            tx.agent_update(agent_id, Some(row.doc.version), &doc)
-                .await?;
-            tx.commit().await?;
-            (policy_id, acked)
-        };
+        let (policy_id, acked_revision, written) =
+            self.record_checkin(agent_id, auth, &version, &req).await?;
         let ack_token = req.ack_token.clone().unwrap_or_default();
         // The cursor is the last delivered action's sequence number.
         let cursor: i64 = req
@@ -563,7 +585,7 @@ impl Fleet {
         // Register before looking, so an action or revision that arrives between the look and
         // the wait still wakes this poll.
         let mut revisions = self.hub.subscribe(&policy_id, 0);
-        let (_held, mut agent_wake) = self.hub.hold(agent_id);
+        let (_held, mut agent_wake) = self.hub.hold(agent_id, written);
         if let Some(answer) = self
             .checkin_answer(agent_id, &policy_id, acked_revision, cursor, None)
             .await?
@@ -608,6 +630,60 @@ impl Fleet {
             }
         }
         Ok(checkin_json(&ack_token, None, &[]))
+    }
+
+    /// Records a check-in. Most check-ins change nothing but the time: those read the agent and
+    /// write nothing while its stored `last_checkin` is younger than [`CHECKIN_REFRESH`] (a
+    /// held poll has it refreshed in batches; see [`Fleet::flush_heartbeats`]), which keeps a
+    /// large steady fleet from rewriting every agent at every poll. Anything else the agent
+    /// reports (status, message, metadata, components, upgrade details, revision) is written
+    /// at once. Returns the policy, the acknowledged revision, and when `last_checkin` was
+    /// written.
+    async fn record_checkin(
+        &self,
+        agent_id: &str,
+        auth: Option<&str>,
+        version: &str,
+        req: &Checkin,
+    ) -> PResult<(String, Option<i64>, Instant)> {
+        let row = {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            self.authenticate_agent(tx.as_mut(), auth, agent_id).await?
+        };
+        let mut row = row;
+        // A bulk action may update the agent between the read and the write: its version
+        // check fails, and the check-in is applied again to the newer document.
+        for _ in 0..3 {
+            let at = now();
+            let doc = checkin_doc(&row.doc.body, req, version, &at);
+            let policy_id = doc["policy_id"].as_str().unwrap_or_default().to_string();
+            let acked = doc["policy_revision_idx"].as_i64();
+            let age = last_checkin_age(&row.doc.body);
+            if age.is_some_and(|a| a < CHECKIN_REFRESH) && same_but_time(&row.doc.body, &doc) {
+                let written = Instant::now()
+                    .checked_sub(age.unwrap_or_default())
+                    .unwrap_or_else(Instant::now);
+                return Ok((policy_id, acked, written));
+            }
+            let mut tx = self.store.begin(Mode::Write).await?;
+            match tx.agent_update(agent_id, Some(row.doc.version), &doc).await {
+                Ok(_) => {
+                    tx.commit().await?;
+                    return Ok((policy_id, acked, Instant::now()));
+                }
+                Err(store::StoreError::Conflict { .. }) => {
+                    drop(tx);
+                    let mut tx = self.store.begin(Mode::Read).await?;
+                    row = self.authenticate_agent(tx.as_mut(), auth, agent_id).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ProtocolError::new(
+            503,
+            "ServiceUnavailable",
+            "the agent document kept changing; retry the check-in",
+        ))
     }
 
     /// What a check-in answers now (JSON text), if anything is pending: a POLICY_CHANGE for an
@@ -798,9 +874,11 @@ impl Fleet {
         ))
     }
 
-    /// Refreshes `last_checkin` of every agent whose long-poll is held (run every 30 s).
-    pub async fn flush_heartbeats(&self) -> Result<u64> {
-        let ids = self.hub.held_ids();
+    /// Refreshes, in one batched write, `last_checkin` of the agents whose long-poll is held
+    /// and whose stored `last_checkin` is at least `older_than` old (run every 30 s with
+    /// [`CHECKIN_REFRESH`], as Fleet Server refreshes held agents in bulk).
+    pub async fn flush_heartbeats(&self, older_than: Duration) -> Result<u64> {
+        let ids = self.hub.take_stale(older_than);
         if ids.is_empty() {
             return Ok(0);
         }

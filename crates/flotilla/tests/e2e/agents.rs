@@ -93,6 +93,52 @@ both_backends! {
 }
 
 both_backends! {
+    /// A check-in that reports nothing new writes nothing while `last_checkin` is recent (a
+    /// steady fleet does not rewrite every agent at every poll), but an agent that looked
+    /// offline is online again at its first check-in.
+    async fn unchanged_checkins_write_only_a_stale_last_checkin(srv: TestServer) {
+        let (policy_id, token) = policy_and_token(&srv).await;
+        let (agent_id, key) = srv.enroll(&token, "web-1").await;
+        let path = format!("/api/fleet/agents/{agent_id}/checkin");
+        srv.agent_call(&path, Some(&key), checkin_body(json!({}))).await;
+        srv.agent_call(&format!("/api/fleet/agents/{agent_id}/acks"), Some(&key), json!({
+            "events": [{"agent_id": agent_id, "action_id": format!("policy:{policy_id}:1")}]
+        })).await;
+        let same = checkin_body(json!({"agent_policy_id": policy_id, "policy_revision_idx": 1}));
+        srv.agent_call(&path, Some(&key), same.clone()).await;
+        let (_, first) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
+        assert_eq!(first["item"]["status"], "online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        srv.agent_call(&path, Some(&key), same.clone()).await;
+        let (_, second) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
+        assert_eq!(second["item"]["last_checkin"], first["item"]["last_checkin"], "nothing new, nothing written");
+
+        // Ten minutes without a check-in: offline; the next check-in, however plain, is written.
+        {
+            let mut tx = srv.fleet().store.begin(fleet::store::Mode::Write).await.unwrap();
+            let row = tx.agent_get(&agent_id).await.unwrap().unwrap();
+            let mut doc = row.doc.body.clone();
+            let old = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            doc["last_checkin"] = json!(old);
+            tx.agent_update(&agent_id, Some(row.doc.version), &doc).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let (_, stale) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
+        assert_eq!(stale["item"]["status"], "offline");
+        srv.agent_call(&path, Some(&key), same).await;
+        let (_, back) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
+        assert_eq!(back["item"]["status"], "online");
+        assert!(back["item"]["last_checkin"].as_str() > first["item"]["last_checkin"].as_str(), "{back:#}");
+
+        // Something new (a status) is written at once.
+        srv.agent_call(&path, Some(&key), checkin_body(json!({"status": "degraded", "agent_policy_id": policy_id, "policy_revision_idx": 1}))).await;
+        let (_, degraded) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
+        assert_eq!(degraded["item"]["status"], "degraded");
+        srv.stop().await;
+    }
+}
+
+both_backends! {
     async fn a_policy_change_wakes_a_held_checkin(srv: TestServer) {
         let (policy_id, token) = policy_and_token(&srv).await;
         let (agent_id, key) = srv.enroll(&token, "web-1").await;
@@ -112,10 +158,11 @@ both_backends! {
         };
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!poller.is_finished(), "nothing pending: the check-in is held");
-        // While held, the heartbeat flusher refreshes last_checkin.
+        // While held, the heartbeat flusher refreshes last_checkin once it is old enough.
         let (_, before) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
+        assert_eq!(srv.fleet().flush_heartbeats(fleet::agents::protocol::CHECKIN_REFRESH).await.unwrap(), 0, "just written");
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(srv.fleet().flush_heartbeats().await.unwrap(), 1);
+        assert_eq!(srv.fleet().flush_heartbeats(Duration::ZERO).await.unwrap(), 1);
         let (_, after) = srv.get(&format!("/api/fleet/agents/{agent_id}")).await;
         assert!(after["item"]["last_checkin"].as_str() > before["item"]["last_checkin"].as_str());
 

@@ -14,6 +14,7 @@ mod cli;
 mod enrollment_api_keys;
 mod epm;
 mod full_policy_golden;
+mod openapi;
 mod package_policies;
 mod rollback;
 mod settings;

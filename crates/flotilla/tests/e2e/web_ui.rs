@@ -203,3 +203,40 @@ fn regex_lite_paths(text: &str, prefix: &str) -> Vec<String> {
     }
     out
 }
+
+both_backends! {
+    /// The overview chart's data: a sample a minute of the `/agent_status` counts, written once
+    /// per minute whichever node samples, kept a week.
+    async fn agent_status_history_is_sampled_once_a_minute(srv: TestServer) {
+        let start = chrono::Utc::now();
+        let policy = srv.create_policy(json!({"name": "history", "namespace": "default"})).await;
+        srv.seed_agents(policy["id"].as_str().unwrap(), 3, "9.2.0").await;
+        let later = start + chrono::Duration::minutes(10);
+        assert!(srv.fleet().sample_agent_status_at(later).await.unwrap());
+        assert!(!srv.fleet().sample_agent_status_at(later).await.unwrap(), "one sample per minute");
+        let since = (later - chrono::Duration::seconds(61)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let (status, h) = srv.get(&format!("/internal/fleet/agent_status_history?since={since}")).await;
+        assert_eq!(status, 200, "{h}");
+        let items = h["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{h:#}");
+        assert_eq!(items[0]["online"], 3);
+        assert_eq!(items[0]["total"], 3);
+        assert!(items[0]["timestamp"].as_str().unwrap().ends_with(":00.000Z"), "{h}");
+
+        // The default window is the last 24 hours: the sample 10 minutes ahead is in it.
+        let (_, day) = srv.get("/internal/fleet/agent_status_history").await;
+        assert!(day["items"].as_array().unwrap().iter().any(|i| i["total"] == 3), "{day:#}");
+
+        // A week later the old samples are gone.
+        let week = later + chrono::Duration::days(8);
+        assert!(srv.fleet().sample_agent_status_at(week).await.unwrap());
+        let old = (start - chrono::Duration::minutes(5)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let (_, all) = srv.get(&format!("/internal/fleet/agent_status_history?since={old}")).await;
+        assert_eq!(all["items"].as_array().unwrap().len(), 1, "{all:#}");
+
+        let (status, bad) = srv.get("/internal/fleet/agent_status_history?since=yesterday").await;
+        assert_eq!(status, 400);
+        assert_eq!(bad["message"], "[request query.since]: expected an ISO 8601 date but got [yesterday]");
+        srv.stop().await;
+    }
+}

@@ -231,6 +231,18 @@ impl Tx for FailTx {
     async fn archives_delete(&mut self, name: &str) -> Result<u64> {
         self.inner.archives_delete(name).await
     }
+    async fn status_sample_put(&mut self, at: &str, counts: &str) -> Result<bool> {
+        self.inner.status_sample_put(at, counts).await
+    }
+    async fn status_sample_exists(&mut self, at: &str) -> Result<bool> {
+        self.inner.status_sample_exists(at).await
+    }
+    async fn status_samples(&mut self, since: &str) -> Result<Vec<(String, String)>> {
+        self.inner.status_samples(since).await
+    }
+    async fn status_samples_prune(&mut self, before: &str) -> Result<u64> {
+        self.inner.status_samples_prune(before).await
+    }
     async fn jobs_unfinished(&mut self, before: &str) -> Result<Vec<String>> {
         self.inner.jobs_unfinished(before).await
     }

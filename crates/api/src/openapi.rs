@@ -1,0 +1,422 @@
+//! The OpenAPI document of the management API Flotilla serves, at `GET /api/oas` (Kibana's
+//! path for its own document, with the same `pathStartsWith` filter). Built from the table
+//! below; each operation's query parameters are the very lists its handler accepts (the
+//! `*_QUERY` constants), and an end-to-end test checks the table against the running router in
+//! both directions (every operation listed is served; every Kibana Fleet operation served is
+//! listed).
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::error::ApiResult;
+use crate::extract::QueryParams;
+
+use crate::{
+    agent_policies as ap, agents, enrollment_api_keys as eak, epm, package_policies as pp,
+};
+use crate::{settings, VERSION};
+
+/// One operation: method, path (OpenAPI syntax, Kibana's parameter names), tag, summary, and
+/// the query parameters its handler accepts.
+#[derive(Clone, Copy)]
+pub struct Operation {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    pub query: &'static [&'static str],
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    query: &'static [&'static str],
+) -> Operation {
+    Operation {
+        method,
+        path,
+        tag,
+        summary,
+        query,
+    }
+}
+
+const POLICIES: &str = "Elastic Agent policies";
+const AGENTS: &str = "Elastic Agents";
+const ACTIONS: &str = "Elastic Agent actions";
+const STATUS: &str = "Elastic Agent status";
+const TOKENS: &str = "Fleet enrollment API keys";
+const EPM: &str = "Elastic Package Manager (EPM)";
+const PACKAGE_POLICIES: &str = "Fleet package policies";
+const OUTPUTS: &str = "Fleet outputs";
+const HOSTS: &str = "Fleet Server hosts";
+const SOURCES: &str = "Elastic Agent binary download sources";
+const PROXIES: &str = "Fleet proxies";
+const INTERNALS: &str = "Fleet internals";
+const UNINSTALL: &str = "Fleet uninstall tokens";
+const SIGNING: &str = "Message Signing Service";
+const SECURITY: &str = "Security (Flotilla)";
+const NONE: &[&str] = &[];
+
+/// Every operation of the management API.
+pub static OPERATIONS: &[Operation] = &[
+    // Agent policies
+    op("GET", "/api/fleet/agent_policies", POLICIES, "List agent policies (KQL kuery, paging, sort)", ap::LIST_QUERY),
+    op("POST", "/api/fleet/agent_policies", POLICIES, "Create an agent policy", ap::CREATE_QUERY),
+    op("POST", "/api/fleet/agent_policies/_bulk_get", POLICIES, "Get several agent policies by id", ap::BULK_GET_QUERY),
+    op("POST", "/api/fleet/agent_policies/delete", POLICIES, "Delete an agent policy", NONE),
+    op("POST", "/api/fleet/agent_policies/outputs", POLICIES, "The outputs of several agent policies", NONE),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}", POLICIES, "Get an agent policy", ap::GET_ONE_QUERY),
+    op("PUT", "/api/fleet/agent_policies/{agentPolicyId}", POLICIES, "Update an agent policy", ap::UPDATE_QUERY),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/auto_upgrade_agents_status", POLICIES, "Progress of the policy's automatic agent upgrades", NONE),
+    op("POST", "/api/fleet/agent_policies/{agentPolicyId}/copy", POLICIES, "Copy an agent policy with its integrations", ap::COPY_QUERY),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/download", POLICIES, "The full policy as YAML (elastic-agent.yml)", ap::FULL_POLICY_OPTIONS_QUERY),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/full", POLICIES, "The full policy an agent receives", ap::FULL_POLICY_OPTIONS_QUERY),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/outputs", POLICIES, "The outputs an agent policy uses", NONE),
+    // Agents
+    op("GET", "/api/fleet/agents", AGENTS, "List agents (KQL kuery, status, sort, searchAfter paging)", agents::LIST_QUERY),
+    op("GET", "/api/fleet/agents/{agentId}", AGENTS, "Get an agent", agents::GET_ONE_QUERY),
+    op("PUT", "/api/fleet/agents/{agentId}", AGENTS, "Update an agent's tags or user-provided metadata", NONE),
+    op("DELETE", "/api/fleet/agents/{agentId}", AGENTS, "Delete an agent and revoke its keys", NONE),
+    op("GET", "/api/fleet/agents/tags", AGENTS, "The distinct tags of the agents", agents::TAGS_QUERY),
+    op("GET", "/api/fleet/agents/setup", AGENTS, "Whether agents can enroll", NONE),
+    op("POST", "/api/fleet/agents/setup", AGENTS, "Prepare Fleet for agents", NONE),
+    op("GET", "/api/fleet/agents/available_versions", AGENTS, "Agent versions available for upgrades", NONE),
+    op("GET", "/api/fleet/agents/{agentId}/uploads", AGENTS, "Files an agent uploaded (diagnostics)", NONE),
+    op("GET", "/api/fleet/agents/files/{fileId}/{fileName}", AGENTS, "Download an uploaded file", NONE),
+    op("DELETE", "/api/fleet/agents/files/{fileId}", AGENTS, "Delete an uploaded file", NONE),
+    op("GET", "/api/fleet/agent_status", STATUS, "Agent counts by status", agents::STATUS_QUERY),
+    op("GET", "/internal/fleet/agent_status_history", STATUS, "Agent counts by status, a sample a minute (Flotilla's own; since: RFC 3339, default 24 h ago)", agents::STATUS_HISTORY_QUERY),
+    // Agent actions
+    op("GET", "/api/fleet/agents/action_status", ACTIONS, "Progress of recent actions", agents::ACTION_STATUS_QUERY),
+    op("POST", "/api/fleet/agents/actions/{actionId}/cancel", ACTIONS, "Cancel an action", NONE),
+    op("POST", "/api/fleet/agents/{agentId}/actions", ACTIONS, "Send an action to an agent", NONE),
+    op("POST", "/api/fleet/agents/{agentId}/reassign", ACTIONS, "Move an agent to another policy", NONE),
+    op("POST", "/api/fleet/agents/{agentId}/unenroll", ACTIONS, "Unenroll an agent", NONE),
+    op("POST", "/api/fleet/agents/{agentId}/upgrade", ACTIONS, "Upgrade an agent", NONE),
+    op("POST", "/api/fleet/agents/{agentId}/rollback", ACTIONS, "Roll an agent back to its previous version", NONE),
+    op("POST", "/api/fleet/agents/{agentId}/request_diagnostics", ACTIONS, "Ask an agent for a diagnostics bundle", NONE),
+    op("POST", "/api/fleet/agents/bulk_reassign", ACTIONS, "Move agents (ids or KQL) to another policy", NONE),
+    op("POST", "/api/fleet/agents/bulk_unenroll", ACTIONS, "Unenroll agents (ids or KQL)", NONE),
+    op("POST", "/api/fleet/agents/bulk_upgrade", ACTIONS, "Upgrade agents (ids or KQL), optionally rolled out over a duration", NONE),
+    op("POST", "/api/fleet/agents/bulk_rollback", ACTIONS, "Roll agents back to their previous version", NONE),
+    op("POST", "/api/fleet/agents/bulk_request_diagnostics", ACTIONS, "Ask agents for diagnostics bundles", NONE),
+    op("POST", "/api/fleet/agents/bulk_update_agent_tags", ACTIONS, "Add and remove tags on agents (ids or KQL)", NONE),
+    // Enrollment API keys
+    op("GET", "/api/fleet/enrollment_api_keys", TOKENS, "List enrollment tokens", eak::LIST_QUERY),
+    op("POST", "/api/fleet/enrollment_api_keys", TOKENS, "Create an enrollment token for a policy", NONE),
+    op("POST", "/api/fleet/enrollment_api_keys/_bulk_delete", TOKENS, "Revoke or delete several enrollment tokens", NONE),
+    op("GET", "/api/fleet/enrollment_api_keys/{keyId}", TOKENS, "Get an enrollment token", NONE),
+    op("DELETE", "/api/fleet/enrollment_api_keys/{keyId}", TOKENS, "Revoke an enrollment token", eak::DELETE_QUERY),
+    // Packages
+    op("GET", "/api/fleet/epm/categories", EPM, "Package categories", epm::CATEGORIES_QUERY),
+    op("GET", "/api/fleet/epm/packages", EPM, "List packages", epm::LIST_QUERY),
+    op("POST", "/api/fleet/epm/packages", EPM, "Install a package from an uploaded zip", epm::UPLOAD_QUERY),
+    op("POST", "/api/fleet/epm/packages/_bulk", EPM, "Install several packages", epm::BULK_INSTALL_QUERY),
+    op("GET", "/api/fleet/epm/packages/installed", EPM, "Installed packages", epm::INSTALLED_QUERY),
+    op("GET", "/api/fleet/epm/packages/limited", EPM, "Packages that cannot be removed", NONE),
+    op("GET", "/api/fleet/epm/packages/{pkgName}", EPM, "Get a package (latest version)", epm::INFO_FOR_QUERY),
+    op("POST", "/api/fleet/epm/packages/{pkgName}", EPM, "Install a package (latest version)", epm::INSTALL_FOR_QUERY),
+    op("PUT", "/api/fleet/epm/packages/{pkgName}", EPM, "Update a package's settings", NONE),
+    op("DELETE", "/api/fleet/epm/packages/{pkgName}", EPM, "Uninstall a package", epm::UNINSTALL_ANY_QUERY),
+    op("GET", "/api/fleet/epm/packages/{pkgName}/stats", EPM, "How many package policies use a package", NONE),
+    op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Get a package version", epm::INFO_FOR_QUERY),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Install a package version", epm::INSTALL_FOR_QUERY),
+    op("PUT", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Update a package's settings", NONE),
+    op("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Uninstall a package version", epm::UNINSTALL_QUERY),
+    op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/{filePath}", EPM, "A file of a package", NONE),
+    op("GET", "/api/fleet/epm/templates/{pkgName}/{pkgVersion}/inputs", EPM, "The package's inputs as a policy template", epm::INPUTS_TEMPLATE_QUERY),
+    op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/dependencies", EPM, "A package's dependencies (not supported)", NONE),
+    op("GET", "/api/fleet/epm/data_streams", EPM, "Data streams (needs Elasticsearch)", NONE),
+    op("POST", "/api/fleet/epm/bulk_assets", EPM, "Package assets (needs Elasticsearch)", NONE),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/kibana_assets", EPM, "Install Kibana assets (needs Kibana)", NONE),
+    op("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/kibana_assets", EPM, "Delete Kibana assets (needs Kibana)", NONE),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/rule_assets", EPM, "Install rule assets (needs Kibana)", NONE),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/transforms/authorize", EPM, "Authorize transforms (needs Elasticsearch)", NONE),
+    op("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/datastream_assets", EPM, "Delete data stream assets (needs Elasticsearch)", NONE),
+    op("POST", "/api/fleet/epm/custom_integrations", EPM, "Create a custom integration (needs Elasticsearch)", NONE),
+    op("PUT", "/api/fleet/epm/custom_integrations/{pkgName}", EPM, "Update a custom integration (needs Elasticsearch)", NONE),
+    op("POST", "/api/fleet/epm/packages/_bulk_namespace_customization", EPM, "Namespace customization (needs Elasticsearch)", NONE),
+    op("GET", "/api/fleet/epm/verification_key_id", EPM, "Package signature key (not supported)", NONE),
+    op("POST", "/api/fleet/epm/packages/_bulk_upgrade", EPM, "Bulk package upgrade task (not supported)", NONE),
+    op("GET", "/api/fleet/epm/packages/_bulk_upgrade/{taskId}", EPM, "Bulk package upgrade task status (not supported)", NONE),
+    op("POST", "/api/fleet/epm/packages/_bulk_uninstall", EPM, "Bulk package uninstall task (not supported)", NONE),
+    op("GET", "/api/fleet/epm/packages/_bulk_uninstall/{taskId}", EPM, "Bulk package uninstall task status (not supported)", NONE),
+    op("POST", "/api/fleet/epm/packages/_bulk_rollback", EPM, "Bulk package rollback task (not supported)", NONE),
+    op("GET", "/api/fleet/epm/packages/_bulk_rollback/{taskId}", EPM, "Bulk package rollback task status (not supported)", NONE),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/rollback", EPM, "Roll a package back (not supported)", NONE),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/review_upgrade", EPM, "Review a package upgrade (not supported)", NONE),
+    // Package policies
+    op("GET", "/api/fleet/package_policies", PACKAGE_POLICIES, "List integration policies (KQL kuery, paging, sort)", pp::LIST_QUERY),
+    op("POST", "/api/fleet/package_policies", PACKAGE_POLICIES, "Add an integration to agent policies", pp::CREATE_QUERY),
+    op("POST", "/api/fleet/package_policies/_bulk_get", PACKAGE_POLICIES, "Get several integration policies by id", pp::BULK_GET_QUERY),
+    op("POST", "/api/fleet/package_policies/delete", PACKAGE_POLICIES, "Delete several integration policies", NONE),
+    op("POST", "/api/fleet/package_policies/upgrade", PACKAGE_POLICIES, "Upgrade integration policies to the installed package", NONE),
+    op("POST", "/api/fleet/package_policies/upgrade/dryrun", PACKAGE_POLICIES, "What an upgrade would change", NONE),
+    op("GET", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Get an integration policy", pp::GET_ONE_QUERY),
+    op("PUT", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Update an integration policy", pp::UPDATE_QUERY),
+    op("DELETE", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Delete an integration policy", pp::DELETE_ONE_QUERY),
+    // Outputs, hosts, download sources and proxies: see COLLECTIONS.
+    op("GET", "/api/fleet/outputs/{outputId}/health", OUTPUTS, "An output's health as agents report it", NONE),
+    op("POST", "/api/fleet/logstash_api_keys", OUTPUTS, "Logstash API key (needs Elasticsearch)", NONE),
+    // Settings and internals
+    op("GET", "/api/fleet/settings", INTERNALS, "Fleet settings", NONE),
+    op("PUT", "/api/fleet/settings", INTERNALS, "Update Fleet settings", NONE),
+    op("GET", "/api/fleet/space_settings", INTERNALS, "Settings of the current space", NONE),
+    op("PUT", "/api/fleet/space_settings", INTERNALS, "Update the settings of the current space", NONE),
+    op("POST", "/api/fleet/setup", INTERNALS, "Set Fleet up (idempotent)", NONE),
+    op("GET", "/api/fleet/check-permissions", INTERNALS, "Whether the caller may use Fleet", settings::CHECK_PERMISSIONS_QUERY),
+    op("POST", "/api/fleet/health_check", INTERNALS, "Check a Fleet Server host", NONE),
+    op("POST", "/api/fleet/service_tokens", INTERNALS, "Fleet Server service token (needs Elasticsearch)", NONE),
+    op("GET", "/api/fleet/uninstall_tokens", UNINSTALL, "List uninstall tokens (metadata)", settings::LIST_UNINSTALL_TOKENS_QUERY),
+    op("GET", "/api/fleet/uninstall_tokens/{uninstallTokenId}", UNINSTALL, "Get an uninstall token", NONE),
+    op("POST", "/api/fleet/message_signing_service/rotate_key_pair", SIGNING, "Rotate the message signing key pair", settings::ROTATE_KEY_PAIR_QUERY),
+    // Security: API keys and the UI's session (Elasticsearch's and Kibana's paths)
+    op("GET", "/_security/api_key", SECURITY, "List API keys", NONE),
+    op("POST", "/_security/api_key", SECURITY, "Create an API key", NONE),
+    op("PUT", "/_security/api_key", SECURITY, "Create an API key", NONE),
+    op("DELETE", "/_security/api_key", SECURITY, "Invalidate API keys", NONE),
+    op("GET", "/_security/_authenticate", SECURITY, "Who the caller is", NONE),
+    op("POST", "/internal/security/login", SECURITY, "Log in to the web UI (session cookie)", NONE),
+    op("GET", "/api/security/logout", SECURITY, "Log out of the web UI", NONE),
+    op("GET", "/internal/security/me", SECURITY, "The logged-in user", NONE),
+    op("GET", "/api/status", SECURITY, "Server status (no authentication)", NONE),
+    op("GET", "/api/oas", SECURITY, "This document", OAS_QUERY),
+];
+
+/// A settings collection served as list, create, get, update and delete (settings.rs serves
+/// them with one helper, and they are documented the same way).
+pub struct Collection {
+    list: &'static str,
+    item: &'static str,
+    tag: &'static str,
+    plural: &'static str,
+    one: &'static str,
+    query: &'static [&'static str],
+}
+
+static COLLECTIONS: &[Collection] = &[
+    Collection {
+        list: "/api/fleet/outputs",
+        item: "/api/fleet/outputs/{outputId}",
+        tag: OUTPUTS,
+        plural: "outputs",
+        one: "an output",
+        query: settings::LIST_OUTPUTS_QUERY,
+    },
+    Collection {
+        list: "/api/fleet/fleet_server_hosts",
+        item: "/api/fleet/fleet_server_hosts/{itemId}",
+        tag: HOSTS,
+        plural: "Fleet Server hosts",
+        one: "a Fleet Server host",
+        query: settings::SETTINGS_LIST_QUERY,
+    },
+    Collection {
+        list: "/api/fleet/agent_download_sources",
+        item: "/api/fleet/agent_download_sources/{sourceId}",
+        tag: SOURCES,
+        plural: "agent binary download sources",
+        one: "a download source",
+        query: settings::SETTINGS_LIST_QUERY,
+    },
+    Collection {
+        list: "/api/fleet/proxies",
+        item: "/api/fleet/proxies/{itemId}",
+        tag: PROXIES,
+        plural: "proxies",
+        one: "a proxy",
+        query: settings::SETTINGS_LIST_QUERY,
+    },
+];
+
+/// Every operation: [`OPERATIONS`], then each collection's five.
+fn operations() -> Vec<(Operation, String)> {
+    let mut out: Vec<(Operation, String)> = OPERATIONS
+        .iter()
+        .map(|o| (*o, o.summary.to_string()))
+        .collect();
+    for c in COLLECTIONS {
+        for (method, path, summary, query) in [
+            ("GET", c.list, format!("List {}", c.plural), c.query),
+            ("POST", c.list, format!("Create {}", c.one), NONE),
+            ("GET", c.item, format!("Get {}", c.one), NONE),
+            ("PUT", c.item, format!("Update {}", c.one), NONE),
+            ("DELETE", c.item, format!("Delete {}", c.one), NONE),
+        ] {
+            out.push((op(method, path, c.tag, "", query), summary));
+        }
+    }
+    out
+}
+
+/// `GET /api/oas` accepts Kibana's filter on the path prefix.
+pub(crate) const OAS_QUERY: &[&str] = &["pathStartsWith"];
+
+/// `GET /api/oas`: the document, optionally only the paths starting with `pathStartsWith`.
+pub(crate) async fn serve(q: QueryParams) -> ApiResult<Json<Value>> {
+    q.allow(OAS_QUERY)?;
+    Ok(Json(document(q.get("pathStartsWith"))))
+}
+
+/// The OpenAPI 3.0 document of the operations whose path starts with `prefix`.
+pub fn document(prefix: Option<&str>) -> Value {
+    let mut paths = Map::new();
+    for (o, summary) in operations()
+        .into_iter()
+        .filter(|(o, _)| prefix.is_none_or(|p| o.path.starts_with(p)))
+    {
+        let entry = paths.entry(o.path.to_string()).or_insert_with(|| json!({}));
+        entry[o.method.to_ascii_lowercase()] = operation(&o, &summary);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Flotilla Fleet API",
+            "version": VERSION,
+            "description": "The Kibana Fleet API as Flotilla serves it. Writes need the kbn-xsrf header; \
+                authenticate with Basic auth (a Flotilla user), an API key (Authorization: ApiKey …), \
+                or the web UI's session cookie.",
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "basicAuth": [] }, { "apiKeyAuth": [] }, { "session": [] }],
+        "tags": tags(),
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "basicAuth": { "type": "http", "scheme": "basic" },
+                "apiKeyAuth": { "type": "apiKey", "in": "header", "name": "Authorization",
+                    "description": "ApiKey base64(id:api_key)" },
+                "session": { "type": "apiKey", "in": "cookie", "name": "sid" },
+            },
+            "parameters": {
+                "kbn_xsrf": { "name": "kbn-xsrf", "in": "header", "required": true,
+                    "schema": { "type": "string", "default": "true" },
+                    "description": "Any value; required on every request that changes something" },
+                "elastic_api_version": { "name": "elastic-api-version", "in": "header", "required": false,
+                    "schema": { "type": "string", "default": crate::API_VERSION } },
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["statusCode", "error", "message"],
+                    "properties": {
+                        "statusCode": { "type": "integer" },
+                        "error": { "type": "string" },
+                        "message": { "type": "string" },
+                    },
+                },
+            },
+            "responses": {
+                "error": {
+                    "description": "A Kibana-style error",
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+                },
+            },
+        },
+    })
+}
+
+fn tags() -> Vec<Value> {
+    let mut seen: Vec<&str> = Vec::new();
+    for (o, _) in operations() {
+        if !seen.contains(&o.tag) {
+            seen.push(o.tag);
+        }
+    }
+    seen.into_iter().map(|t| json!({ "name": t })).collect()
+}
+
+fn operation(o: &Operation, summary: &str) -> Value {
+    let mut params: Vec<Value> = path_params(o.path)
+        .into_iter()
+        .map(|name| {
+            json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
+        })
+        .collect();
+    params.extend(o.query.iter().map(|name| {
+        json!({ "name": name, "in": "query", "required": false, "schema": { "type": "string" } })
+    }));
+    let writes = o.method != "GET";
+    if writes {
+        params.push(json!({ "$ref": "#/components/parameters/kbn_xsrf" }));
+    }
+    params.push(json!({ "$ref": "#/components/parameters/elastic_api_version" }));
+    let mut v = json!({
+        "operationId": operation_id(o),
+        "summary": summary,
+        "tags": [o.tag],
+        "parameters": params,
+        "responses": {
+            "200": { "description": "OK", "content": { "application/json": { "schema": { "type": "object" } } } },
+            "400": { "$ref": "#/components/responses/error" },
+            "401": { "$ref": "#/components/responses/error" },
+            "404": { "$ref": "#/components/responses/error" },
+        },
+    });
+    if matches!(o.method, "POST" | "PUT") {
+        v["requestBody"] = json!({
+            "required": false,
+            "content": { "application/json": { "schema": { "type": "object" } } },
+        });
+    }
+    v
+}
+
+/// The `{name}` parameters of a path.
+pub fn path_params(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        .collect()
+}
+
+/// `get-api-fleet-agent-policies-agentpolicyid`-style ids: unique per method and path.
+fn operation_id(o: &Operation) -> String {
+    let mut id = o.method.to_ascii_lowercase();
+    for seg in o.path.split('/').filter(|s| !s.is_empty()) {
+        id.push('-');
+        id.extend(
+            seg.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .map(|c| c.to_ascii_lowercase()),
+        );
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_are_unique_and_ids_too() {
+        let mut seen = std::collections::HashSet::new();
+        let mut ids = std::collections::HashSet::new();
+        for o in OPERATIONS {
+            assert!(
+                seen.insert((o.method, o.path)),
+                "{} {} twice",
+                o.method,
+                o.path
+            );
+            assert!(ids.insert(operation_id(o)), "{} {}", o.method, o.path);
+        }
+    }
+
+    #[test]
+    fn the_prefix_filter_keeps_only_matching_paths() {
+        let doc = document(Some("/api/fleet/agent_policies"));
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(!paths.is_empty());
+        assert!(paths
+            .keys()
+            .all(|p| p.starts_with("/api/fleet/agent_policies")));
+        assert_eq!(
+            doc["paths"]["/api/fleet/agent_policies/{agentPolicyId}"]["get"]["parameters"][0]
+                ["name"],
+            "agentPolicyId"
+        );
+    }
+}
