@@ -1,7 +1,7 @@
 // Fleet → Agents: the list with a KQL search bar, status filters with counts, sorting, paging
 // that follows `nextSearchAfter` (so it goes past 10,000 agents), and bulk actions on the agents
 // selected on the page or on every agent matching the search.
-import { api, query, h, showError, ago, actionButton } from './api.js';
+import { api, query, h, showError, ago, actionButton, choose } from './api.js';
 
 const PER_PAGE = 20;
 
@@ -191,6 +191,17 @@ export async function render(main) {
         const version = prompt('Upgrade to version');
         if (!version) return null;
         return api('POST', '/api/fleet/agents/bulk_upgrade', { agents: selectionTarget(), version: version.trim() });
+      }),
+      bulkAction('Roll back upgrade', async () => {
+        if (!confirm(`Roll back the last upgrade of ${selectionCount()} agents?`)) return null;
+        return api('POST', '/api/fleet/agents/bulk_rollback', { agents: selectionTarget() });
+      }),
+      bulkAction('Assign to policy', async () => {
+        const policies = await api('GET', '/api/fleet/agent_policies?perPage=1000&sortField=name&sortOrder=asc');
+        const choices = (policies.items || []).map((p) => [p.id, p.name]);
+        const policyId = await choose(`Assign ${selectionCount()} agents to a new policy`, 'Agent policy', choices);
+        if (!policyId) return null;
+        return api('POST', '/api/fleet/agents/bulk_reassign', { agents: selectionTarget(), policy_id: policyId });
       }),
       bulkAction('Unenroll', async () => {
         if (!confirm(`Unenroll ${selectionCount()} agents?`)) return null;

@@ -121,3 +121,29 @@ export function actionButton(label, act, alertArea, done) {
     },
   }, label);
 }
+
+/**
+ * Asks the user to pick one of `options` ([value, label] pairs) in a modal dialog (keyboard:
+ * the select has focus, Enter confirms, Escape cancels). Resolves to the value, or null.
+ */
+export function choose(title, label, options) {
+  return new Promise((resolve) => {
+    const select = h('select', { id: 'choose-value' }, options.map(([value, text]) => h('option', { value }, text)));
+    const dialog = h('dialog', { class: 'card', 'aria-labelledby': 'choose-title' },
+      h('form', { method: 'dialog' },
+        h('h2', { id: 'choose-title' }, title),
+        h('label', { for: 'choose-value' }, label),
+        select,
+        h('div', { class: 'toolbar' },
+          h('button', { type: 'submit', class: 'primary', value: 'ok', id: 'choose-ok' }, 'OK'),
+          h('button', { type: 'submit', value: 'cancel' }, 'Cancel'))));
+    dialog.addEventListener('close', () => {
+      const value = dialog.returnValue === 'ok' ? select.value : null;
+      dialog.remove();
+      resolve(value);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    select.focus();
+  });
+}

@@ -2,12 +2,15 @@
 import { api, h, showError } from './api.js';
 
 const pages = [
-  [/^\/app\/fleet\/?$/, './agents.js'],
+  [/^\/app\/fleet\/?$/, './overview.js'],
+  [/^\/app\/fleet\/overview\/?$/, './overview.js'],
   [/^\/app\/fleet\/agents\/?$/, './agents.js'],
   [/^\/app\/fleet\/agents\/[^/]+\/?$/, './agent.js'],
   [/^\/app\/fleet\/policies\/?$/, './policies.js'],
+  [/^\/app\/fleet\/policies\/[^/]+\/?$/, './policy.js'],
   [/^\/app\/fleet\/enrollment-tokens\/?$/, './tokens.js'],
   [/^\/app\/dev_tools\/?$/, './console.js'],
+  [/^\/app\/api_docs\/?$/, './api-docs.js'],
   [/^\/app\/fleet\/settings\/?$/, './settings.js'],
   [/^\/app\/integrations(\/.*)?$/, './integrations.js'],
 ];

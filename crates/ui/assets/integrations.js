@@ -5,6 +5,11 @@ import { api, query, h, showError, xsrfHeaders, ApiError } from './api.js';
 import { initialValue, packageInputs, policyBody } from './package-form.js';
 import { consoleRequest } from './policies.js';
 
+/** The agent policy an "Add integration" link came from (`?policyId=`), preselected in the form. */
+function wantedPolicy() {
+  return new URLSearchParams(location.search).get('policyId') || undefined;
+}
+
 export async function render(main) {
   const m = /^\/app\/integrations\/detail\/([^/]+)/.exec(location.pathname);
   if (m) return renderPackage(main, decodeURIComponent(m[1]));
@@ -21,7 +26,7 @@ async function renderBrowse(main) {
     const q = search.value.trim().toLowerCase();
     const shown = items.filter((p) => !q || `${p.name} ${p.title} ${p.description}`.toLowerCase().includes(q));
     list.replaceChildren(...shown.map((p) => h('li', { class: 'card' },
-      h('h2', {}, h('a', { href: `/app/integrations/detail/${encodeURIComponent(`${p.name}-${p.version}`)}/overview` }, p.title || p.name)),
+      h('h2', {}, h('a', { href: `/app/integrations/detail/${encodeURIComponent(`${p.name}-${p.version}`)}/overview${query({ policyId: wantedPolicy() })}` }, p.title || p.name)),
       h('p', { class: 'muted' }, `${p.name} ${p.version} · ${p.status === 'installed' ? 'installed' : 'not installed'}`),
       h('p', {}, p.description || ''))));
   };
@@ -161,7 +166,7 @@ async function renderPackage(main, pkgkey) {
     h('label', { for: 'pp-description' }, 'Description'), h('input', { id: 'pp-description' }),
     h('label', { for: 'pp-namespace' }, 'Namespace'), h('input', { id: 'pp-namespace', value: 'default' }),
     h('label', { for: 'pp-policy' }, 'Agent policy'),
-    h('select', { id: 'pp-policy' }, policies.map((p) => h('option', { value: p.id }, p.name))));
+    h('select', { id: 'pp-policy' }, policies.map((p) => h('option', { value: p.id, selected: p.id === wantedPolicy() }, p.name))));
   const inputSections = inputs.map(({ key, input, streams }) => {
     const defaultOn = streams.length === 0 || streams.some((s) => s.stream.enabled !== false);
     enabled[`inputs.${key}`] = defaultOn;
@@ -202,7 +207,8 @@ async function renderPackage(main, pkgkey) {
     e.preventDefault();
     try {
       const res = await api('POST', '/api/fleet/package_policies', body());
-      alert.replaceChildren(h('p', { class: 'ok', role: 'status', id: 'pp-created' }, `Integration "${res.item.name}" added to the agent policy.`));
+      alert.replaceChildren(h('p', { class: 'ok', role: 'status', id: 'pp-created' }, `Integration "${res.item.name}" added to the agent policy. `,
+        h('a', { href: `/app/fleet/policies/${encodeURIComponent(res.item.policy_id || (res.item.policy_ids || [])[0] || '')}` }, 'View the agent policy')));
       alert.scrollIntoView();
     } catch (err) {
       showError(alert, err);

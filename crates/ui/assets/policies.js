@@ -9,7 +9,8 @@ export function consoleRequest(method, path, body) {
   return `${method} kbn:${path}\n${JSON.stringify(body, null, 2)}\n`;
 }
 
-function formBody(form) {
+/** The body the policy form sends (create: POST, settings: PUT). */
+export function policyFormBody(form) {
   const body = {
     name: form.name.value.trim(),
     namespace: form.namespace.value.trim() || 'default',
@@ -23,6 +24,58 @@ function formBody(form) {
   return body;
 }
 
+/** Opens the Dev Tools console with `text` in its editor. */
+export function openInConsole(text) {
+  localStorage.setItem(CONSOLE_TEXT_KEY, JSON.stringify(text));
+  location.assign('/app/dev_tools#/console');
+}
+
+/**
+ * The agent policy form, used to create a policy (form id `create-policy`, field ids `policy-*`)
+ * and to edit one (`edit-policy`, `edit-policy-*`).
+ * `preview(request)` wires "Preview API request" and "Open in Console" to the request the form
+ * would send, given as a function returning [method, path, body].
+ */
+export function policyForm(id, title, submitLabel, policy = {}, extra = []) {
+  const p = id === 'create-policy' ? 'policy' : id;
+  const monitoring = policy.monitoring_enabled || (policy.id ? [] : ['logs', 'metrics']);
+  const previewArea = h('pre', { class: 'code', id: `${p}-preview`, hidden: true });
+  let request = () => null;
+  const openButton = h('button', {
+    type: 'button',
+    class: 'link',
+    hidden: true,
+    onclick: () => openInConsole(consoleRequest(...request())),
+  }, 'Open in Console');
+  const form = h('form', { class: 'card', id, novalidate: true },
+    h('h2', {}, title),
+    h('label', { for: `${p}-name` }, 'Name'),
+    h('input', { id: `${p}-name`, name: 'name', required: true, value: policy.name || '' }),
+    h('label', { for: `${p}-description` }, 'Description'),
+    h('input', { id: `${p}-description`, name: 'description', value: policy.description || '' }),
+    h('label', { for: `${p}-namespace` }, 'Default namespace'),
+    h('input', { id: `${p}-namespace`, name: 'namespace', value: policy.namespace || 'default' }),
+    h('fieldset', {},
+      h('legend', {}, 'Agent monitoring'),
+      h('label', {}, h('input', { type: 'checkbox', name: 'logs', checked: monitoring.includes('logs') }), ' Collect agent logs'),
+      h('label', {}, h('input', { type: 'checkbox', name: 'metrics', checked: monitoring.includes('metrics') }), ' Collect agent metrics')),
+    extra,
+    h('div', { class: 'toolbar' },
+      h('button', { type: 'submit', class: 'primary' }, submitLabel),
+      h('button', {
+        type: 'button',
+        id: `${p}-preview-button`,
+        onclick: () => {
+          previewArea.textContent = consoleRequest(...request());
+          previewArea.hidden = false;
+          openButton.hidden = false;
+        },
+      }, 'Preview API request')),
+    previewArea,
+    openButton);
+  return { form, preview: (fn) => { request = fn; } };
+}
+
 function createPath(form) {
   return form.sys_monitoring.checked ? '/api/fleet/agent_policies?sys_monitoring=true' : '/api/fleet/agent_policies';
 }
@@ -30,7 +83,6 @@ function createPath(form) {
 export async function render(main) {
   const alert = h('div', { class: 'alerts' });
   const table = h('table', { class: 'policies' });
-  const preview = h('pre', { class: 'code', id: 'policy-preview', hidden: true });
 
   async function load() {
     try {
@@ -38,7 +90,7 @@ export async function render(main) {
       table.replaceChildren(
         h('thead', {}, h('tr', {}, ['Name', 'Namespace', 'Revision', 'Agents', 'Last updated', ''].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, (res.items || []).map((p) => h('tr', {},
-          h('td', { 'data-label': 'Name' }, h('strong', {}, p.name), p.description ? h('div', { class: 'muted' }, p.description) : null),
+          h('td', { 'data-label': 'Name' }, h('a', { href: `/app/fleet/policies/${encodeURIComponent(p.id)}` }, h('strong', {}, p.name)), p.description ? h('div', { class: 'muted' }, p.description) : null),
           h('td', { 'data-label': 'Namespace' }, p.namespace),
           h('td', { 'data-label': 'Revision' }, String(p.revision)),
           h('td', { 'data-label': 'Agents' }, String(p.agents ?? 0)),
@@ -65,44 +117,14 @@ export async function render(main) {
     }
   }
 
-  const form = h('form', { class: 'card', id: 'create-policy', novalidate: true },
-    h('h2', {}, 'Create agent policy'),
-    h('label', { for: 'policy-name' }, 'Name'),
-    h('input', { id: 'policy-name', name: 'name', required: true }),
-    h('label', { for: 'policy-description' }, 'Description'),
-    h('input', { id: 'policy-description', name: 'description' }),
-    h('label', { for: 'policy-namespace' }, 'Default namespace'),
-    h('input', { id: 'policy-namespace', name: 'namespace', value: 'default' }),
-    h('fieldset', {},
-      h('legend', {}, 'Agent monitoring'),
-      h('label', {}, h('input', { type: 'checkbox', name: 'logs', checked: true }), ' Collect agent logs'),
-      h('label', {}, h('input', { type: 'checkbox', name: 'metrics', checked: true }), ' Collect agent metrics')),
+  const create = policyForm('create-policy', 'Create agent policy', 'Create agent policy', {}, [
     h('label', {}, h('input', { type: 'checkbox', name: 'sys_monitoring', checked: true }), ' Collect system logs and metrics'),
-    h('div', { class: 'toolbar' },
-      h('button', { type: 'submit', class: 'primary' }, 'Create agent policy'),
-      h('button', {
-        type: 'button',
-        id: 'policy-preview-button',
-        onclick: () => {
-          preview.textContent = consoleRequest('POST', createPath(form), formBody(form));
-          preview.hidden = false;
-          openInConsole.hidden = false;
-        },
-      }, 'Preview API request')),
-    preview);
-  const openInConsole = h('button', {
-    type: 'button',
-    class: 'link',
-    hidden: true,
-    onclick: () => {
-      localStorage.setItem(CONSOLE_TEXT_KEY, JSON.stringify(consoleRequest('POST', createPath(form), formBody(form))));
-      location.assign('/app/dev_tools#/console');
-    },
-  }, 'Open in Console');
-  form.append(openInConsole);
+  ]);
+  const { form } = create;
+  create.preview(() => ['POST', createPath(form), policyFormBody(form)]);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const body = formBody(form);
+    const body = policyFormBody(form);
     if (!body.name) {
       showError(alert, new Error('A name is required.'));
       form.name.focus();

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use fleet::Fleet;
 use rust_embed::Embed;
+use swagger_ui_dist::{ApiDefinition, OpenApiSource};
 
 /// The cookie holding a web UI session (Kibana's name).
 pub const SESSION_COOKIE: &str = "sid";
@@ -63,6 +64,13 @@ pub fn router(fleet: Fleet) -> Router {
         .route("/app/{*page}", get(app_page))
         .route("/ui/{*file}", get(asset))
         .with_state(fleet)
+        // Swagger UI's own files (from the swagger-ui-dist crate), for the API docs page; the
+        // page itself is ours (`/app/api_docs`), under the same CSP as every other page.
+        .merge(swagger_ui_dist::generate_routes(ApiDefinition {
+            uri_prefix: "/ui/swagger",
+            api_definition: OpenApiSource::Uri("/api/oas"),
+            title: Some("Flotilla Fleet API"),
+        }))
 }
 
 async fn login_page() -> Response {

@@ -198,6 +198,20 @@ async fn the_web_ui_in_chromium() {
         .await;
     b.shot("agents").await;
 
+    // The overview: counts by status now, and the chart of them over time.
+    srv.fleet()
+        .sample_agent_status_at(chrono::Utc::now() + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    c.goto(&format!("{}/app/fleet/overview", srv.base))
+        .await
+        .unwrap();
+    b.wait_css("#status-chart polyline[data-series='online']")
+        .await;
+    b.wait_text("#overview-counts", |t| t.contains("Agents 26"))
+        .await;
+    b.shot("overview").await;
+
     // Create a policy through the form, after previewing the request it sends.
     c.goto(&format!("{}/app/fleet/policies", srv.base))
         .await
@@ -288,6 +302,77 @@ async fn the_web_ui_in_chromium() {
         .any(|p| p["name"] == "Made in the browser"));
     b.shot("console").await;
 
+    // The API docs: Swagger UI over the document the server serves.
+    c.goto(&format!("{}/app/api_docs", srv.base)).await.unwrap();
+    b.wait_text(".swagger-ui .info .title", |t| {
+        t.contains("Flotilla Fleet API")
+    })
+    .await;
+    b.wait_css(".swagger-ui .opblock-summary-path[data-path='/api/fleet/agent_policies']")
+        .await;
+    b.shot("api-docs").await;
+
+    // The policy's page: its integrations, the YAML, edit (with the request previewed), copy.
+    let policy_id = policy["id"].as_str().unwrap().to_string();
+    c.goto(&format!("{}/app/fleet/policies/{policy_id}", srv.base))
+        .await
+        .unwrap();
+    b.wait_text("#policy-integrations", |t| t.contains("nginx-from-browser"))
+        .await;
+    b.wait_text("#policy-yaml", |t| t.contains("nginx")).await;
+    b.fill("#edit-policy-name", "Renamed in the browser").await;
+    b.click("#edit-policy-preview-button").await;
+    let preview = b.wait_text("#edit-policy-preview", |t| !t.is_empty()).await;
+    assert!(
+        preview.starts_with(&format!(
+            "PUT kbn:/api/fleet/agent_policies/{policy_id}\n{{"
+        )),
+        "{preview}"
+    );
+    b.shot("policy").await;
+    b.click("#edit-policy button[type=submit]").await;
+    b.wait_text("#policy-saved", |t| t.contains("Renamed in the browser"))
+        .await;
+    let (_, saved) = srv
+        .get(&format!("/api/fleet/agent_policies/{policy_id}"))
+        .await;
+    assert_eq!(saved["item"]["name"], "Renamed in the browser");
+    assert_eq!(saved["item"]["description"], "from the form");
+    b.fill("#copy-name", "Copied in the browser").await;
+    b.click("#copy-policy button[type=submit]").await;
+    b.wait_text("h1", |t| t == "Copied in the browser").await;
+    let copies = until(
+        &srv,
+        "/api/fleet/agent_policies?kuery=name:%22Copied%20in%20the%20browser%22",
+        |v| v["total"] == 1,
+    )
+    .await;
+    let copy_id = copies["items"][0]["id"].as_str().unwrap().to_string();
+    b.wait_text("#policy-integrations", |t| t.contains("nginx"))
+        .await;
+    let (_, copied) = srv
+        .get(&format!(
+            "/api/fleet/package_policies?kuery=ingest-package-policies.policy_ids:%22{copy_id}%22"
+        ))
+        .await;
+    let (_, original) = srv
+        .get(&format!(
+            "/api/fleet/package_policies?kuery=ingest-package-policies.policy_ids:%22{policy_id}%22"
+        ))
+        .await;
+    let packages = |v: &Value| {
+        let mut names: Vec<String> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["package"]["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(packages(&copied), packages(&original), "{copied:#}");
+    assert!(packages(&copied).contains(&"nginx".to_string()));
+
     // Every agent matching a KQL query, beyond the first page, gets a tag.
     c.goto(&format!("{}/app/fleet/agents", srv.base))
         .await
@@ -321,6 +406,41 @@ async fn the_web_ui_in_chromium() {
         .get("/api/fleet/agents?kuery=tags:from-browser%20and%20local_metadata.host.hostname:db*")
         .await;
     assert_eq!(db["total"], 0, "only the matching agents are tagged");
+
+    // The same selection, moved to the copied policy through the policy chooser.
+    c.goto(&format!(
+        "{}/app/fleet/agents?kuery=local_metadata.host.hostname:web*",
+        srv.base
+    ))
+    .await
+    .unwrap();
+    b.wait_text("#agents-range", |t| t == "Showing 1–20 of 25 agents")
+        .await;
+    b.click("table.agents thead input[type=checkbox]").await;
+    b.click("#agents-select-all").await;
+    b.wait_text("#agents-selected", |t| t == "25 agents selected")
+        .await;
+    c.find(Locator::XPath(
+        "//div[@class='bulk']//button[text()='Assign to policy']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    b.wait_css("#choose-value")
+        .await
+        .select_by_value(&copy_id)
+        .await
+        .unwrap();
+    b.shot("agents-assign-policy").await;
+    b.click("#choose-ok").await;
+    until(
+        &srv,
+        &format!("/api/fleet/agents?kuery=policy_id:%22{copy_id}%22&perPage=100"),
+        |v| v["total"] == 25,
+    )
+    .await;
 
     // The next page is reachable (searchAfter), and a narrow screen still shows the list.
     b.click("nav.pager button:last-child").await;
