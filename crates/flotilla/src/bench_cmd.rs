@@ -1028,12 +1028,13 @@ async fn multi_node_on(
         "",
         "",
     ));
-    if alive < total as i64 || errors > 0 {
-        bail!(
+    // A failed hold is reported at the end: the list and the upgrade are still worth measuring.
+    let held_failure = (alive < total as i64 || errors > 0).then(|| {
+        format!(
             "after the hold: {alive} of {total} still polling, {errors} errors; last errors: {:#?}",
             fleet.last_errors()
-        );
-    }
+        )
+    });
 
     // The agent list with every agent in the store, and the same SQL run directly.
     let floor = sqlx::PgPool::connect(url).await?;
@@ -1160,9 +1161,12 @@ async fn multi_node_on(
     let upgrade_s = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
     rows.push(row(format!("bulk upgrade of {total} agents: request ms / all upgraded s (6 states each, 2 s apart)"), format!("{request_ms:.0} / {upgrade_s:.0}"), "", ""));
-    let errors = fleet.sum("errors");
-    if errors > 0 {
-        bail!("{errors} errors during the bulk upgrade");
+    let upgrade_errors = fleet.sum("errors") - errors;
+    if upgrade_errors > 0 {
+        bail!(
+            "{upgrade_errors} errors during the bulk upgrade; last errors: {:#?}",
+            fleet.last_errors()
+        );
     }
     drop(fleet);
     drop(nodes);
@@ -1195,5 +1199,8 @@ async fn multi_node_on(
             ratio(a, b),
         ));
     }
-    Ok(())
+    match held_failure {
+        Some(failure) => Err(anyhow!(failure)),
+        None => Ok(()),
+    }
 }

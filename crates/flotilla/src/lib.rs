@@ -97,14 +97,31 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Connections the kernel may queue for accepting (capped by `net.core.somaxconn`). Thousands of
+/// agents connect at once after a restart; with the usual 128 the accept queue overflows while
+/// the node is busy, and agents see resets (Fleet Server, in Go, uses somaxconn as well).
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(LISTEN_BACKLOG)?;
+    listener.into_std()
+}
+
 /// Starts both listeners with an already opened store.
 pub async fn start_with_store(
     config: &Config,
     store: Arc<dyn fleet::store::Store>,
 ) -> anyhow::Result<Server> {
-    let api_listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let agent_listener = std::net::TcpListener::bind(config.agent_listen)
+    let api_listener =
+        listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+    let agent_listener = listen(config.agent_listen)
         .with_context(|| format!("cannot listen on {}", config.agent_listen))?;
     let api_addr = api_listener.local_addr()?;
     let agent_addr = agent_listener.local_addr()?;

@@ -93,9 +93,12 @@ impl Browser {
         panic!("chromedriver did not start a session: {last:?}");
     }
 
+    /// Saves a screenshot of the page, and checks the page's accessible basics.
     async fn shot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+        let problems = self.client.execute(A11Y_CHECK, vec![]).await.unwrap();
+        assert_eq!(problems, json!([]), "accessibility of the {name} page");
     }
 
     async fn wait_css(&self, css: &str) -> fantoccini::elements::Element {
@@ -137,6 +140,27 @@ impl Browser {
         self.wait_css(css).await.click().await.unwrap();
     }
 }
+
+/// The accessible basics of a page (Swagger UI's own markup aside): a language, one `h1`, a
+/// label for every form field, a name for every button and link.
+const A11Y_CHECK: &str = r#"
+const bad = [];
+const skip = (el) => el.closest('.swagger-ui') || el.closest('[hidden]');
+const text = (el) => (el.getAttribute('aria-label') || el.title || el.textContent || el.value || '').trim();
+if (!document.documentElement.lang) bad.push('the page has no lang');
+const h1 = document.querySelectorAll('h1').length;
+if (h1 !== 1) bad.push(`${h1} h1 elements`);
+for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+  if (skip(el)) continue;
+  const labelled = (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+  if (!labelled) bad.push(`${el.outerHTML.slice(0, 100)} has no label`);
+}
+for (const el of document.querySelectorAll('button, a[href]')) {
+  if (skip(el)) continue;
+  if (!text(el)) bad.push(`${el.outerHTML.slice(0, 100)} has no name`);
+}
+return bad;
+"#;
 
 /// Polls the API until `check` holds.
 async fn until(srv: &TestServer, path: &str, check: impl Fn(&Value) -> bool) -> Value {
@@ -197,6 +221,18 @@ async fn the_web_ui_in_chromium() {
     b.wait_text("#agents-range", |t| t == "Showing 1–20 of 26 agents")
         .await;
     b.shot("agents").await;
+    // The keyboard: the first Tab reaches "Skip to content", which moves focus to the page.
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("\u{e004}")
+        .await
+        .unwrap();
+    let focused = c.active_element().await.unwrap();
+    assert_eq!(focused.text().await.unwrap(), "Skip to content");
+    focused.send_keys("\u{e007}").await.unwrap();
+    let focused = c.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("main"));
 
     // The overview: counts by status now, and the chart of them over time.
     srv.fleet()
