@@ -130,14 +130,39 @@ impl Browser {
         }
     }
 
+    /// Types into the element; found again if the page redrew it meanwhile.
     async fn fill(&self, css: &str, text: &str) {
-        let el = self.wait_css(css).await;
-        el.clear().await.unwrap();
-        el.send_keys(text).await.unwrap();
+        self.retry_stale(css, |el| async move {
+            el.clear().await?;
+            el.send_keys(text).await
+        })
+        .await;
     }
 
+    /// Clicks the element; found again if the page redrew it meanwhile (a page may redraw a
+    /// table when a second request answers).
     async fn click(&self, css: &str) {
-        self.wait_css(css).await.click().await.unwrap();
+        self.retry_stale(css, |el| async move { el.click().await })
+            .await;
+    }
+
+    async fn retry_stale<F, Fut>(&self, css: &str, act: F)
+    where
+        F: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let el = self.wait_css(css).await;
+            match act(el).await {
+                Ok(()) => return,
+                Err(e) if e.to_string().contains("stale element") => {
+                    assert!(tokio::time::Instant::now() < deadline, "{css}: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{css}: {e}"),
+            }
+        }
     }
 }
 
@@ -148,7 +173,7 @@ const bad = [];
 const skip = (el) => el.closest('.swagger-ui') || el.closest('[hidden]');
 const text = (el) => (el.getAttribute('aria-label') || el.title || el.textContent || el.value || '').trim();
 if (!document.documentElement.lang) bad.push('the page has no lang');
-const h1 = document.querySelectorAll('h1').length;
+const h1 = [...document.querySelectorAll('h1')].filter((el) => !skip(el)).length;
 if (h1 !== 1) bad.push(`${h1} h1 elements`);
 for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
   if (skip(el)) continue;
