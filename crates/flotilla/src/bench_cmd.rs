@@ -46,6 +46,9 @@ pub struct BenchArgs {
     /// Skip the multi-node part
     #[arg(long)]
     skip_multi: bool,
+    /// How long the multi-node bulk upgrade is followed before its progress is reported
+    #[arg(long, default_value = "10m", value_parser = duration)]
+    upgrade_wait: Duration,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -936,8 +939,16 @@ async fn multi_node(args: &BenchArgs, dir: &Path, log: &Path, rows: &mut Vec<Row
     sqlx::query(&format!("CREATE DATABASE {db}"))
         .execute(&admin)
         .await?;
+    // Each node's pool (plus its two LISTEN connections), the floor's and the bench's own must
+    // fit in PostgreSQL's max_connections (100 by default).
+    let pool_size = (85 / args.nodes.max(1)).saturating_sub(2).clamp(2, 16);
     let url = replace_database(&args.database_url, &db);
-    let result = multi_node_on(args, dir, log, rows, &url).await;
+    let node_url = if url.contains('?') {
+        format!("{url}&pool_size={pool_size}")
+    } else {
+        format!("{url}?pool_size={pool_size}")
+    };
+    let result = multi_node_on(args, dir, log, rows, &url, &node_url).await;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
         .execute(&admin)
         .await?;
@@ -964,6 +975,7 @@ async fn multi_node_on(
     log: &Path,
     rows: &mut Vec<Row>,
     url: &str,
+    node_url: &str,
 ) -> Result<()> {
     let total = args.total_agents;
     let nodes_n = args.nodes.max(1);
@@ -975,7 +987,7 @@ async fn multi_node_on(
     let mut nodes = Vec::new();
     for i in 0..nodes_n {
         // The first node migrates the database; the others start after it.
-        nodes.push(start_node(&dir.join(format!("node{i}")), url, log).await?);
+        nodes.push(start_node(&dir.join(format!("node{i}")), node_url, log).await?);
     }
     let api = Api::new(&nodes[0].api);
     let (policy, token) = api.policy_and_token("bench-multi").await?;
@@ -1037,7 +1049,10 @@ async fn multi_node_on(
     });
 
     // The agent list with every agent in the store, and the same SQL run directly.
-    let floor = sqlx::PgPool::connect(url).await?;
+    let floor = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(url)
+        .await?;
     for per_page in [20usize, 10_000] {
         let reps = if per_page == 20 { 50 } else { 10 };
         let mut api_ms = Vec::new();
@@ -1147,20 +1162,35 @@ async fn multi_node_on(
     let request_ms = t.elapsed().as_secs_f64() * 1000.0;
     bar.set_prefix("bulk upgrade");
     let mut done = 0i64;
-    while done < total as i64 {
+    let deadline = t + args.upgrade_wait;
+    while done < total as i64 && Instant::now() < deadline {
         done = fleet.sum("upgrades_completed") + fleet.sum("upgrades_failed");
         bar.set_message(format!(
             "upgraded {done}/{total} · errors {}",
             fleet.sum("errors")
         ));
-        if t.elapsed() > Duration::from_secs(3600) {
-            bail!("the bulk upgrade reached {done} of {total} agents in an hour");
-        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let upgrade_s = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    rows.push(row(format!("bulk upgrade of {total} agents: request ms / all upgraded s (6 states each, 2 s apart)"), format!("{request_ms:.0} / {upgrade_s:.0}"), "", ""));
+    if done >= total as i64 {
+        rows.push(row(format!("bulk upgrade of {total} agents: request ms / all upgraded s (6 states each, 2 s apart)"), format!("{request_ms:.0} / {upgrade_s:.0}"), "", ""));
+    } else {
+        // A fleet this size upgrading at once can take longer than a bench should wait: the
+        // progress within the wait is the figure.
+        rows.push(row(
+            format!(
+                "bulk upgrade of {total} agents: request ms / upgraded within {:?} (agents/s)",
+                args.upgrade_wait
+            ),
+            format!(
+                "{request_ms:.0} / {done} ({:.0}/s)",
+                done as f64 / upgrade_s
+            ),
+            "",
+            "",
+        ));
+    }
     let upgrade_errors = fleet.sum("errors") - errors;
     if upgrade_errors > 0 {
         bail!(

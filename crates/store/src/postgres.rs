@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::sql::impl_tx;
-use crate::{Mode, Result, Store, Tx};
+use crate::{Mode, Result, Store, StoreError, Tx};
 use kuery::sql::Dialect;
 
 impl_tx!(
@@ -28,11 +28,42 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
+/// Connections each node keeps open at most, unless the URL says `pool_size=N`. Nodes sharing
+/// one PostgreSQL need `nodes × (pool_size + 1)` within its `max_connections` (100 by default).
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+/// Takes Flotilla's own `pool_size` parameter out of a PostgreSQL URL (the driver refuses
+/// parameters it does not know).
+fn take_pool_size(url: &str) -> Result<(String, u32)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), DEFAULT_POOL_SIZE));
+    };
+    let mut size = DEFAULT_POOL_SIZE;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("pool_size", n)) => {
+                size = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    StoreError::Config(format!("pool_size must be a positive number, got [{n}]"))
+                })?;
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, size))
+}
+
 impl PostgresStore {
     /// Connects and migrates. With `schema`, everything lives in that schema (created if
     /// missing): tests use one schema each so they can run in parallel on one database.
     pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self> {
-        let mut opts = PgConnectOptions::from_str(url)?;
+        let (url, pool_size) = take_pool_size(url)?;
+        let mut opts = PgConnectOptions::from_str(&url)?;
         if let Some(schema) = schema {
             kuery::sql::path_segments(schema)?;
             let admin = PgPoolOptions::new()
@@ -46,7 +77,7 @@ impl PostgresStore {
             opts = opts.options([("search_path", schema)]);
         }
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts)
             .await?;
@@ -153,5 +184,22 @@ impl Store for PostgresStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_size_is_taken_out_of_the_url() {
+        let (url, n) = take_pool_size("postgres://u@h/db?sslmode=disable&pool_size=12").unwrap();
+        assert_eq!((url.as_str(), n), ("postgres://u@h/db?sslmode=disable", 12));
+        let (url, n) = take_pool_size("postgres://u@h/db?pool_size=3").unwrap();
+        assert_eq!((url.as_str(), n), ("postgres://u@h/db", 3));
+        let (url, n) = take_pool_size("postgres://u@h/db").unwrap();
+        assert_eq!((url.as_str(), n), ("postgres://u@h/db", DEFAULT_POOL_SIZE));
+        assert!(take_pool_size("postgres://u@h/db?pool_size=0").is_err());
+        assert!(take_pool_size("postgres://u@h/db?pool_size=x").is_err());
     }
 }
