@@ -782,6 +782,14 @@ pub async fn run(mut args: BenchArgs) -> Result<()> {
         .unwrap_or(1);
     let measured = measure(&args, dir.path(), &log, idle_window, &mut rows).await;
     print_table(&rows, cores);
+    if measured.is_err() {
+        // The nodes' logs say what the simulators' errors were: keep them.
+        let kept = dir.keep();
+        eprintln!(
+            "the nodes' logs are kept in {}",
+            kept.join("bench.log").display()
+        );
+    }
     measured
 }
 
