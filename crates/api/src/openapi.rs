@@ -263,13 +263,14 @@ pub(crate) async fn serve(q: QueryParams) -> ApiResult<Json<Value>> {
 
 /// The OpenAPI 3.0 document of the operations whose path starts with `prefix`.
 pub fn document(prefix: Option<&str>) -> Value {
+    let ops = operations();
     let mut paths = Map::new();
-    for (o, summary) in operations()
-        .into_iter()
+    for (o, summary) in ops
+        .iter()
         .filter(|(o, _)| prefix.is_none_or(|p| o.path.starts_with(p)))
     {
         let entry = paths.entry(o.path.to_string()).or_insert_with(|| json!({}));
-        entry[o.method.to_ascii_lowercase()] = operation(&o, &summary);
+        entry[o.method.to_ascii_lowercase()] = operation(o, summary);
     }
     json!({
         "openapi": "3.0.3",
@@ -282,7 +283,7 @@ pub fn document(prefix: Option<&str>) -> Value {
         },
         "servers": [{ "url": "/" }],
         "security": [{ "basicAuth": [] }, { "apiKeyAuth": [] }, { "session": [] }],
-        "tags": tags(),
+        "tags": tags(&ops),
         "paths": paths,
         "components": {
             "securitySchemes": {
@@ -319,9 +320,9 @@ pub fn document(prefix: Option<&str>) -> Value {
     })
 }
 
-fn tags() -> Vec<Value> {
+fn tags(ops: &[(Operation, String)]) -> Vec<Value> {
     let mut seen: Vec<&str> = Vec::new();
-    for (o, _) in operations() {
+    for (o, _) in ops {
         if !seen.contains(&o.tag) {
             seen.push(o.tag);
         }

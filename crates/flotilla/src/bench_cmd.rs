@@ -963,6 +963,15 @@ async fn multi_node(args: &BenchArgs, dir: &Path, log: &Path, rows: &mut Vec<Row
     result
 }
 
+/// The agent list's first page (newest first, inactive agents left out) as the floor runs it.
+fn first_page_sql(limit: usize) -> String {
+    format!(
+        "SELECT id, version, doc, {} AS status FROM agent WHERE NOT COALESCE(({}), FALSE) ORDER BY enrolled_at DESC NULLS LAST, id DESC LIMIT {limit}",
+        fleet::store::AGENT_STATUS_POSTGRES,
+        fleet::store::AGENT_INACTIVE_POSTGRES
+    )
+}
+
 fn replace_database(url: &str, db: &str) -> String {
     let (base, query) = url
         .split_once('?')
@@ -1081,11 +1090,7 @@ async fn multi_node_on(
                 );
             }
         }
-        let sql = format!(
-            "SELECT id, version, doc, {} AS status FROM agent WHERE NOT COALESCE(({}), FALSE) ORDER BY enrolled_at DESC NULLS LAST, id DESC LIMIT {per_page}",
-            fleet::store::AGENT_STATUS_POSTGRES,
-            fleet::store::AGENT_INACTIVE_POSTGRES
-        );
+        let sql = first_page_sql(per_page);
         let count = format!(
             "SELECT COUNT(*) FROM agent WHERE NOT COALESCE(({}), FALSE)",
             fleet::store::AGENT_INACTIVE_POSTGRES
@@ -1111,11 +1116,7 @@ async fn multi_node_on(
     // The web UI's agents page, first view: the two requests its script makes together.
     let mut page_ms = Vec::new();
     let mut floor_ms = Vec::new();
-    let first_page = format!(
-        "SELECT id, version, doc, {} AS status FROM agent WHERE NOT COALESCE(({}), FALSE) ORDER BY enrolled_at DESC NULLS LAST, id DESC LIMIT 20",
-        fleet::store::AGENT_STATUS_POSTGRES,
-        fleet::store::AGENT_INACTIVE_POSTGRES
-    );
+    let first_page = first_page_sql(20);
     let counts = format!(
         "SELECT {} AS status, COUNT(*) FROM agent GROUP BY 1",
         fleet::store::AGENT_STATUS_POSTGRES

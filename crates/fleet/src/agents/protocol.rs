@@ -646,11 +646,10 @@ impl Fleet {
         version: &str,
         req: &Checkin,
     ) -> PResult<(String, Option<i64>, Instant)> {
-        let row = {
+        let mut row = {
             let mut tx = self.store.begin(Mode::Read).await?;
             self.authenticate_agent(tx.as_mut(), auth, agent_id).await?
         };
-        let mut row = row;
         // A bulk action may update the agent between the read and the write: its version
         // check fails, and the check-in is applied again to the newer document.
         for _ in 0..3 {

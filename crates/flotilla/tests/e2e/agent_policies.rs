@@ -175,6 +175,8 @@ both_backends! {
     async fn list_pages_sorts_and_filters(srv: TestServer) {
         for (name, ns, managed) in [("alpha", "default", false), ("bravo", "prod", true), ("charlie", "prod", false), ("delta", "default", false), ("echo", "dev", false)] {
             srv.create_policy(json!({"name": name, "namespace": ns, "is_managed": managed})).await;
+            // Timestamps have millisecond precision: keep the update order unambiguous.
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
         }
         let names = |v: &Value| v["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
 

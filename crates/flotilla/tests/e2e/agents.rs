@@ -286,6 +286,8 @@ both_backends! {
         for host in ["web-1", "web-2", "db-1"] {
             let (id, key) = srv.enroll(&token, host).await;
             ids.push((id, key));
+            // Timestamps have millisecond precision: keep the enrollment order unambiguous.
+            tokio::time::sleep(Duration::from_millis(3)).await;
         }
         // web-1 checks in and acks (online); web-2 only checks in (updating); db-1 never (updating).
         let (web1, key1) = &ids[0];

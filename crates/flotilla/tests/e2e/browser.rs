@@ -130,6 +130,13 @@ impl Browser {
         }
     }
 
+    /// On the agents page: selects the page, then every agent matching the search.
+    async fn select_all_matching(&self, expect: &str) {
+        self.click("table.agents thead input[type=checkbox]").await;
+        self.click("#agents-select-all").await;
+        self.wait_text("#agents-selected", |t| t == expect).await;
+    }
+
     /// Types into the element; found again if the page redrew it meanwhile.
     async fn fill(&self, css: &str, text: &str) {
         self.retry_stale(css, |el| async move {
@@ -186,6 +193,23 @@ for (const el of document.querySelectorAll('button, a[href]')) {
 }
 return bad;
 "#;
+
+/// The package names of an agent policy's integrations, sorted.
+async fn packages_of(srv: &TestServer, policy_id: &str) -> Vec<String> {
+    let (_, v) = srv
+        .get(&format!(
+            "/api/fleet/package_policies?kuery=ingest-package-policies.policy_ids:%22{policy_id}%22"
+        ))
+        .await;
+    let mut names: Vec<String> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["package"]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
 
 /// Polls the API until `check` holds.
 async fn until(srv: &TestServer, path: &str, check: impl Fn(&Value) -> bool) -> Value {
@@ -411,28 +435,9 @@ async fn the_web_ui_in_chromium() {
     let copy_id = copies["items"][0]["id"].as_str().unwrap().to_string();
     b.wait_text("#policy-integrations", |t| t.contains("nginx"))
         .await;
-    let (_, copied) = srv
-        .get(&format!(
-            "/api/fleet/package_policies?kuery=ingest-package-policies.policy_ids:%22{copy_id}%22"
-        ))
-        .await;
-    let (_, original) = srv
-        .get(&format!(
-            "/api/fleet/package_policies?kuery=ingest-package-policies.policy_ids:%22{policy_id}%22"
-        ))
-        .await;
-    let packages = |v: &Value| {
-        let mut names: Vec<String> = v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["package"]["name"].as_str().unwrap().to_string())
-            .collect();
-        names.sort();
-        names
-    };
-    assert_eq!(packages(&copied), packages(&original), "{copied:#}");
-    assert!(packages(&copied).contains(&"nginx".to_string()));
+    let copied = packages_of(&srv, &copy_id).await;
+    assert_eq!(copied, packages_of(&srv, &policy_id).await);
+    assert!(copied.contains(&"nginx".to_string()), "{copied:?}");
 
     // Every agent matching a KQL query, beyond the first page, gets a tag.
     c.goto(&format!("{}/app/fleet/agents", srv.base))
@@ -443,10 +448,7 @@ async fn the_web_ui_in_chromium() {
     b.click("form.search button[type=submit]").await;
     b.wait_text("#agents-range", |t| t == "Showing 1–20 of 25 agents")
         .await;
-    b.click("table.agents thead input[type=checkbox]").await;
-    b.click("#agents-select-all").await;
-    b.wait_text("#agents-selected", |t| t == "25 agents selected")
-        .await;
+    b.select_all_matching("25 agents selected").await;
     b.shot("agents-selected").await;
     let add_tags = c
         .find(Locator::XPath(
@@ -477,10 +479,7 @@ async fn the_web_ui_in_chromium() {
     .unwrap();
     b.wait_text("#agents-range", |t| t == "Showing 1–20 of 25 agents")
         .await;
-    b.click("table.agents thead input[type=checkbox]").await;
-    b.click("#agents-select-all").await;
-    b.wait_text("#agents-selected", |t| t == "25 agents selected")
-        .await;
+    b.select_all_matching("25 agents selected").await;
     c.find(Locator::XPath(
         "//div[@class='bulk']//button[text()='Assign to policy']",
     ))
