@@ -33,6 +33,7 @@ impl From<FleetError> for ApiError {
             FleetError::Forbidden(_) => StatusCode::FORBIDDEN,
             FleetError::NotFound(_) => StatusCode::NOT_FOUND,
             FleetError::Conflict(_) => StatusCode::CONFLICT,
+            FleetError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             FleetError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 return Self::new(

@@ -20,6 +20,9 @@ pub enum FleetError {
     /// 409: a uniqueness rule or a concurrent change.
     #[error("{0}")]
     Conflict(String),
+    /// 503: the database cannot take the work now; nothing changed and a retry can succeed.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: the store failed; the message is logged, not shown in full.
     #[error("internal error: {0}")]
     Internal(String),
@@ -38,6 +41,12 @@ impl From<StoreError> for FleetError {
                 FleetError::NotFound(format!("Saved object [{kind}/{id}] not found"))
             }
             StoreError::InvalidQuery(m) => FleetError::BadRequest(m),
+            StoreError::Busy(m) => {
+                tracing::warn!(error = %m, "database busy");
+                FleetError::Unavailable(
+                    "The database is busy; nothing was changed. Try again later.".into(),
+                )
+            }
             other => FleetError::Internal(other.to_string()),
         }
     }
@@ -51,6 +60,7 @@ pub fn status_code(e: &FleetError) -> u16 {
         FleetError::Forbidden(_) => 403,
         FleetError::NotFound(_) => 404,
         FleetError::Conflict(_) => 409,
+        FleetError::Unavailable(_) => 503,
         FleetError::Internal(_) => 500,
     }
 }

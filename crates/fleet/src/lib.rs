@@ -55,7 +55,8 @@ pub struct FleetConfig {
     pub data_dir: Option<std::path::PathBuf>,
     /// Fleet Server's `server.limits`: how many enrollments, check-ins (before their hold) and
     /// acks one node works on at once. Beyond that an agent is answered 429 at once and retries
-    /// with backoff, instead of queueing for the database until it times out.
+    /// with backoff, instead of queueing for the database until it times out. On PostgreSQL
+    /// each is also at most 4 per pooled connection.
     pub enroll_max_in_flight: usize,
     pub checkin_max_in_flight: usize,
     pub ack_max_in_flight: usize,
@@ -117,7 +118,10 @@ impl Fleet {
             config.registry_url.as_deref(),
             config.data_dir.as_deref(),
         ));
-        let agent_limits = Arc::new(agents::protocol::AgentLimits::new(&config));
+        let agent_limits = Arc::new(agents::protocol::AgentLimits::new(
+            &config,
+            store.connections(),
+        ));
         Self {
             packages,
             auth: auth::AuthService::new(store.clone()),

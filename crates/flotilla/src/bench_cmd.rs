@@ -1048,19 +1048,20 @@ async fn multi_node_on(
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let (alive, errors) = (fleet.alive(total).await, fleet.sum("errors"));
+    let unavailable = fleet.sum("unavailable");
     rows.push(row(
         format!(
-            "{total} agents held {:?} over {nodes_n} nodes: still polling / errors",
+            "{total} agents held {:?} over {nodes_n} nodes: still polling / errors / 503s",
             args.hold
         ),
-        format!("{alive} / {errors}"),
+        format!("{alive} / {errors} / {unavailable}"),
         "",
         "",
     ));
     // A failed hold is reported at the end: the list and the upgrade are still worth measuring.
-    let held_failure = (alive < total as i64 || errors > 0).then(|| {
+    let held_failure = (alive < total as i64 || errors > 0 || unavailable > 0).then(|| {
         format!(
-            "after the hold: {alive} of {total} still polling, {errors} errors; last errors: {:#?}",
+            "after the hold: {alive} of {total} still polling, {errors} errors, {unavailable} answered 503; last errors: {:#?}",
             fleet.last_errors()
         )
     });
@@ -1161,6 +1162,7 @@ async fn multi_node_on(
     }
 
     // A bulk upgrade of every agent, from the request to the last agent running the new version.
+    let shed_before_upgrade = fleet.sum("throttled");
     let t = Instant::now();
     api.call(
         reqwest::Method::POST,
@@ -1200,6 +1202,16 @@ async fn multi_node_on(
             "",
         ));
     }
+    rows.push(row(
+        format!("requests answered 429 / 503 (retried) during the bulk upgrade of {total} agents"),
+        format!(
+            "{} / {}",
+            fleet.sum("throttled") - shed_before_upgrade,
+            fleet.sum("unavailable") - unavailable
+        ),
+        "",
+        "",
+    ));
     let upgrade_errors = fleet.sum("errors") - errors;
     if upgrade_errors > 0 {
         bail!(

@@ -131,8 +131,8 @@ pub async fn run(args: SimulateArgs) -> Result<()> {
             Some(bar) => {
                 bar.set_position(s.enrolled);
                 bar.set_message(format!(
-                    "connected {} · check-ins {} · acks {} · policy changes {} · upgrades {}/{} failed · errors {} · 429s {}",
-                    s.connected, s.checkins, s.acks, s.policy_changes, s.upgrades_completed, s.upgrades_failed, s.errors, s.throttled
+                    "connected {} · check-ins {} · acks {} · policy changes {} · upgrades {}/{} failed · errors {} · 429s {} · 503s {}",
+                    s.connected, s.checkins, s.acks, s.policy_changes, s.upgrades_completed, s.upgrades_failed, s.errors, s.throttled, s.unavailable
                 ));
             }
             None => {
@@ -182,8 +182,8 @@ fn print_report(r: &Report) {
         );
     }
     println!(
-        "  errors {}   answered 429 and retried {}",
-        c.errors, c.throttled
+        "  errors {}   answered 429 and retried {}   answered 503 and retried {}",
+        c.errors, c.throttled, c.unavailable
     );
     for e in &r.last_errors {
         println!("    {e}");

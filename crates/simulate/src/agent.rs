@@ -143,8 +143,8 @@ impl Agent {
             match self.enroll().await {
                 Ok(()) => break,
                 Err(e) => {
-                    if e.is::<Throttled>() {
-                        self.shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    if let Some(t) = e.downcast_ref::<Throttled>() {
+                        self.shared.stats.came_back_later(t.0);
                     } else {
                         self.shared.stats.error(format!("enroll: {e:#}"));
                     }
@@ -219,10 +219,10 @@ impl Agent {
                         return;
                     }
                     // Told to come back later, the agent is still polling, by the server's wish.
-                    let _waiting =
-                        (status == 429).then(|| InFlight::new(&self.shared.stats.between_polls));
-                    if status == 429 {
-                        self.shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    let later = matches!(status, 429 | 503);
+                    let _waiting = later.then(|| InFlight::new(&self.shared.stats.between_polls));
+                    if later {
+                        self.shared.stats.came_back_later(status);
                     } else {
                         self.shared
                             .stats
@@ -282,8 +282,8 @@ impl Agent {
         let res = self.post("/api/fleet/agents/enroll", &body).await;
         self.auth.clear();
         let (status, body) = res?;
-        if status == 429 {
-            return Err(Throttled.into());
+        if matches!(status, 429 | 503) {
+            return Err(Throttled(status).into());
         }
         if status != 200 {
             return Err(anyhow!("{status} {body}"));
@@ -467,9 +467,9 @@ impl Agent {
                     self.shared.stats.acks.fetch_add(n, Ordering::Relaxed);
                     self.shared.stats.acked_in(started.elapsed());
                 }
-                Ok((429, _)) => {
+                Ok((status @ (429 | 503), _)) => {
                     // The server sheds load: the agent keeps the acks and sends them again.
-                    self.shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    self.shared.stats.came_back_later(status);
                     let _waiting = InFlight::new(&self.shared.stats.between_polls);
                     sleep(backoff.next()).await;
                     continue;
@@ -651,13 +651,13 @@ impl Agent {
     }
 }
 
-/// A 429 answer: the server asked the agent to come back later.
+/// A 429 or 503 answer: the server asked the agent to come back later.
 #[derive(Debug)]
-struct Throttled;
+struct Throttled(u16);
 
 impl std::fmt::Display for Throttled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("429: the server asked to come back later")
+        write!(f, "{}: the server asked to come back later", self.0)
     }
 }
 

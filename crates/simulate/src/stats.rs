@@ -29,6 +29,9 @@ pub struct Stats {
     pub errors: AtomicU64,
     /// Requests answered 429 (the server shedding load): retried after a backoff, not errors.
     pub throttled: AtomicU64,
+    /// Requests answered 503 (the server's database could not take the work then; nothing was
+    /// changed): retried after a backoff like real agents do, counted apart from both.
+    pub unavailable: AtomicU64,
     actions: Mutex<BTreeMap<String, u64>>,
     last_errors: Mutex<VecDeque<String>>,
     enroll: Mutex<Latencies>,
@@ -92,6 +95,7 @@ pub struct Snapshot {
     pub uploads: u64,
     pub errors: u64,
     pub throttled: u64,
+    pub unavailable: u64,
     /// Actions received, by type.
     pub actions: BTreeMap<String, u64>,
 }
@@ -110,6 +114,16 @@ pub struct Report {
 }
 
 impl Stats {
+    /// The server answered 429 or 503: the agent backs off and tries again.
+    pub fn came_back_later(&self, status: u16) {
+        let counter = if status == 503 {
+            &self.unavailable
+        } else {
+            &self.throttled
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn error(&self, what: String) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(error = %what, "simulated agent error");
@@ -172,6 +186,7 @@ impl Stats {
             uploads: n(&self.uploads),
             errors: n(&self.errors),
             throttled: n(&self.throttled),
+            unavailable: n(&self.unavailable),
             actions: self.actions.lock().expect("stats lock").clone(),
         }
     }

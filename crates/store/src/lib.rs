@@ -199,10 +199,43 @@ pub enum StoreError {
     Query(#[from] kuery::sql::SqlError),
     #[error("stored document is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// The database could not take the work now (no free connection in time, a deadlock or a
+    /// lock wait it gave up on, too many clients): nothing was written and trying again later
+    /// can succeed. Agents are told to come back (503), like Fleet Server when Elasticsearch is
+    /// unreachable.
+    #[error("database busy: {0}")]
+    Busy(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_transient(&e) {
+            StoreError::Busy(e.to_string())
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+/// Errors after which the same work can succeed when tried again: the pool had no connection
+/// in time; PostgreSQL broke a deadlock (40P01), failed a serializable transaction (40001),
+/// gave up a lock wait (55P03), had too many clients (53300) or is starting up (57P03); SQLite
+/// stayed busy or locked past its busy timeout (5, 6).
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some(
+                "40P01" | "40001" | "55P03" | "53300" | "57P03" | "5" | "6" | "261" | "262" | "517"
+            )
+        ),
+        _ => false,
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -246,6 +279,12 @@ pub trait Store: Send + Sync + 'static {
     }
     /// `sqlite` or `postgres`, for logs and benchmarks.
     fn backend(&self) -> &'static str;
+    /// How many transactions run at once, where that should bound the agent requests a node
+    /// admits (requests beyond a few per connection would only queue for one until the pool
+    /// times out). None: no such bound (SQLite's single writer queues without a deadline).
+    fn connections(&self) -> Option<usize> {
+        None
+    }
     async fn close(&self);
 }
 

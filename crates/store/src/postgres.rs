@@ -108,6 +108,10 @@ impl Store for PostgresStore {
         "postgres"
     }
 
+    fn connections(&self) -> Option<usize> {
+        Some(self.pool.options().get_max_connections() as usize)
+    }
+
     async fn listen_policy_changes(&self, listener: crate::PolicyChangeListener) -> Result<()> {
         let mut pg = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         pg.listen(crate::POLICY_CHANNEL).await?;

@@ -82,10 +82,12 @@ macro_rules! impl_tx {
             access_api_key_id: Option<String>,
             version_sort: Option<String>,
             hostname: Option<String>,
+            status_flag: Option<&'static str>,
         }
 
         impl AgentColumns {
-            /// Binds the columns as `$4` … `$12`, in `AGENT_COLUMNS` order.
+            /// Binds the columns as `$4` … `$12`, in `AGENT_COLUMNS` order, then `status_flag`
+            /// as `$13`.
             fn bind_to<'q>(
                 self,
                 q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
@@ -99,6 +101,7 @@ macro_rules! impl_tx {
                     .bind(self.access_api_key_id)
                     .bind(self.version_sort)
                     .bind(self.hostname)
+                    .bind(self.status_flag)
             }
         }
 
@@ -119,6 +122,7 @@ macro_rules! impl_tx {
                     .and_then(|v| v.as_str())
                     .and_then($crate::version_sort_key),
                 hostname: body.pointer("/local_metadata/host/hostname").and_then(|v| v.as_str()).map(String::from),
+                status_flag: $crate::agent_status::status_flag(body),
             }
         }
 
@@ -460,9 +464,10 @@ macro_rules! impl_tx {
                 let c = agent_columns(body);
                 let q = sqlx::query(concat!(
                     "INSERT INTO agent (id, version, doc, policy_id, active, enrolled_at, last_checkin, \
-                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort, hostname) VALUES ($1, 1, ",
+                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort, hostname, status_flag) \
+                     VALUES ($1, 1, ",
                     $json_in,
-                    ", $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING"
+                    ", $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING"
                 ))
                 .bind(id)
                 .bind(None::<String>)
@@ -490,7 +495,7 @@ macro_rules! impl_tx {
                     $json_in,
                     ", policy_id = $4, active = $5, enrolled_at = $6, last_checkin = $7, \
                      last_checkin_status = $8, policy_revision_idx = $9, access_api_key_id = $10, \
-                     version_sort = $11, hostname = $12 WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING version"
+                     version_sort = $11, hostname = $12, status_flag = $13 WHERE id = $1 AND ($2 IS NULL OR version = $2) RETURNING version"
                 ))
                 .bind(id)
                 .bind(expected_version)
@@ -597,9 +602,9 @@ macro_rules! impl_tx {
                     .await?;
                 let res = sqlx::query(
                     "INSERT INTO agent_pit (pit_id, id, version, doc, policy_id, active, enrolled_at, last_checkin, \
-                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort, hostname) \
+                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort, hostname, status_flag) \
                      SELECT $1, id, version, doc, policy_id, active, enrolled_at, last_checkin, \
-                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort, hostname FROM agent",
+                     last_checkin_status, policy_revision_idx, access_api_key_id, version_sort, hostname, status_flag FROM agent",
                 )
                 .bind(pit)
                 .execute(&mut *self.tx)
@@ -806,12 +811,13 @@ macro_rules! impl_tx {
                 let policy = patch.get("policy_id").and_then(|v| v.as_str()).map(String::from);
                 let reset_revision = patch.get("policy_revision_idx").is_some_and(|v| v.is_null());
                 let sql = format!(
-                    "UPDATE agent SET version = version + 1, doc = {}, \
+                    "UPDATE agent SET version = version + 1, doc = {merged}, status_flag = {flag}, \
                      policy_id = CASE WHEN $2 IS NULL THEN policy_id ELSE $2 END, \
                      policy_revision_idx = CASE WHEN $3 THEN NULL ELSE policy_revision_idx END \
                      WHERE id IN (SELECT agent_id FROM action_agent WHERE action_id = $4 \
                      AND ($5 IS NULL OR agent_id > $5) AND ($6 IS NULL OR agent_id <= $6))",
-                    $merge_doc
+                    merged = $merge_doc,
+                    flag = $crate::agent_status::status_flag_sql($dialect, $merge_doc),
                 );
                 let res = sqlx::query(&sql)
                     .bind(patch.to_string())

@@ -404,3 +404,83 @@ both!(agents_users_and_api_keys, |s: Arc<dyn Store>| async move {
     assert!(tx.list_api_keys().await.unwrap()[0].invalidated);
     tx.commit().await.unwrap();
 });
+
+both!(
+    statuses_the_document_decides_follow_every_write,
+    |s: Arc<dyn Store>| async move {
+        let now = "2999-01-01T00:00:00.000Z"; // never offline nor inactive
+        let base = json!({
+            "active": true, "policy_id": "p", "enrolled_at": now, "last_checkin": now,
+            "last_checkin_status": "online", "policy_revision_idx": 1,
+        });
+        let with = |extra: serde_json::Value| {
+            let mut d = base.clone();
+            d.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            d
+        };
+        let cases = [
+            ("online", json!({})),
+            (
+                "uninstalled",
+                json!({"audit_unenrolled_reason": "uninstall", "unenrollment_started_at": now}),
+            ),
+            ("orphaned", json!({"audit_unenrolled_reason": "orphaned"})),
+            (
+                "updating",
+                json!({"upgrade_started_at": now, "unenrollment_started_at": now}),
+            ),
+            (
+                "online",
+                json!({"upgrade_started_at": now, "upgraded_at": now}),
+            ),
+            ("unenrolling", json!({"unenrollment_started_at": now})),
+            (
+                "online",
+                json!({"unenrollment_started_at": null, "upgrade_started_at": null}),
+            ),
+        ];
+        let mut tx = s.begin(Mode::Write).await.unwrap();
+        for (i, (_, extra)) in cases.iter().enumerate() {
+            tx.agent_insert(&format!("a{i}"), &with(extra.clone()))
+                .await
+                .unwrap();
+        }
+        // Updates move the status too: a0 becomes uninstalled.
+        tx.agent_update("a0", None, &with(cases[1].1.clone()))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = s.begin(Mode::Read).await.unwrap();
+        for (i, (status, _)) in cases.iter().enumerate() {
+            let want = if i == 0 { "uninstalled" } else { status };
+            let row = tx.agent_get(&format!("a{i}")).await.unwrap().unwrap();
+            assert_eq!(row.status, want, "a{i}");
+        }
+        drop(tx);
+        // A patch applied in SQL (bulk actions) recomputes it from the merged document.
+        let mut tx = s.begin(Mode::Write).await.unwrap();
+        tx.action_insert("act", "UPGRADE", &json!({}), now, None)
+            .await
+            .unwrap();
+        let ids: Vec<String> = ["a5", "a6"].iter().map(|s| s.to_string()).collect();
+        tx.action_target_ids("act", &ids, &Filter::All)
+            .await
+            .unwrap();
+        tx.agents_patch_for_action(
+            "act",
+            None,
+            None,
+            &json!({"upgrade_started_at": now, "upgraded_at": null}),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = s.begin(Mode::Read).await.unwrap();
+        for id in ["a5", "a6"] {
+            let row = tx.agent_get(id).await.unwrap().unwrap();
+            assert_eq!(row.status, "updating", "{id} after the patch");
+        }
+    }
+);

@@ -33,12 +33,22 @@ pub struct AgentLimits {
     ack: tokio::sync::Semaphore,
 }
 
+/// Agent requests of one kind admitted per database connection: enough to keep every
+/// connection busy while others parse and answer, few enough that the queue for a connection
+/// stays far shorter than the pool's deadline (a request that times out there fails; one that
+/// waits at the door is told to come back).
+const PER_CONNECTION: usize = 4;
+
 impl AgentLimits {
-    pub(crate) fn new(config: &crate::FleetConfig) -> Self {
+    pub(crate) fn new(config: &crate::FleetConfig, connections: Option<usize>) -> Self {
+        let limit = |configured: usize| {
+            let by_pool = connections.map_or(usize::MAX, |n| n.max(1) * PER_CONNECTION);
+            tokio::sync::Semaphore::new(configured.min(by_pool).max(1))
+        };
         Self {
-            enroll: tokio::sync::Semaphore::new(config.enroll_max_in_flight.max(1)),
-            checkin: tokio::sync::Semaphore::new(config.checkin_max_in_flight.max(1)),
-            ack: tokio::sync::Semaphore::new(config.ack_max_in_flight.max(1)),
+            enroll: limit(config.enroll_max_in_flight),
+            checkin: limit(config.checkin_max_in_flight),
+            ack: limit(config.ack_max_in_flight),
         }
     }
 }
@@ -79,6 +89,7 @@ impl From<FleetError> for ProtocolError {
             FleetError::Forbidden(m) => Self::new(403, "Forbidden", m),
             FleetError::NotFound(m) => Self::new(404, "NotFound", m),
             FleetError::Conflict(m) => Self::new(409, "Conflict", m),
+            FleetError::Unavailable(m) => Self::new(503, "ServiceUnavailable", m),
             FleetError::Internal(m) => {
                 tracing::error!(error = %m, "agent protocol internal error");
                 Self::new(500, "InternalServerError", "")

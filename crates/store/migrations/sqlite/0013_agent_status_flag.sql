@@ -1,0 +1,12 @@
+-- The part of an agent's status its document decides (uninstalled, orphaned, upgrading,
+-- unenrolling; see agent_status.rs), kept as a column on every write: computing status for
+-- 100,000 agents then reads no JSON.
+ALTER TABLE agent ADD COLUMN status_flag TEXT;
+ALTER TABLE agent_pit ADD COLUMN status_flag TEXT;
+UPDATE agent SET status_flag = CASE
+    WHEN json_extract(doc, '$.audit_unenrolled_reason') = 'uninstall' THEN 'uninstalled'
+    WHEN json_extract(doc, '$.audit_unenrolled_reason') = 'orphaned' THEN 'orphaned'
+    WHEN json_extract(doc, '$.upgrade_started_at') IS NOT NULL
+         AND json_extract(doc, '$.upgraded_at') IS NULL THEN 'upgrading'
+    WHEN json_extract(doc, '$.unenrollment_started_at') IS NOT NULL THEN 'unenrolling'
+END;
