@@ -53,15 +53,17 @@ pub const OFFLINE_AFTER_SECS: i64 = 360;
 // policy's `inactivity_timeout` (default 14 days; 0 = never). The policy's timeout is a lookup
 // per agent, so the test first compares with the latest cutoff of any policy (a subquery the
 // database runs once per statement): agents seen since then, nearly all of them, skip the lookup.
+// A CASE, not AND: SQLite evaluates both sides of an AND used as a value (inside COALESCE).
 macro_rules! sqlite_inactive {
     () => {
         concat!(
-            "COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT MAX(",
+            "CASE WHEN COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT MAX(",
             sqlite_cutoff!("p"),
-            ") FROM saved_object p WHERE p.kind = 'ingest-agent-policies') AND ",
-            "COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT ",
+            ") FROM saved_object p WHERE p.kind = 'ingest-agent-policies') ",
+            "THEN COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT ",
             sqlite_cutoff!("p"),
-            " FROM saved_object p WHERE p.kind = 'ingest-agent-policies' AND p.id = agent.policy_id)"
+            " FROM saved_object p WHERE p.kind = 'ingest-agent-policies' AND p.id = agent.policy_id) ",
+            "ELSE FALSE END"
         )
     };
 }
@@ -79,12 +81,13 @@ macro_rules! sqlite_cutoff {
 macro_rules! postgres_inactive {
     () => {
         concat!(
-            "COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT MAX(",
+            "CASE WHEN COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT MAX(",
             postgres_cutoff!("p"),
-            ") FROM saved_object p WHERE p.kind = 'ingest-agent-policies') AND ",
-            "COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT ",
+            ") FROM saved_object p WHERE p.kind = 'ingest-agent-policies') ",
+            "THEN COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT ",
             postgres_cutoff!("p"),
-            " FROM saved_object p WHERE p.kind = 'ingest-agent-policies' AND p.id = agent.policy_id)"
+            " FROM saved_object p WHERE p.kind = 'ingest-agent-policies' AND p.id = agent.policy_id) ",
+            "ELSE FALSE END"
         )
     };
 }
@@ -109,9 +112,9 @@ macro_rules! status_sql {
         concat!(
             "(CASE",
             " WHEN NOT agent.active THEN 'unenrolled'",
-            " WHEN ",
+            " WHEN (",
             $inactive,
-            " THEN 'inactive'",
+            ") THEN 'inactive'",
             " WHEN agent.status_flag = 'uninstalled' THEN 'uninstalled'",
             " WHEN agent.status_flag = 'orphaned' THEN 'orphaned'",
             // A scalar subquery: the database computes the moment once per statement, not per row.

@@ -101,7 +101,12 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn begin(&self, _mode: Mode) -> Result<Box<dyn Tx>> {
-        Ok(Box::new(PgTx::new(self.pool.begin().await?)))
+        // In a task of its own, for the reason SQLite's begin gives.
+        let pool = self.pool.clone();
+        let tx = tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| StoreError::Busy(format!("begin task: {e}")))??;
+        Ok(Box::new(PgTx::new(tx)))
     }
 
     fn backend(&self) -> &'static str {

@@ -177,7 +177,12 @@ macro_rules! impl_tx {
         #[async_trait::async_trait]
         impl $crate::Tx for $tx {
             async fn commit(self: Box<Self>) -> $crate::Result<()> {
-                self.tx.commit().await?;
+                // In a task of its own: a request dropped mid-commit (its client went away)
+                // must not hand the connection back to the pool half-way through.
+                let tx = self.tx;
+                tokio::spawn(async move { tx.commit().await })
+                    .await
+                    .map_err(|e| $crate::StoreError::Busy(format!("commit task: {e}")))??;
                 Ok(())
             }
 

@@ -8,7 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use crate::sql::impl_tx;
-use crate::{Mode, Result, Store, Tx};
+use crate::{Mode, Result, Store, StoreError, Tx};
 use kuery::sql::Dialect;
 
 impl_tx!(
@@ -67,12 +67,20 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn begin(&self, mode: Mode) -> Result<Box<dyn Tx>> {
-        let tx = match mode {
-            // IMMEDIATE takes the write lock up front, so a read-then-write transaction can
-            // never fail half-way when another process holds the file.
-            Mode::Write => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Mode::Read => self.readers.begin().await?,
-        };
+        let (writer, readers) = (self.writer.clone(), self.readers.clone());
+        // In a task of its own: a caller dropped while BEGIN runs (its client went away) would
+        // otherwise leave the connection inside a transaction nobody owns; the task finishes
+        // and drops the transaction, which rolls it back.
+        let tx = tokio::spawn(async move {
+            match mode {
+                // IMMEDIATE takes the write lock up front, so a read-then-write transaction
+                // can never fail half-way when another process holds the file.
+                Mode::Write => writer.begin_with("BEGIN IMMEDIATE").await,
+                Mode::Read => readers.begin().await,
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Busy(format!("begin task: {e}")))??;
         Ok(Box::new(SqliteTx::new(tx)))
     }
 

@@ -10,3 +10,8 @@ UPDATE agent SET status_flag = CASE
          AND json_extract(doc, '$.upgraded_at') IS NULL THEN 'upgrading'
     WHEN json_extract(doc, '$.unenrollment_started_at') IS NOT NULL THEN 'unenrolling'
 END;
+-- Every column status reads, in the index lists sort by last check-in with: counting agents by
+-- status (and lists' totals) scans this narrow index instead of the table of documents.
+DROP INDEX agent_last_checkin;
+CREATE INDEX agent_last_checkin ON agent (last_checkin, active, enrolled_at, policy_id, status_flag,
+    last_checkin_status, policy_revision_idx);
