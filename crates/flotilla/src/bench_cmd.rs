@@ -1034,7 +1034,15 @@ async fn multi_node_on(
         fleet.last_errors()
     );
 
-    // Hold them, watching for errors.
+    // Hold them, watching for errors. A 503 (the database could not take the work; the agent
+    // retried) is counted apart from errors, and a hold that sees any fails.
+    let unavailable_before_hold = fleet.sum("unavailable");
+    rows.push(row(
+        "requests answered 503 (database busy, retried) while enrolling and fanning out",
+        format!("{unavailable_before_hold}"),
+        "",
+        "",
+    ));
     let until = Instant::now() + args.hold;
     while Instant::now() < until {
         bar.set_message(format!(
@@ -1048,10 +1056,10 @@ async fn multi_node_on(
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let (alive, errors) = (fleet.alive(total).await, fleet.sum("errors"));
-    let unavailable = fleet.sum("unavailable");
+    let unavailable = fleet.sum("unavailable") - unavailable_before_hold;
     rows.push(row(
         format!(
-            "{total} agents held {:?} over {nodes_n} nodes: still polling / errors / 503s",
+            "{total} agents held {:?} over {nodes_n} nodes: still polling / errors / 503s during the hold",
             args.hold
         ),
         format!("{alive} / {errors} / {unavailable}"),
@@ -1207,7 +1215,7 @@ async fn multi_node_on(
         format!(
             "{} / {}",
             fleet.sum("throttled") - shed_before_upgrade,
-            fleet.sum("unavailable") - unavailable
+            fleet.sum("unavailable") - unavailable - unavailable_before_hold
         ),
         "",
         "",

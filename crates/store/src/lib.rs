@@ -519,4 +519,21 @@ mod tests {
         assert_eq!(k("9.1.0-SNAPSHOT"), k("9.1.0"));
         assert_eq!(super::version_sort_key("nope"), None);
     }
+
+    #[test]
+    fn only_transient_database_errors_are_busy() {
+        use super::StoreError;
+        assert!(matches!(
+            StoreError::from(sqlx::Error::PoolTimedOut),
+            StoreError::Busy(_)
+        ));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::Database(_)
+        ));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::PoolClosed),
+            StoreError::Database(_)
+        ));
+    }
 }

@@ -11,6 +11,22 @@ export class ApiError extends Error {
 
 export const API_VERSION = '2023-10-31';
 
+/**
+ * The Kibana space the page is in: `/s/{space}` when its address starts so, else '' (the
+ * default space). API requests and links keep it, as Kibana's do.
+ */
+export function spaceBase(pathname = location.pathname) {
+  const m = /^\/s\/[^/]+(?=\/)/.exec(pathname);
+  return m ? m[0] : '';
+}
+
+/** An absolute path of Flotilla's (`/api/...`, `/app/...`) in the page's space. */
+export function inSpace(path, pathname = location.pathname) {
+  return path.startsWith('/') && !path.startsWith('//') && !/^\/s\//.test(path)
+    ? spaceBase(pathname) + path
+    : path;
+}
+
 export function xsrfHeaders(extra = {}) {
   return { 'kbn-xsrf': 'flotilla-ui', 'elastic-api-version': API_VERSION, ...extra };
 }
@@ -23,7 +39,7 @@ export function toLogin() {
 /** Calls the API; resolves to the JSON body, rejects with an ApiError. */
 export async function api(method, path, body) {
   const headers = xsrfHeaders(body === undefined ? {} : { 'content-type': 'application/json' });
-  const res = await fetch(path, {
+  const res = await fetch(inSpace(path), {
     method,
     headers,
     credentials: 'same-origin',
@@ -71,6 +87,8 @@ export function h(tag, attrs = {}, ...children) {
       Object.assign(el.dataset, v);
     } else if (v === true) {
       el.setAttribute(k, '');
+    } else if (k === 'href' && /^\/(app|api)\//.test(String(v))) {
+      el.setAttribute(k, inSpace(String(v)));
     } else {
       el.setAttribute(k, String(v));
     }

@@ -1,5 +1,5 @@
 // The shell: finds the page for the path, draws it into <main>, and marks the current link.
-import { api, h, showError } from './api.js';
+import { api, h, inSpace, showError } from './api.js';
 
 const pages = [
   [/^\/app\/fleet\/?$/, './overview.js'],
@@ -18,8 +18,10 @@ const pages = [
 async function main() {
   const main = document.getElementById('main');
   const path = location.pathname.replace(/^\/s\/[^/]+/, '');
-  for (const a of document.querySelectorAll('header nav a')) {
-    if (path.startsWith(new URL(a.href).pathname)) a.setAttribute('aria-current', 'page');
+  for (const a of document.querySelectorAll('header a[href^="/app/"]')) {
+    if (a.closest('nav') && path.startsWith(new URL(a.href).pathname)) a.setAttribute('aria-current', 'page');
+    // The page's space carries over to every link (`/s/{space}/app/...`).
+    a.setAttribute('href', inSpace(a.getAttribute('href')));
   }
   api('GET', '/internal/security/me')
     .then((me) => { document.getElementById('user').textContent = me.username; })

@@ -1,6 +1,6 @@
 // Fleet → Agent policies: the list, and a create form whose "Preview API request" shows the
 // exact console request it sends (and opens it in the Dev Tools console).
-import { api, h, showError, ago } from './api.js';
+import { api, h, inSpace, showError, ago } from './api.js';
 
 const CONSOLE_TEXT_KEY = 'flotilla.console.text';
 
@@ -27,7 +27,7 @@ export function policyFormBody(form) {
 /** Opens the Dev Tools console with `text` in its editor. */
 export function openInConsole(text) {
   localStorage.setItem(CONSOLE_TEXT_KEY, JSON.stringify(text));
-  location.assign('/app/dev_tools#/console');
+  location.assign(inSpace('/app/dev_tools#/console'));
 }
 
 /**

@@ -1,7 +1,7 @@
 // Fleet → Agent policies → one policy: its integrations, its settings (edit), copy, the full
 // policy as YAML with a download button, and delete. Every write goes through the same
 // /api/fleet endpoints a script would call, and each form can preview its request.
-import { api, h, showError, ago, query } from './api.js';
+import { api, h, inSpace, showError, ago, query } from './api.js';
 import { consoleRequest, policyForm, policyFormBody, openInConsole } from './policies.js';
 
 function policyId() {
@@ -96,7 +96,7 @@ export async function render(main) {
     e.preventDefault();
     try {
       const res = await api('POST', `${path}/copy`, { name: copyName.value.trim() });
-      location.assign(`/app/fleet/policies/${encodeURIComponent(res.item.id)}`);
+      location.assign(inSpace(`/app/fleet/policies/${encodeURIComponent(res.item.id)}`));
     } catch (err) {
       showError(alert, err);
     }
@@ -106,7 +106,7 @@ export async function render(main) {
   const yaml = h('pre', { class: 'code', id: 'policy-yaml', tabindex: 0 });
   async function loadYaml() {
     try {
-      const res = await fetch(`${path}/download`, { credentials: 'same-origin' });
+      const res = await fetch(inSpace(`${path}/download`), { credentials: 'same-origin' });
       yaml.textContent = await res.text();
     } catch (err) {
       showError(alert, err);
@@ -142,7 +142,7 @@ export async function render(main) {
         if (!confirm(`Delete agent policy "${policy.name}"?`)) return;
         try {
           await api('POST', '/api/fleet/agent_policies/delete', { agentPolicyId: id });
-          location.assign('/app/fleet/policies');
+          location.assign(inSpace('/app/fleet/policies'));
         } catch (err) {
           showError(alert, err);
         }

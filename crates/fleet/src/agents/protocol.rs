@@ -940,6 +940,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_busy_database_asks_agents_to_come_back() {
+        let e = ProtocolError::from(store::StoreError::Busy("pool timed out".into()));
+        assert_eq!((e.status, e.error), (503, "ServiceUnavailable"));
+        let e = ProtocolError::from(store::StoreError::Config("broken".into()));
+        assert_eq!((e.status, e.error), (500, "InternalServerError"));
+    }
+
+    #[test]
     fn user_agents() {
         assert_eq!(agent_version(Some("elastic agent 9.1.0")).unwrap(), "9.1.0");
         assert_eq!(

@@ -509,6 +509,41 @@ async fn the_web_ui_in_chromium() {
     c.set_window_size(420, 900).await.unwrap();
     b.shot("agents-narrow").await;
 
+    // In a Kibana space (`/s/{space}/app/...`) the pages show that space's objects, and their
+    // links and requests stay in it.
+    c.set_window_size(1280, 900).await.unwrap();
+    let (status, team) = srv
+        .post(
+            "/s/team-a/api/fleet/agent_policies",
+            json!({"name": "Team A policy", "namespace": "default"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{team}");
+    c.goto(&format!("{}/s/team-a/app/fleet/policies", srv.base))
+        .await
+        .unwrap();
+    let names = b
+        .wait_text("table.policies tbody", |t| t.contains("Team A policy"))
+        .await;
+    assert!(!names.contains("Made in the browser"), "{names}");
+    let link = b.wait_css("table.policies tbody a").await;
+    assert_eq!(
+        link.attr("href").await.unwrap().as_deref(),
+        Some(
+            format!(
+                "/s/team-a/app/fleet/policies/{}",
+                team["item"]["id"].as_str().unwrap()
+            )
+            .as_str()
+        )
+    );
+    let nav = b.wait_css("header nav a[aria-current=page]").await;
+    assert_eq!(
+        nav.attr("href").await.unwrap().as_deref(),
+        Some("/s/team-a/app/fleet/policies")
+    );
+    b.shot("policies-in-space").await;
+
     // Log out: the pages ask for the login again.
     c.goto(&format!("{}/api/security/logout", srv.base))
         .await
