@@ -1170,7 +1170,8 @@ async fn multi_node_on(
     }
 
     // A bulk upgrade of every agent, from the request to the last agent running the new version.
-    let shed_before_upgrade = fleet.sum("throttled");
+    let (shed_before_upgrade, unavailable_before_upgrade) =
+        (fleet.sum("throttled"), fleet.sum("unavailable"));
     let t = Instant::now();
     api.call(
         reqwest::Method::POST,
@@ -1215,7 +1216,7 @@ async fn multi_node_on(
         format!(
             "{} / {}",
             fleet.sum("throttled") - shed_before_upgrade,
-            fleet.sum("unavailable") - unavailable - unavailable_before_hold
+            fleet.sum("unavailable") - unavailable_before_upgrade
         ),
         "",
         "",

@@ -54,14 +54,14 @@ pub const OFFLINE_AFTER_SECS: i64 = 360;
 // per agent, so the test first compares with the latest cutoff of any policy (a subquery the
 // database runs once per statement): agents seen since then, nearly all of them, skip the lookup.
 // A CASE, not AND: SQLite evaluates both sides of an AND used as a value (inside COALESCE).
-macro_rules! sqlite_inactive {
-    () => {
+macro_rules! inactive {
+    ($cutoff:ident) => {
         concat!(
             "CASE WHEN COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT MAX(",
-            sqlite_cutoff!("p"),
+            $cutoff!("p"),
             ") FROM saved_object p WHERE p.kind = 'ingest-agent-policies') ",
             "THEN COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT ",
-            sqlite_cutoff!("p"),
+            $cutoff!("p"),
             " FROM saved_object p WHERE p.kind = 'ingest-agent-policies' AND p.id = agent.policy_id) ",
             "ELSE FALSE END"
         )
@@ -78,20 +78,6 @@ macro_rules! sqlite_cutoff {
     };
 }
 
-macro_rules! postgres_inactive {
-    () => {
-        concat!(
-            "CASE WHEN COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT MAX(",
-            postgres_cutoff!("p"),
-            ") FROM saved_object p WHERE p.kind = 'ingest-agent-policies') ",
-            "THEN COALESCE(agent.last_checkin, agent.enrolled_at) < (SELECT ",
-            postgres_cutoff!("p"),
-            " FROM saved_object p WHERE p.kind = 'ingest-agent-policies' AND p.id = agent.policy_id) ",
-            "ELSE FALSE END"
-        )
-    };
-}
-
 macro_rules! postgres_cutoff {
     ($p:literal) => {
         concat!(
@@ -104,8 +90,8 @@ macro_rules! postgres_cutoff {
 
 /// For active agents, the same test as status `inactive`, without the rest of the status: bulk
 /// selections and lists that leave inactive agents out need only this.
-pub const SQLITE_INACTIVE: &str = concat!("(", sqlite_inactive!(), ")");
-pub const POSTGRES_INACTIVE: &str = concat!("(", postgres_inactive!(), ")");
+pub const SQLITE_INACTIVE: &str = concat!("(", inactive!(sqlite_cutoff), ")");
+pub const POSTGRES_INACTIVE: &str = concat!("(", inactive!(postgres_cutoff), ")");
 
 macro_rules! status_sql {
     (last_seen_before = $before:literal, inactive_before = $inactive:expr) => {
@@ -134,10 +120,10 @@ macro_rules! status_sql {
 
 pub const SQLITE: &str = status_sql!(
     last_seen_before = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-360 seconds')",
-    inactive_before = sqlite_inactive!()
+    inactive_before = inactive!(sqlite_cutoff)
 );
 
 pub const POSTGRES: &str = status_sql!(
     last_seen_before = "to_char((now() AT TIME ZONE 'UTC') - interval '360 seconds', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
-    inactive_before = postgres_inactive!()
+    inactive_before = inactive!(postgres_cutoff)
 );

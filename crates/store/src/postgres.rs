@@ -101,11 +101,8 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn begin(&self, _mode: Mode) -> Result<Box<dyn Tx>> {
-        // In a task of its own, for the reason SQLite's begin gives.
         let pool = self.pool.clone();
-        let tx = tokio::spawn(async move { pool.begin().await })
-            .await
-            .map_err(|e| StoreError::Busy(format!("begin task: {e}")))??;
+        let tx = crate::sql::detached(async move { pool.begin().await }).await?;
         Ok(Box::new(PgTx::new(tx)))
     }
 

@@ -177,12 +177,7 @@ macro_rules! impl_tx {
         #[async_trait::async_trait]
         impl $crate::Tx for $tx {
             async fn commit(self: Box<Self>) -> $crate::Result<()> {
-                // In a task of its own: a request dropped mid-commit (its client went away)
-                // must not hand the connection back to the pool half-way through.
-                let tx = self.tx;
-                tokio::spawn(async move { tx.commit().await })
-                    .await
-                    .map_err(|e| $crate::StoreError::Busy(format!("commit task: {e}")))??;
+                $crate::sql::detached(self.tx.commit()).await?;
                 Ok(())
             }
 
@@ -1231,6 +1226,19 @@ macro_rules! impl_tx {
             }
         }
     };
+}
+
+/// Runs `work` in a task of its own and waits for it. Opening and committing transactions go
+/// through here: a request dropped mid-way (its client went away) would otherwise hand a
+/// connection back to the pool inside a transaction nobody owns; the task always finishes, and
+/// a transaction it opened for nobody is dropped, which rolls it back.
+pub(crate) async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = std::result::Result<T, sqlx::Error>> + Send + 'static,
+) -> crate::Result<T> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| crate::StoreError::Busy(format!("database task: {e}")))?
+        .map_err(Into::into)
 }
 
 pub(crate) use bind_all;

@@ -8,7 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use crate::sql::impl_tx;
-use crate::{Mode, Result, Store, StoreError, Tx};
+use crate::{Mode, Result, Store, Tx};
 use kuery::sql::Dialect;
 
 impl_tx!(
@@ -68,10 +68,7 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn begin(&self, mode: Mode) -> Result<Box<dyn Tx>> {
         let (writer, readers) = (self.writer.clone(), self.readers.clone());
-        // In a task of its own: a caller dropped while BEGIN runs (its client went away) would
-        // otherwise leave the connection inside a transaction nobody owns; the task finishes
-        // and drops the transaction, which rolls it back.
-        let tx = tokio::spawn(async move {
+        let tx = crate::sql::detached(async move {
             match mode {
                 // IMMEDIATE takes the write lock up front, so a read-then-write transaction
                 // can never fail half-way when another process holds the file.
@@ -79,8 +76,7 @@ impl Store for SqliteStore {
                 Mode::Read => readers.begin().await,
             }
         })
-        .await
-        .map_err(|e| StoreError::Busy(format!("begin task: {e}")))??;
+        .await?;
         Ok(Box::new(SqliteTx::new(tx)))
     }
 

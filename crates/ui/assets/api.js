@@ -20,6 +20,11 @@ export function spaceBase(pathname = location.pathname) {
   return m ? m[0] : '';
 }
 
+/** The page's path without its space prefix: what the pages route on. */
+export function pagePath(pathname = location.pathname) {
+  return pathname.slice(spaceBase(pathname).length);
+}
+
 /** An absolute path of Flotilla's (`/api/...`, `/app/...`) in the page's space. */
 export function inSpace(path, pathname = location.pathname) {
   return path.startsWith('/') && !path.startsWith('//') && !/^\/s\//.test(path)

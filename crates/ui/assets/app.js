@@ -1,5 +1,5 @@
 // The shell: finds the page for the path, draws it into <main>, and marks the current link.
-import { api, h, inSpace, showError } from './api.js';
+import { api, h, inSpace, pagePath, showError } from './api.js';
 
 const pages = [
   [/^\/app\/fleet\/?$/, './overview.js'],
@@ -17,7 +17,7 @@ const pages = [
 
 async function main() {
   const main = document.getElementById('main');
-  const path = location.pathname.replace(/^\/s\/[^/]+/, '');
+  const path = pagePath();
   for (const a of document.querySelectorAll('header a[href^="/app/"]')) {
     if (a.closest('nav') && path.startsWith(new URL(a.href).pathname)) a.setAttribute('aria-current', 'page');
     // The page's space carries over to every link (`/s/{space}/app/...`).

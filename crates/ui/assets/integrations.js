@@ -1,7 +1,7 @@
 // Integrations: browse and search packages, install, uninstall and upload them; a package's
 // page with its API reference (inputs, streams, vars) and the "Add integration" form generated
 // from its vars, with "Preview API request".
-import { api, query, h, inSpace, showError, xsrfHeaders, ApiError } from './api.js';
+import { api, query, h, inSpace, pagePath, showError, xsrfHeaders, ApiError } from './api.js';
 import { initialValue, packageInputs, policyBody } from './package-form.js';
 import { consoleRequest } from './policies.js';
 
@@ -11,7 +11,7 @@ function wantedPolicy() {
 }
 
 export async function render(main) {
-  const m = /^\/app\/integrations\/detail\/([^/]+)/.exec(location.pathname.replace(/^\/s\/[^/]+/, ''));
+  const m = /^\/app\/integrations\/detail\/([^/]+)/.exec(pagePath());
   if (m) return renderPackage(main, decodeURIComponent(m[1]));
   return renderBrowse(main);
 }

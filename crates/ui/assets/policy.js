@@ -1,11 +1,11 @@
 // Fleet → Agent policies → one policy: its integrations, its settings (edit), copy, the full
 // policy as YAML with a download button, and delete. Every write goes through the same
 // /api/fleet endpoints a script would call, and each form can preview its request.
-import { api, h, inSpace, showError, ago, query } from './api.js';
+import { api, h, inSpace, pagePath, showError, ago, query } from './api.js';
 import { consoleRequest, policyForm, policyFormBody, openInConsole } from './policies.js';
 
 function policyId() {
-  const parts = location.pathname.replace(/^\/s\/[^/]+/, '').split('/');
+  const parts = pagePath().split('/');
   return decodeURIComponent(parts[4] || '');
 }
 
