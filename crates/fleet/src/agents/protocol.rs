@@ -26,29 +26,36 @@ pub struct ProtocolError {
     pub message: String,
 }
 
-/// How many agent requests of each kind a node works on at once (Fleet Server's max limits).
+/// How many agent requests a node works on at once: a limit per kind (Fleet Server's max
+/// limits, configured), and on PostgreSQL one budget for all three kinds together, sized by the
+/// connection pool they share.
 pub struct AgentLimits {
     enroll: tokio::sync::Semaphore,
     checkin: tokio::sync::Semaphore,
     ack: tokio::sync::Semaphore,
+    database: Option<tokio::sync::Semaphore>,
 }
 
-/// Agent requests of one kind admitted per database connection: enough to keep every
-/// connection busy while others parse and answer, few enough that the queue for a connection
-/// stays far shorter than the pool's deadline (a request that times out there fails; one that
-/// waits at the door is told to come back).
+/// Agent requests admitted per pooled database connection, all kinds together: enough to keep
+/// every connection busy while others parse and answer, few enough that the queue for a
+/// connection stays far shorter than the pool's deadline even when a saturated database takes
+/// seconds per statement (a request that times out there fails with 503; one that waits at the
+/// door is told to come back with 429). A budget per kind (three times this) let 12 requests
+/// queue per connection, and write storms after a policy change waited out the 30 s deadline.
 const PER_CONNECTION: usize = 4;
 
 impl AgentLimits {
     pub(crate) fn new(config: &crate::FleetConfig, connections: Option<usize>) -> Self {
+        let database = connections.map(|n| n.max(1) * PER_CONNECTION);
         let limit = |configured: usize| {
-            let by_pool = connections.map_or(usize::MAX, |n| n.max(1) * PER_CONNECTION);
-            tokio::sync::Semaphore::new(configured.min(by_pool).max(1))
+            let bound = configured.min(database.unwrap_or(usize::MAX));
+            tokio::sync::Semaphore::new(bound.max(1))
         };
         Self {
             enroll: limit(config.enroll_max_in_flight),
             checkin: limit(config.checkin_max_in_flight),
             ack: limit(config.ack_max_in_flight),
+            database: database.map(tokio::sync::Semaphore::new),
         }
     }
 }
@@ -58,11 +65,31 @@ impl AgentLimits {
 /// queue), well under the database pool's 30 s, after which requests would fail instead.
 const ADMIT_WAIT: Duration = Duration::from_secs(5);
 
+/// A place among the requests being worked on; dropped, it frees both permits.
+struct Admitted<'a> {
+    _kind: tokio::sync::SemaphorePermit<'a>,
+    _database: Option<tokio::sync::SemaphorePermit<'a>>,
+}
+
 /// A place among the requests being worked on, or Fleet Server's 429 when none frees up soon:
 /// the agent backs off and comes back, rather than queueing for the database until it fails.
-async fn admit(limit: &tokio::sync::Semaphore) -> PResult<tokio::sync::SemaphorePermit<'_>> {
-    match tokio::time::timeout(ADMIT_WAIT, limit.acquire()).await {
-        Ok(Ok(permit)) => Ok(permit),
+async fn admit<'a>(
+    limits: &'a AgentLimits,
+    kind: &'a tokio::sync::Semaphore,
+) -> PResult<Admitted<'a>> {
+    let places = async {
+        let kind = kind.acquire().await.ok()?;
+        let database = match &limits.database {
+            Some(budget) => Some(budget.acquire().await.ok()?),
+            None => None,
+        };
+        Some(Admitted {
+            _kind: kind,
+            _database: database,
+        })
+    };
+    match tokio::time::timeout(ADMIT_WAIT, places).await {
+        Ok(Some(admitted)) => Ok(admitted),
         _ => Err(ProtocolError::new(
             429,
             "MaxLimit",
@@ -386,7 +413,7 @@ impl Fleet {
         user_agent: Option<&str>,
         body: &Value,
     ) -> PResult<Value> {
-        let _admitted = admit(&self.agent_limits.enroll).await?;
+        let _admitted = admit(&self.agent_limits, &self.agent_limits.enroll).await?;
         let version = agent_version_for(user_agent, &self.config.stack_version)?;
         let bad = |m: &str| ProtocolError::new(400, "BadRequest", m);
         let obj = body
@@ -580,7 +607,7 @@ impl Fleet {
         let started = tokio::time::Instant::now();
         // Held only until the check-in is recorded and answered or parked: a held poll costs
         // no database work.
-        let admitted = admit(&self.agent_limits.checkin).await?;
+        let admitted = admit(&self.agent_limits, &self.agent_limits.checkin).await?;
         let version = agent_version_for(user_agent, &self.config.stack_version)?;
         let req = parse_checkin(body)?;
         let (policy_id, acked_revision, written) =
@@ -771,7 +798,7 @@ impl Fleet {
             .get("events")
             .and_then(Value::as_array)
             .ok_or_else(|| ProtocolError::new(400, "BadRequest", "events is required"))?;
-        let _admitted = admit(&self.agent_limits.ack).await?;
+        let _admitted = admit(&self.agent_limits, &self.agent_limits.ack).await?;
         let mut tx = self.store.begin(Mode::Write).await?;
         let row = self.authenticate_agent(tx.as_mut(), auth, agent_id).await?;
         let mut doc = row.doc.body.clone();
