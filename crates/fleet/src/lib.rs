@@ -15,6 +15,7 @@ pub mod package_policies;
 pub mod preconfiguration;
 pub mod query;
 pub mod rollback;
+mod secrets;
 pub mod settings;
 pub mod signing;
 pub mod space;

@@ -56,8 +56,10 @@ static UPDATE: &[Field] = body_fields!(
     opt("package", Ty::Object(PACKAGE_REF)),
     opt("version", STR),
     opt("is_managed", BOOL),
-    // Read back from a GET; a package policy stays in its space.
-    opt("spaceIds", Ty::Any)
+    // Read back from a GET; a package policy stays in its space, and its secret references
+    // follow from its vars.
+    opt("spaceIds", Ty::Any),
+    opt("secret_references", Ty::Any)
 );
 static BULK_GET: &[Field] = &[req("ids", Ty::Array(&STR)), opt("ignoreMissing", BOOL)];
 static DELETE: &[Field] = &[req("packagePolicyIds", Ty::Array(&STR)), opt("force", BOOL)];
@@ -145,6 +147,20 @@ pub(crate) fn to_item(doc: &Doc) -> Value {
 }
 
 /// The agent policies a request names (`policy_ids`, or the deprecated `policy_id`).
+/// `secret_references` for the secrets the policy's vars refer to; absent when none, as in
+/// Kibana.
+fn set_secret_references(attrs: &mut Map<String, Value>) {
+    let refs = crate::secrets::references_json(&json!({
+        "vars": attrs.get("vars"),
+        "inputs": attrs.get("inputs"),
+    }));
+    if refs.as_array().is_some_and(|r| !r.is_empty()) {
+        attrs.insert("secret_references".into(), refs);
+    } else {
+        attrs.remove("secret_references");
+    }
+}
+
 fn policy_ids_of(body: &Value) -> Option<Vec<String>> {
     if let Some(ids) = body.get("policy_ids").and_then(Value::as_array) {
         return Some(
@@ -365,9 +381,9 @@ impl Fleet {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => uuid::Uuid::new_v4().to_string(),
         };
-        let mut inputs = built.inputs;
-        policy::compile(&built.package, &id, built.vars.as_ref(), &mut inputs)
-            .map_err(|e| bad(e.0))?;
+        let (mut inputs, mut vars) = (built.inputs, built.vars);
+        let secrets = crate::secrets::extract(&built.package, &mut vars, &mut inputs);
+        policy::compile(&built.package, &id, vars.as_ref(), &mut inputs).map_err(|e| bad(e.0))?;
         let policy_ids = policy_ids_of(body).unwrap_or_default();
         let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
 
@@ -418,9 +434,10 @@ impl Fleet {
         }
         attrs.insert("package".into(), package_ref(&built.package));
         attrs.insert("inputs".into(), inputs);
-        if let Some(vars) = built.vars {
+        if let Some(vars) = vars {
             attrs.insert("vars".into(), vars);
         }
+        set_secret_references(&mut attrs);
         for k in [
             "supports_agentless",
             "additional_datastreams_permissions",
@@ -441,6 +458,7 @@ impl Fleet {
         // Creating a policy installs its package, as Kibana does.
         self.install_in_tx(tx, who, &built.package, "registry", false)
             .await?;
+        secrets.store(tx).await?;
         let doc = tx
             .insert(Kind::PackagePolicy, &id, &Value::Object(attrs))
             .await?;
@@ -589,9 +607,9 @@ impl Fleet {
         let same_version = pkg_version == old["package"]["version"].as_str().unwrap_or_default();
         let keep = same_version.then(|| (&old["inputs"], old.get("vars")));
         let built = self.build_inputs(package, body, keep)?;
-        let mut inputs = built.inputs;
-        policy::compile(&built.package, id, built.vars.as_ref(), &mut inputs)
-            .map_err(|e| bad(e.0))?;
+        let (mut inputs, mut vars) = (built.inputs, built.vars);
+        let secrets = crate::secrets::extract(&built.package, &mut vars, &mut inputs);
+        policy::compile(&built.package, id, vars.as_ref(), &mut inputs).map_err(|e| bad(e.0))?;
         if let Some(ns) = body.get("namespace").and_then(Value::as_str) {
             if !ns.is_empty() {
                 crate::agent_policies::validate_namespace(ns)?;
@@ -651,10 +669,11 @@ impl Fleet {
         attrs.insert("policy_ids".into(), json!(new_ids));
         attrs.insert("package".into(), package_ref(&built.package));
         attrs.insert("inputs".into(), inputs);
-        match built.vars {
+        match vars {
             Some(v) => attrs.insert("vars".into(), v),
             None => attrs.remove("vars"),
         };
+        set_secret_references(&mut attrs);
         let revision = current.body["revision"].as_i64().unwrap_or(0) + 1;
         attrs.insert("revision".into(), json!(revision));
         attrs.insert("updated_at".into(), json!(now()));
@@ -663,6 +682,7 @@ impl Fleet {
             self.install_in_tx(tx.as_mut(), who, &built.package, "registry", false)
                 .await?;
         }
+        secrets.store(tx.as_mut()).await?;
         let doc = tx
             .update(
                 Kind::PackagePolicy,
@@ -671,6 +691,13 @@ impl Fleet {
                 &Value::Object(attrs),
             )
             .await?;
+        // Secrets the update replaced go, unless another policy (a copy) still uses them.
+        let kept = crate::secrets::references(&doc.body);
+        let dropped: Vec<String> = crate::secrets::references(&current.body)
+            .into_iter()
+            .filter(|old| !kept.contains(old))
+            .collect();
+        crate::secrets::delete_unreferenced(tx.as_mut(), &dropped).await?;
         let all: Vec<String> = old_ids.iter().chain(&new_ids).cloned().collect();
         let bumped = self.bump_agent_policies(tx.as_mut(), &all).await?;
         tx.commit().await?;
@@ -739,6 +766,8 @@ impl Fleet {
             return Err(bad(format!("Cannot delete managed package policy {id}")));
         }
         tx.delete(Kind::PackagePolicy, id).await?;
+        crate::secrets::delete_unreferenced(tx.as_mut(), &crate::secrets::references(&doc.body))
+            .await?;
         let bumped = self.bump_agent_policies(tx.as_mut(), &ids).await?;
         tx.commit().await?;
         self.announce(&bumped);
@@ -758,6 +787,8 @@ impl Fleet {
             ids.retain(|i| i != agent_policy_id);
             if ids.is_empty() {
                 tx.delete(Kind::PackagePolicy, &doc.id).await?;
+                crate::secrets::delete_unreferenced(tx, &crate::secrets::references(&doc.body))
+                    .await?;
             } else {
                 let mut body = doc.body.clone();
                 body["policy_ids"] = json!(ids);
@@ -1058,6 +1089,16 @@ impl Fleet {
         let mut inputs = built.inputs;
         policy::compile(&built.package, &doc.id, built.vars.as_ref(), &mut inputs)
             .map_err(|e| bad(e.0))?;
-        Ok(inputs != old["inputs"] || built.vars.as_ref() != old.get("vars"))
+        // The request carries secret values, the stored policy references: compared with the
+        // values filled in, an unchanged secret is not a change (nor a new secret every start).
+        let refs = crate::secrets::references(old);
+        let mut stored = json!({ "inputs": old["inputs"], "vars": old.get("vars") });
+        if !refs.is_empty() {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            let values = crate::secrets::values(tx.as_mut(), &refs).await?;
+            crate::secrets::fill_in(&mut stored, &values);
+        }
+        Ok(inputs != stored["inputs"]
+            || built.vars.as_ref() != stored.get("vars").filter(|v| !v.is_null()))
     }
 }

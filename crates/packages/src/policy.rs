@@ -70,6 +70,21 @@ fn plan(pkg: &Package) -> Vec<InputPlan<'_>> {
     out
 }
 
+/// The plan of a policy's input: by type and policy template, or by type alone for an input
+/// that names no template.
+fn plan_for<'p>(plans: &'p [InputPlan<'p>], input: &Value) -> Option<&'p InputPlan<'p>> {
+    let ty = input["type"].as_str().unwrap_or_default();
+    let template = input["policy_template"].as_str();
+    plans
+        .iter()
+        .find(|p| p.input_type == ty && Some(p.template.name.as_str()) == template)
+        .or_else(|| {
+            plans
+                .iter()
+                .find(|p| p.input_type == ty && template.is_none())
+        })
+}
+
 /// The dataset of an input package's only stream: `<package>.<policy template>`.
 fn input_package_dataset(pkg: &Package, template: &PolicyTemplate) -> String {
     format!("{}.{}", pkg.name, template.name)
@@ -335,6 +350,72 @@ pub fn validate(pkg: &Package, vars: Option<&Value>, inputs: &Value) -> Result<(
     )))
 }
 
+/// The values of the vars the package marks `secret`, at the package, input and stream levels of
+/// a full-format policy: what the caller moves to secret storage (Kibana stores them apart and
+/// leaves `{"isSecretRef": true, "id": ...}` in the policy).
+pub fn secret_values_mut<'a>(
+    pkg: &Package,
+    vars: Option<&'a mut Value>,
+    inputs: &'a mut Value,
+) -> Vec<&'a mut Value> {
+    let mut out = Vec::new();
+    let secret_of = |defs: &[VarDef], record: &'a mut Value, out: &mut Vec<&'a mut Value>| {
+        if let Some(record) = record.as_object_mut() {
+            for (name, entry) in record.iter_mut() {
+                if defs.iter().any(|d| d.secret && d.name == *name) {
+                    if let Some(value) = entry.get_mut("value") {
+                        out.push(value);
+                    }
+                }
+            }
+        }
+    };
+    if let Some(record) = vars {
+        secret_of(&pkg.vars, record, &mut out);
+    }
+    let plans = plan(pkg);
+    for input in inputs.as_array_mut().into_iter().flatten() {
+        let ty = input["type"].as_str().unwrap_or_default().to_string();
+        let plan = plan_for(&plans, input);
+        let Some(input) = input.as_object_mut() else {
+            continue;
+        };
+        // One pass over the entries: `vars` and `streams` are borrowed apart.
+        for (key, entry) in input.iter_mut() {
+            match key.as_str() {
+                "vars" => {
+                    if let Some(plan) = plan {
+                        secret_of(plan.vars, entry, &mut out);
+                    }
+                }
+                "streams" => {
+                    for stream in entry.as_array_mut().into_iter().flatten() {
+                        let dataset = stream["data_stream"]["dataset"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        // An input package's only stream takes the policy template's vars.
+                        let defs = match pkg.data_stream_by_dataset(&dataset) {
+                            Some(ds) => ds
+                                .streams
+                                .iter()
+                                .find(|s| s.input == ty)
+                                .map(|s| s.vars.as_slice()),
+                            None if pkg.kind == "input" => plan.map(|p| p.vars),
+                            None => None,
+                        };
+                        if let (Some(defs), Some(record)) = (defs, stream.get_mut("vars")) {
+                            secret_of(defs, record, &mut out);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 fn title(def: &VarDef) -> &str {
     def.title
         .as_deref()
@@ -478,20 +559,11 @@ pub fn compile(
     let plans = plan(pkg);
     for input in inputs.as_array_mut().into_iter().flatten() {
         let ty = input["type"].as_str().unwrap_or_default().to_string();
-        let template_name = input["policy_template"].as_str().map(str::to_string);
-        let plan = plans
-            .iter()
-            .find(|p| p.input_type == ty && Some(&p.template.name) == template_name.as_ref())
-            .or_else(|| {
-                plans
-                    .iter()
-                    .find(|p| p.input_type == ty && template_name.is_none())
-            })
-            .ok_or_else(|| {
-                err(format!(
-                    "Input template not found, unable to find input type {ty}"
-                ))
-            })?;
+        let plan = plan_for(&plans, input).ok_or_else(|| {
+            err(format!(
+                "Input template not found, unable to find input type {ty}"
+            ))
+        })?;
         let input_enabled = input["enabled"] == json!(true);
         let input_template = if pkg.kind == "input" {
             None

@@ -84,6 +84,8 @@ pub struct PolicySettings {
     pub proxies: std::collections::HashMap<String, Value>,
     /// Secret ids the policy refers to (not revealed).
     pub secret_references: Vec<String>,
+    /// The values of its package policies' secrets (only when revealed, for agents).
+    pub secret_values: std::collections::HashMap<String, Value>,
     /// SHA-256 (base64) of the policy's uninstall token.
     pub uninstall_token_hash: Option<String>,
     /// The key the policy is signed with.
@@ -289,6 +291,21 @@ impl Fleet {
             .iter()
             .map(crate::package_policies::to_item)
             .collect();
+        let package_secrets: Vec<String> = out
+            .package_policies
+            .iter()
+            .flat_map(crate::secrets::references)
+            .collect();
+        // As with outputs' secrets: values for agents, references for the API.
+        if reveal {
+            out.secret_values = crate::secrets::values(tx.as_mut(), &package_secrets).await?;
+        } else {
+            for id in package_secrets {
+                if !secret_refs.contains(&id) {
+                    secret_refs.push(id);
+                }
+            }
+        }
         // Outputs package policies send their data to (`output_id`), beside the policy's own.
         for pp in &out.package_policies {
             let Some(oid) = pp["output_id"].as_str() else {
@@ -458,12 +475,15 @@ impl Fleet {
                 _ => data_key.clone(),
             }
         };
-        let inputs = agent_inputs(
+        let mut inputs = agent_inputs(
             &settings.package_policies,
             namespace,
             &output_key,
             p["global_data_tags"].as_array(),
         );
+        // What agents receive has the secrets filled in (Fleet Server's part); the API shows
+        // the placeholders, as Kibana does.
+        crate::secrets::fill_in(&mut inputs, &settings.secret_values);
         let mut full = json!({
             "id": doc.id,
             "outputs": Value::Object(outputs),

@@ -597,3 +597,157 @@ both_backends_with! { nginx_and_fixture();
         srv.stop().await;
     }
 }
+
+fn secrets_package() -> Option<Options> {
+    Some(Options {
+        packages: vec![fixture_package("flotilla_secrets-1.0.0")],
+        ..Default::default()
+    })
+}
+
+/// The ids of a stored package policy's `secret_references`.
+fn secret_ids(item: &Value) -> Vec<String> {
+    item["secret_references"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|s| s["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+both_backends_with! { secrets_package();
+    async fn secret_vars_are_stored_apart_and_only_agents_get_their_values(srv: TestServer) {
+        let pid = agent_policy(&srv, "vault").await;
+        let request = |api_key: Option<&str>| {
+            let mut vars = json!({});
+            if let Some(k) = api_key {
+                vars["api_key"] = json!(k);
+            }
+            json!({
+                "name": "svc-1", "policy_id": pid,
+                "package": {"name": "flotilla_secrets", "version": "1.0.0"},
+                "vars": vars,
+                "inputs": {"svc-httpjson": {
+                    "vars": {"token": "T0KEN-1"},
+                    "streams": {"flotilla_secrets.events": {"vars": {"password": "PASSW0RD-1"}}},
+                }},
+            })
+        };
+        // A required secret is validated like any var, and nothing is stored.
+        let (status, res) = srv.post("/api/fleet/package_policies", request(None)).await;
+        assert_eq!(status, 400, "{res}");
+        assert_eq!(res["message"], "Package policy is invalid: vars.api_key: API key is required");
+        let (_, list) = srv.get("/api/fleet/package_policies").await;
+        assert_eq!(list["total"], 0, "{list}");
+
+        let (status, res) = srv.post("/api/fleet/package_policies", request(Some("K3Y-1"))).await;
+        assert_eq!(status, 200, "{res}");
+        let item = res["item"].clone();
+        let id = item["id"].as_str().unwrap().to_string();
+        let text = item.to_string();
+        for plain in ["K3Y-1", "T0KEN-1", "PASSW0RD-1"] {
+            assert!(!text.contains(plain), "{plain} shown by the API: {text}");
+        }
+        let api_key = item["vars"]["api_key"]["value"].clone();
+        assert_eq!(api_key["isSecretRef"], true, "{item}");
+        let token = item["inputs"][0]["vars"]["token"]["value"].clone();
+        let password = item["inputs"][0]["streams"][0]["vars"]["password"]["value"].clone();
+        assert_eq!(token["isSecretRef"], true, "{item}");
+        assert_eq!(password["isSecretRef"], true, "{item}");
+        let ids = secret_ids(&item);
+        assert_eq!(ids, vec![api_key["id"].as_str().unwrap(), token["id"].as_str().unwrap(), password["id"].as_str().unwrap()]);
+        let placeholder = |v: &Value| format!("$co.elastic.secret{{{}}}", v["id"].as_str().unwrap());
+        assert_eq!(item["inputs"][0]["streams"][0]["compiled_stream"]["auth.basic.password"], placeholder(&password));
+        assert_eq!(item["inputs"][0]["streams"][0]["compiled_stream"]["request.headers.authorization"], format!("Bearer {}", placeholder(&api_key)));
+
+        // The full agent policy from the API shows placeholders and lists the references.
+        let (_, full) = srv.get(&format!("/api/fleet/agent_policies/{pid}/full")).await;
+        let full = &full["item"];
+        let text = full.to_string();
+        assert!(!text.contains("K3Y-1") && !text.contains("PASSW0RD-1") && !text.contains("T0KEN-1"), "{text}");
+        assert_eq!(full["inputs"][0]["request.token"], placeholder(&token), "{full}");
+        let mut listed: Vec<String> = full["secret_references"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+        listed.sort();
+        let mut expected = ids.clone();
+        expected.sort();
+        assert_eq!(listed, expected);
+
+        // An agent gets the values, whole and embedded.
+        let token_for_enroll = srv.enrollment_token(&pid).await;
+        let (agent, key) = srv.enroll(&token_for_enroll, "vault-1").await;
+        let checkin = json!({"status": "online", "message": "", "poll_timeout": "1s"});
+        let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{agent}/checkin"), Some(&key), checkin.clone()).await;
+        let policy = res["actions"][0]["data"]["policy"].clone();
+        assert_eq!(policy["inputs"][0]["request.token"], "T0KEN-1", "{res}");
+        assert_eq!(policy["inputs"][0]["streams"][0]["auth.basic.password"], "PASSW0RD-1", "{res}");
+        assert_eq!(policy["inputs"][0]["streams"][0]["request.headers.authorization"], "Bearer K3Y-1", "{res}");
+        assert!(!policy.to_string().contains("$co.elastic.secret"), "{policy}");
+
+        // A GET body sent back as it is keeps every secret.
+        let (_, got) = srv.get(&format!("/api/fleet/package_policies/{id}")).await;
+        let mut back = got["item"].clone();
+        for k in ["id", "revision", "created_at", "created_by", "updated_at", "updated_by", "version"] {
+            back.as_object_mut().unwrap().remove(k);
+        }
+        let (status, res) = srv.put(&format!("/api/fleet/package_policies/{id}"), back.clone()).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(secret_ids(&res["item"]), ids);
+        // A new value for one secret replaces its reference; the untouched ones keep theirs.
+        back["vars"]["api_key"]["value"] = json!("K3Y-2");
+        let (status, res) = srv.put(&format!("/api/fleet/package_policies/{id}"), back).await;
+        assert_eq!(status, 200, "{res}");
+        let updated = secret_ids(&res["item"]);
+        assert_eq!(updated.len(), 3, "{res}");
+        assert_ne!(updated[0], ids[0]);
+        assert_eq!(updated[1..], ids[1..]);
+        assert!(!res.to_string().contains("K3Y-2"), "{res}");
+        let (_, res) = srv.agent_call(&format!("/api/fleet/agents/{agent}/checkin"), Some(&key), checkin.clone()).await;
+        let policy = res["actions"][0]["data"]["policy"].clone();
+        assert_eq!(policy["inputs"][0]["streams"][0]["request.headers.authorization"], "Bearer K3Y-2", "{res}");
+        assert_eq!(policy["inputs"][0]["streams"][0]["auth.basic.password"], "PASSW0RD-1", "{res}");
+
+        // Deleted with its policy: the agent policy no longer refers to any secret.
+        let (status, res) = srv.call(Method::DELETE, &format!("/api/fleet/package_policies/{id}"), None).await;
+        assert_eq!(status, 200, "{res}");
+        let (_, full) = srv.get(&format!("/api/fleet/agent_policies/{pid}/full")).await;
+        assert!(full["item"].get("secret_references").is_none(), "{full}");
+        srv.stop().await;
+    }
+}
+
+fn preconfigured_secrets() -> Option<Options> {
+    let mut o = secrets_package()?;
+    o.preconfiguration = Some(json!({
+        "agent_policies": [{
+            "id": "vault", "name": "Vault", "namespace": "default",
+            "package_policies": [{
+                "id": "vault-svc", "name": "vault-svc",
+                "package": {"name": "flotilla_secrets", "version": "1.0.0"},
+                "vars": {"api_key": "K3Y"},
+                "inputs": {"svc-httpjson": {"streams": {"flotilla_secrets.events": {"vars": {"password": "PW"}}}}},
+            }],
+        }],
+    }));
+    Some(o)
+}
+
+both_backends_with! { preconfigured_secrets();
+    async fn preconfigured_secrets_are_stored_once_and_kept_across_restarts(srv: TestServer) {
+        let mut srv = srv;
+        let (status, pp) = srv.get("/api/fleet/package_policies/vault-svc").await;
+        assert_eq!(status, 200, "{pp}");
+        let ids = secret_ids(&pp["item"]);
+        assert_eq!(ids.len(), 2, "{pp}");
+        assert!(!pp.to_string().contains("K3Y"), "{pp}");
+        let rev = revision(&srv, "vault").await;
+        // The same file again: the stored secrets hold the same values, so nothing changes.
+        srv.restart().await;
+        assert_eq!(revision(&srv, "vault").await, rev);
+        let (_, again) = srv.get("/api/fleet/package_policies/vault-svc").await;
+        assert_eq!(secret_ids(&again["item"]), ids);
+        assert_eq!(again["item"]["revision"], 1);
+        srv.stop().await;
+    }
+}
