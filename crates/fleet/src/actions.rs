@@ -125,6 +125,7 @@ fn bulk_spec(kind: &str, body: &Value) -> crate::bulk::Spec {
         kind: kind.to_string(),
         request: body.clone(),
         snapshot: now(),
+        space: crate::space::current(),
     }
 }
 

@@ -38,11 +38,14 @@ pub(crate) struct Spec {
     pub request: Value,
     /// Agents enrolled after this are not part of a kuery selection.
     pub snapshot: String,
+    /// The space of the request: only agents on its policies are selected, whichever node runs
+    /// the job and whenever.
+    pub space: String,
 }
 
 impl Spec {
     fn to_json(&self) -> Value {
-        json!({ "type": self.kind, "request": self.request, "snapshot": self.snapshot })
+        json!({ "type": self.kind, "request": self.request, "snapshot": self.snapshot, "space": self.space })
     }
 
     fn from_json(v: &Value) -> Spec {
@@ -50,6 +53,11 @@ impl Spec {
             kind: v["type"].as_str().unwrap_or_default().to_string(),
             request: v["request"].clone(),
             snapshot: v["snapshot"].as_str().unwrap_or_default().to_string(),
+            // Jobs stored before spaces were recorded ran in the default space.
+            space: v["space"]
+                .as_str()
+                .unwrap_or(crate::space::DEFAULT_SPACE)
+                .to_string(),
         }
     }
 
@@ -96,12 +104,19 @@ fn not(f: Filter) -> Filter {
     Filter::Not(Box::new(f))
 }
 
-/// The agents a job selects: the request's ids or kuery. A kuery selects only agents enrolled
-/// before the request, and leaves out agents on hosted policies unless forced (as Kibana does);
-/// named agents on hosted policies are selected and refused with an error result.
-fn selection(spec: &Spec, hosted: &HashSet<String>) -> Result<Filter> {
+/// The agents a job selects: the request's ids or kuery, among the agents of its space (on no
+/// `hidden` policy). A kuery selects only agents enrolled before the request, and leaves out
+/// agents on hosted policies unless forced (as Kibana does); named agents on hosted policies
+/// are selected and refused with an error result.
+fn selection(spec: &Spec, hosted: &HashSet<String>, hidden: &[String]) -> Result<Filter> {
     let include_inactive = spec.request["includeInactive"] == json!(true);
     let mut filters = vec![bulk_selector(&spec.request["agents"], include_inactive)?];
+    if !hidden.is_empty() {
+        filters.push(crate::space::exclude_policies(
+            column_target("policy_id"),
+            hidden,
+        ));
+    }
     if spec.by_kuery() {
         filters.push(Filter::Range(
             column_target("enrolled_at"),
@@ -214,7 +229,7 @@ impl Fleet {
     /// batches for a moment; whatever remains continues in the background.
     pub(crate) async fn start_bulk(&self, spec: Spec, action: Value) -> Result<String> {
         // Refuse a bad selector before anything is stored.
-        selection(&spec, &HashSet::new())?;
+        selection(&spec, &HashSet::new(), &[])?;
         let action_id = action["action_id"]
             .as_str()
             .expect("actions carry their id")
@@ -331,7 +346,12 @@ impl Fleet {
             return Ok(true);
         }
         let hosted = hosted_policies(tx.as_mut()).await?;
-        let selected = selection(&spec, &hosted)?;
+        let hidden = crate::space::scope(
+            spec.space.clone(),
+            crate::space::hidden_policy_ids(tx.as_mut()),
+        )
+        .await?;
+        let selected = selection(&spec, &hosted, &hidden)?;
         // Kibana's `total` (agents selected) grows by each batch, so no batch waits for a count
         // of the whole selection; it is exact once the job is done.
         let mut total = action.body["total"].as_u64().unwrap_or(0);
@@ -342,12 +362,13 @@ impl Fleet {
                     .iter()
                     .filter_map(|v| v.as_str().map(String::from))
                     .collect();
+                // An agent of another space is not found, as in that space's own lists.
+                let visible = Filter::And(vec![
+                    bulk_selector(&spec.request["agents"], true)?,
+                    crate::space::exclude_policies(column_target("policy_id"), &hidden),
+                ]);
                 let found: HashSet<String> = tx
-                    .agent_ids(
-                        &bulk_selector(&spec.request["agents"], true)?,
-                        None,
-                        names.len() as u64 + 1,
-                    )
+                    .agent_ids(&visible, None, names.len() as u64 + 1)
                     .await?
                     .into_iter()
                     .collect();

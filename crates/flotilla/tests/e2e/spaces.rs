@@ -85,6 +85,20 @@ both_backends_with! { fixture();
         let (status, _) = srv.get(&format!("/api/fleet/agents/{ops_agent}")).await;
         assert_eq!(status, 404);
 
+        // Bulk actions touch only the agents of the request's space: another space's agent named
+        // by id is not found, and a kuery matching both hosts selects only this space's.
+        let unenrolling = |v: &serde_json::Value| v["item"].get("unenrollment_started_at").is_some_and(|t| !t.is_null());
+        let (status, res) = srv.post("/api/fleet/agents/bulk_unenroll", json!({"agents": [ops_agent]})).await;
+        assert_eq!(status, 200, "{res}");
+        let (_, ops_item) = srv.get(&format!("/s/ops/api/fleet/agents/{ops_agent}")).await;
+        assert!(!unenrolling(&ops_item), "{ops_item}");
+        let (status, res) = srv.post("/s/ops/api/fleet/agents/bulk_unenroll", json!({"agents": "local_metadata.host.hostname:*-host"})).await;
+        assert_eq!(status, 200, "{res}");
+        let (_, ops_item) = srv.get(&format!("/s/ops/api/fleet/agents/{ops_agent}")).await;
+        assert!(unenrolling(&ops_item), "{ops_item}");
+        let (_, def_item) = srv.get(&format!("/api/fleet/agents/{def_agent}")).await;
+        assert!(!unenrolling(&def_item), "{def_item}");
+
         // A space id Kibana would not accept.
         let (status, _) = srv.get("/s/Not%20A%20Space/api/fleet/agent_policies").await;
         assert_eq!(status, 404);
