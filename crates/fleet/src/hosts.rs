@@ -450,13 +450,24 @@ impl Fleet {
     /// outputs, hosts and sources stop using a deleted proxy), with a new revision for each
     /// affected policy.
     pub async fn delete_setting(&self, s: &Setting, id: &str) -> Result<Value> {
+        self.delete_setting_as(s, id, false).await
+    }
+
+    /// The same; `from_config` (the preconfiguration no longer declares it) may delete a
+    /// preconfigured object.
+    pub(crate) async fn delete_setting_as(
+        &self,
+        s: &Setting,
+        id: &str,
+        from_config: bool,
+    ) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Write).await?;
         tx.lock_kind(s.kind).await?;
         let existing = tx
             .get(s.kind, id)
             .await?
             .ok_or_else(|| FleetError::NotFound((s.not_found)(id)))?;
-        if existing.body["is_preconfigured"] == json!(true) {
+        if existing.body["is_preconfigured"] == json!(true) && !from_config {
             return Err(bad((s.preconfigured_undeletable)(id)));
         }
         if s.has_default && existing.body["is_default"] == json!(true) {

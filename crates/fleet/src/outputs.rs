@@ -621,9 +621,15 @@ impl Fleet {
 
     /// `DELETE /outputs/{id}`: policies using it fall back to the default output.
     pub async fn delete_output(&self, id: &str) -> Result<Value> {
+        self.delete_output_as(id, false).await
+    }
+
+    /// The same; `from_config` (the preconfiguration no longer declares it) may delete a
+    /// preconfigured output.
+    pub(crate) async fn delete_output_as(&self, id: &str, from_config: bool) -> Result<Value> {
         let (mut tx, existing) = self.locked_output(id).await?;
         let o = &existing.body;
-        if o["is_preconfigured"] == json!(true) {
+        if o["is_preconfigured"] == json!(true) && !from_config {
             return Err(refused(format!(
                 "Preconfigured output {id} cannot be deleted outside of kibana config file."
             )));

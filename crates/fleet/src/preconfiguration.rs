@@ -4,7 +4,7 @@
 //! `xpack.fleet.*` preconfiguration, as policy-as-code.
 
 use serde_json::{json, Value};
-use store::{Kind, Mode};
+use store::{Filter, Kind, Mode, Query, Scalar};
 
 use crate::auth::{Principal, Role};
 use crate::error::{FleetError, Result};
@@ -72,7 +72,74 @@ impl Fleet {
         for item in entries(pre, "agent_policies")? {
             changed += usize::from(self.preconfigure_policy(item).await?);
         }
+        // Proxies last: an output or host deleted here may have been what used one.
+        for (name, setting) in [
+            ("outputs", None),
+            ("fleet_server_hosts", Some(&FLEET_SERVER_HOSTS)),
+            ("agent_download_sources", Some(&DOWNLOAD_SOURCES)),
+            ("proxies", Some(&PROXIES)),
+        ] {
+            let declared: Vec<&str> = entries(pre, name)?
+                .iter()
+                .filter_map(|i| i["id"].as_str())
+                .collect();
+            changed += self.release_undeclared(setting, &declared).await?;
+        }
         Ok(changed)
+    }
+
+    /// Objects marked preconfigured that the file no longer declares, as Kibana's setup treats
+    /// them: a default (output, Fleet Server host, download source) or a proxy still in use
+    /// stays and becomes editable; anything else is deleted, references to it cleared and the
+    /// policies using it given a new revision. Returns how many it changed.
+    async fn release_undeclared(
+        &self,
+        setting: Option<&Setting>,
+        declared: &[&str],
+    ) -> Result<usize> {
+        let kind = setting.map_or(Kind::Output, Setting::kind);
+        let marked = {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            let query = Query {
+                filter: Filter::Eq(store::doc_field("is_preconfigured"), Scalar::Bool(true)),
+                ..Default::default()
+            };
+            tx.find(kind, &query).await?
+        };
+        let mut changed = 0;
+        for doc in marked.iter().filter(|d| !declared.contains(&d.id.as_str())) {
+            let keep = match kind {
+                Kind::Proxy => self.proxy_in_use(&doc.id).await?,
+                _ => {
+                    doc.body["is_default"] == json!(true)
+                        || doc.body["is_default_monitoring"] == json!(true)
+                }
+            };
+            if keep {
+                self.set_preconfigured(kind, &doc.id, false).await?;
+                tracing::info!(kind = kind.as_str(), id = %doc.id, "no longer preconfigured; kept");
+            } else {
+                match setting {
+                    None => self.delete_output_as(&doc.id, true).await?,
+                    Some(s) => self.delete_setting_as(s, &doc.id, true).await?,
+                };
+                tracing::info!(kind = kind.as_str(), id = %doc.id, "no longer preconfigured; deleted");
+            }
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    /// Whether an output, Fleet Server host or download source goes through proxy `id`.
+    async fn proxy_in_use(&self, id: &str) -> Result<bool> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let uses = Filter::Eq(store::doc_field("proxy_id"), Scalar::Str(id.into()));
+        for kind in [Kind::Output, Kind::FleetServerHost, Kind::DownloadSource] {
+            if tx.count(kind, &uses).await? > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// One output (`setting` None) or settings object: created, or updated when it differs.
@@ -113,17 +180,17 @@ impl Fleet {
                 };
             }
         }
-        self.mark_preconfigured(kind, &id).await?;
+        self.set_preconfigured(kind, &id, true).await?;
         tracing::info!(kind = kind.as_str(), id, "preconfigured");
         Ok(true)
     }
 
-    async fn mark_preconfigured(&self, kind: Kind, id: &str) -> Result<()> {
+    async fn set_preconfigured(&self, kind: Kind, id: &str, marked: bool) -> Result<()> {
         let mut tx = self.store.begin(Mode::Write).await?;
         if let Some(doc) = tx.get(kind, id).await? {
-            if doc.body["is_preconfigured"] != json!(true) {
+            if doc.body["is_preconfigured"] != json!(marked) {
                 let mut body = doc.body.clone();
-                body["is_preconfigured"] = json!(true);
+                body["is_preconfigured"] = json!(marked);
                 tx.update(kind, id, Some(doc.version), &body).await?;
             }
         }
@@ -264,7 +331,7 @@ impl Fleet {
                 self.update_agent_policy(&who, &id, &body).await?;
             }
         }
-        self.mark_preconfigured(Kind::AgentPolicy, &id).await?;
+        self.set_preconfigured(Kind::AgentPolicy, &id, true).await?;
         tracing::info!(agent_policy_id = id, "preconfigured");
         Ok(true)
     }

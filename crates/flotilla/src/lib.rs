@@ -148,13 +148,17 @@ pub async fn start_with_store(
     // Kibana's setup: the default output, Fleet Server host and download source.
     fleet.ensure_default_output().await?;
     fleet.ensure_default_hosts().await?;
-    if let Some(pre) = &config.preconfiguration {
-        let changed = fleet
-            .apply_preconfiguration(pre)
-            .await
-            .context("cannot apply the preconfiguration")?;
-        tracing::info!(changed, "preconfiguration applied");
-    }
+    // Also without a preconfiguration: what an earlier file declared is released.
+    let no_preconfiguration = serde_json::json!({});
+    let pre = config
+        .preconfiguration
+        .as_ref()
+        .unwrap_or(&no_preconfiguration);
+    let changed = fleet
+        .apply_preconfiguration(pre)
+        .await
+        .context("cannot apply the preconfiguration")?;
+    tracing::info!(changed, "preconfiguration applied");
     fleet.ensure_uninstall_tokens().await?;
     fleet.ensure_signing_key().await?;
     let generated_password = fleet

@@ -315,7 +315,10 @@ fn preconfiguration(ls_host: &str) -> Value {
     json!({
         "proxies": [{"id": "corp-proxy", "name": "Corp", "url": "http://proxy.corp:3128"}],
         "outputs": [{"id": "ls-prod", "name": "Logstash prod", "type": "logstash", "hosts": [ls_host], "proxy_id": "corp-proxy"}],
-        "fleet_server_hosts": [{"id": "fs-prod", "name": "Fleet prod", "host_urls": ["https://fleet.corp:8220"]}],
+        "fleet_server_hosts": [
+            {"id": "fs-prod", "name": "Fleet prod", "host_urls": ["https://fleet.corp:8220"]},
+            {"id": "fs-default", "name": "Fleet default", "host_urls": ["https://fleet-default.corp:8220"], "is_default": true},
+        ],
         "agent_policies": [{"id": "linux-prod", "name": "Linux prod", "namespace": "prod", "data_output_id": "ls-prod", "fleet_server_host_id": "fs-prod"}],
     })
 }
@@ -381,6 +384,38 @@ mod preconfigured_objects {
             rev + 1,
             "the policy using it has a new revision"
         );
+
+        // What the file no longer declares is released, as Kibana's setup does: the output and
+        // host nothing else needs are deleted (the policy falls back to the defaults, with a
+        // new revision), then the proxy nothing uses any more; the default host stays, editable.
+        srv.preconfiguration = None;
+        srv.restart().await;
+        for gone in [
+            "/api/fleet/outputs/ls-prod",
+            "/api/fleet/fleet_server_hosts/fs-prod",
+            "/api/fleet/proxies/corp-proxy",
+        ] {
+            let (status, res) = srv.get(gone).await;
+            assert_eq!(status, 404, "{gone}: {res}");
+        }
+        let (_, policy) = srv.get("/api/fleet/agent_policies/linux-prod").await;
+        assert!(policy["item"]["data_output_id"].is_null(), "{policy}");
+        assert_eq!(
+            policy["item"]["revision"],
+            rev + 3,
+            "one revision for each setting it used that went: {policy}"
+        );
+        let (status, host) = srv.get("/api/fleet/fleet_server_hosts/fs-default").await;
+        assert_eq!(status, 200, "{host}");
+        assert_eq!(host["item"]["is_preconfigured"], false);
+        assert_eq!(host["item"]["is_default"], true);
+        let (status, res) = srv
+            .put(
+                "/api/fleet/fleet_server_hosts/fs-default",
+                json!({"name": "Fleet default (edited)"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{res}");
         srv.stop().await;
     }
 
