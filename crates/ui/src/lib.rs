@@ -64,13 +64,32 @@ pub fn router(fleet: Fleet) -> Router {
         .route("/app/{*page}", get(app_page))
         .route("/ui/{*file}", get(asset))
         .with_state(fleet)
-        // Swagger UI's own files (from the swagger-ui-dist crate), for the API docs page; the
-        // page itself is ours (`/app/api_docs`), under the same CSP as every other page.
-        .merge(swagger_ui_dist::generate_routes(ApiDefinition {
-            uri_prefix: "/ui/swagger",
-            api_definition: OpenApiSource::Uri("/api/oas"),
-            title: Some("Flotilla Fleet API"),
-        }))
+        .merge(swagger_assets())
+}
+
+/// Swagger UI's script and style (from the swagger-ui-dist crate) for the API docs page, which
+/// is ours (`/app/api_docs`). The crate's own pages (an index and an OAuth2 redirect, with
+/// inline scripts) are not served; its files get the same security headers as ours.
+fn swagger_assets() -> Router {
+    swagger_ui_dist::generate_routes(ApiDefinition {
+        uri_prefix: "/ui/swagger",
+        api_definition: OpenApiSource::Uri("/api/oas"),
+        title: Some("Flotilla Fleet API"),
+    })
+    .layer(axum::middleware::from_fn(
+        |req: Request, next: axum::middleware::Next| async move {
+            let path = req.uri().path();
+            let asset = path.ends_with("/swagger-ui-bundle.js")
+                || path.ends_with("/swagger-ui.css")
+                || path.ends_with(".map");
+            if !asset {
+                return (StatusCode::NOT_FOUND, "Not Found").into_response();
+            }
+            let mut res = next.run(req).await;
+            secure_headers(res.headers_mut());
+            res
+        },
+    ))
 }
 
 async fn login_page() -> Response {

@@ -182,6 +182,35 @@ async fn pages_and_every_module_they_import_are_served() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+    // Swagger UI's script and style for the API docs page, with our headers; not its own pages.
+    for asset in [
+        "/ui/swagger/swagger-ui-bundle.js",
+        "/ui/swagger/swagger-ui.css",
+    ] {
+        let res = browser()
+            .get(format!("{}{asset}", srv.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{asset}");
+        let csp = res.headers()[CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("default-src 'self'"), "{asset}: {csp}");
+    }
+    for page in [
+        "/ui/swagger",
+        "/ui/swagger/",
+        "/ui/swagger/oauth2-redirect.html",
+    ] {
+        let res = browser()
+            .get(format!("{}{page}", srv.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{page}");
+    }
     srv.stop().await;
 }
 
