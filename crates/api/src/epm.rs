@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use fleet::auth::Principal;
+use fleet::package_tasks::PackageTask;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
@@ -130,19 +131,19 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/fleet/epm/packages/_bulk_upgrade",
-            post(not_yet("Bulk package upgrade tasks")),
+            post(|s, who, q, body| start_task(s, who, q, body, PackageTask::Upgrade)),
         )
         .route(
             "/api/fleet/epm/packages/_bulk_upgrade/{task}",
-            get(not_yet("Bulk package upgrade tasks")),
+            get(|s, id, q| task_status(s, id, q, PackageTask::Upgrade)),
         )
         .route(
             "/api/fleet/epm/packages/_bulk_uninstall",
-            post(not_yet("Bulk package uninstall tasks")),
+            post(|s, who, q, body| start_task(s, who, q, body, PackageTask::Uninstall)),
         )
         .route(
             "/api/fleet/epm/packages/_bulk_uninstall/{task}",
-            get(not_yet("Bulk package uninstall tasks")),
+            get(|s, id, q| task_status(s, id, q, PackageTask::Uninstall)),
         )
         .route(
             "/api/fleet/epm/packages/_bulk_rollback",
@@ -243,6 +244,29 @@ async fn bulk_install(
             .bulk_install_packages(&who, &body, prerelease)
             .await?,
     ))
+}
+
+/// `POST /epm/packages/_bulk_upgrade` and `_bulk_uninstall`.
+async fn start_task(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    q: QueryParams,
+    JsonBody(body): JsonBody,
+    task: PackageTask,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.start_package_task(&who, task, &body).await?))
+}
+
+/// `GET /epm/packages/_bulk_upgrade/{taskId}` and `_bulk_uninstall/{taskId}`.
+async fn task_status(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+    task: PackageTask,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.package_task_status(task, &id).await?))
 }
 
 async fn installed(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {

@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod hub;
 pub mod outputs;
 pub mod package_policies;
+pub mod package_tasks;
 pub mod preconfiguration;
 pub mod query;
 pub mod rollback;

@@ -57,6 +57,8 @@ pub enum Kind {
     PackagePolicy,
     /// An installed package (id = package name); its archive is in `package_archive`.
     Package,
+    /// A bulk package operation's outcome (Kibana keeps it in a task-manager task).
+    PackageTask,
 }
 
 impl Kind {
@@ -76,6 +78,7 @@ impl Kind {
             Kind::MessageSigningKey => "fleet-message-signing-keys",
             Kind::PackagePolicy => "ingest-package-policies",
             Kind::Package => "epm-packages",
+            Kind::PackageTask => "fleet-packages-bulk-operations",
         }
     }
 }

@@ -374,3 +374,106 @@ async fn from_the_registry(backend: crate::support::Backend) {
     );
     srv.stop().await;
 }
+
+/// A package folder as a zip archive under `<name>-<version>/`, its manifest's version replaced.
+fn zip_of_dir_as(dir: &std::path::Path, from_version: &str, to_version: &str) -> Vec<u8> {
+    fn walk(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else {
+                let rel = path
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files);
+    let name = dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace(&format!("-{from_version}"), "");
+    let entries: Vec<(String, Vec<u8>)> = files
+        .into_iter()
+        .map(|(rel, data)| {
+            let data = if rel == "manifest.yml" {
+                String::from_utf8(data)
+                    .unwrap()
+                    .replace(
+                        &format!("version: {from_version}"),
+                        &format!("version: {to_version}"),
+                    )
+                    .into_bytes()
+            } else {
+                data
+            };
+            (format!("{name}-{to_version}/{rel}"), data)
+        })
+        .collect();
+    let refs: Vec<(&str, &[u8])> = entries
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect();
+    zip_of(&refs)
+}
+
+both_backends_with! { local_packages();
+    async fn bulk_upgrade_and_uninstall_tasks_report_per_package(srv: TestServer) {
+        // Only installed packages, and at least one.
+        let (status, res) = srv.post("/api/fleet/epm/packages/_bulk_upgrade", json!({"packages": [{"name": "nginx"}, {"name": "system"}]})).await;
+        assert_eq!(status, 400, "{res}");
+        assert_eq!(res["message"], "Cannot upgrade non-installed packages: nginx, system");
+        let (status, res) = srv.post("/api/fleet/epm/packages/_bulk_uninstall", json!({"packages": []})).await;
+        assert_eq!(status, 400, "{res}");
+        let (status, res) = srv.post("/api/fleet/epm/packages/_bulk_uninstall", json!({"packages": [{"name": "nginx"}]})).await;
+        assert_eq!(status, 400, "a version is required to uninstall: {res}");
+
+        // flotilla_test 0.9.0 installed by upload and used by a policy; 1.0.0 is local.
+        let older = zip_of_dir_as(&fixture_package("flotilla_test-1.0.0"), "1.0.0", "0.9.0");
+        let (status, res) = upload(&srv, older, "application/zip").await;
+        assert_eq!(status, 200, "{res}");
+        let p = srv.create_policy(json!({"name": "p", "namespace": "default"})).await;
+        let (status, pp) = srv.post("/api/fleet/package_policies", json!({"name": "svc", "policy_ids": [p["id"]], "package": {"name": "flotilla_test", "version": "0.9.0"}})).await;
+        assert_eq!(status, 200, "{pp}");
+        let pp_id = pp["item"]["id"].as_str().unwrap().to_string();
+
+        let (status, res) = srv.post("/api/fleet/epm/packages/_bulk_upgrade", json!({"packages": [{"name": "flotilla_test"}], "upgrade_package_policies": true})).await;
+        assert_eq!(status, 200, "{res}");
+        let task = res["taskId"].as_str().unwrap().to_string();
+        let (status, state) = srv.get(&format!("/api/fleet/epm/packages/_bulk_upgrade/{task}")).await;
+        assert_eq!(status, 200, "{state}");
+        assert_eq!(state, json!({"status": "success", "results": [{"name": "flotilla_test", "success": true}]}));
+        let (_, info) = srv.get("/api/fleet/epm/packages/flotilla_test").await;
+        assert_eq!(info["item"]["installationInfo"]["version"], "1.0.0", "{info}");
+        let (_, got) = srv.get(&format!("/api/fleet/package_policies/{pp_id}")).await;
+        assert_eq!(got["item"]["package"]["version"], "1.0.0", "{got}");
+
+        // Uninstall: a package in use fails on its own; a free one goes.
+        let (status, res) = srv.post("/api/fleet/epm/packages/nginx/1.5.0", Value::Null).await;
+        assert_eq!(status, 200, "{res}");
+        let (status, res) = srv.post("/api/fleet/epm/packages/_bulk_uninstall", json!({"packages": [{"name": "flotilla_test", "version": "1.0.0"}, {"name": "nginx", "version": "1.5.0"}]})).await;
+        assert_eq!(status, 200, "{res}");
+        let task = res["taskId"].as_str().unwrap().to_string();
+        let (_, state) = srv.get(&format!("/api/fleet/epm/packages/_bulk_uninstall/{task}")).await;
+        assert_eq!(state["status"], "failed", "{state}");
+        assert_eq!(state["results"][0], json!({"name": "flotilla_test", "success": false, "error": {"message": "Unable to remove package with existing package policy(s) in use by agent(s)"}}));
+        assert_eq!(state["results"][1], json!({"name": "nginx", "success": true}));
+        let (_, info) = srv.get("/api/fleet/epm/packages/nginx/1.5.0").await;
+        assert_eq!(info["item"]["status"], "not_installed");
+        let (_, info) = srv.get("/api/fleet/epm/packages/flotilla_test").await;
+        assert_eq!(info["item"]["status"], "installed");
+
+        // A task is read under its own operation only.
+        let (status, _) = srv.get(&format!("/api/fleet/epm/packages/_bulk_upgrade/{task}")).await;
+        assert_eq!(status, 404);
+        let (status, res) = srv.get("/api/fleet/epm/packages/_bulk_uninstall/nope").await;
+        assert_eq!(status, 404, "{res}");
+        srv.stop().await;
+    }
+}

@@ -1,0 +1,228 @@
+//! Bulk package operations, `POST /epm/packages/_bulk_upgrade` and `_bulk_uninstall`: Kibana
+//! checks every package is installed, schedules a task and answers its id; the status read
+//! (`GET .../{taskId}`) says `pending` until the task is done, then `success`, or `failed` when
+//! any package failed, with a result per package. Flotilla installs no Elasticsearch or Kibana
+//! assets, so the work is short: it runs before the answer, and the task document keeps the
+//! outcome for the status read on any node sharing the store.
+
+use serde_json::{json, Value};
+use store::{Filter, Kind, Mode, Query, Scalar};
+
+use crate::auth::Principal;
+use crate::error::{FleetError, Result};
+use crate::time::now;
+use crate::validate::{check_body, opt, req, Field, Ty, BOOL, STR};
+use crate::Fleet;
+
+static UPGRADE_PACKAGE: &[Field] = &[req("name", STR), opt("version", STR)];
+static UNINSTALL_PACKAGE: &[Field] = &[req("name", STR), req("version", STR)];
+static UPGRADE_ITEM: Ty = Ty::Object(UPGRADE_PACKAGE);
+static UNINSTALL_ITEM: Ty = Ty::Object(UNINSTALL_PACKAGE);
+static UPGRADE: &[Field] = &[
+    req("packages", Ty::Array(&UPGRADE_ITEM)),
+    opt("force", BOOL),
+    opt("prerelease", BOOL),
+    opt("upgrade_package_policies", BOOL),
+];
+static UNINSTALL: &[Field] = &[
+    req("packages", Ty::Array(&UNINSTALL_ITEM)),
+    opt("force", BOOL),
+];
+
+/// Which bulk package operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageTask {
+    Upgrade,
+    Uninstall,
+}
+
+impl PackageTask {
+    /// Kibana's task `type`.
+    fn name(self) -> &'static str {
+        match self {
+            PackageTask::Upgrade => "bulk_upgrade",
+            PackageTask::Uninstall => "bulk_uninstall",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            PackageTask::Upgrade => "upgrade",
+            PackageTask::Uninstall => "uninstall",
+        }
+    }
+
+    fn schema(self) -> &'static [Field] {
+        match self {
+            PackageTask::Upgrade => UPGRADE,
+            PackageTask::Uninstall => UNINSTALL,
+        }
+    }
+}
+
+/// A task's status from its per-package results, as Kibana derives it.
+fn status(results: &Value) -> &'static str {
+    let failed = results
+        .as_array()
+        .is_some_and(|r| r.iter().any(|x| x["success"] != json!(true)));
+    if failed {
+        "failed"
+    } else {
+        "success"
+    }
+}
+
+impl Fleet {
+    /// `POST /epm/packages/_bulk_upgrade` / `_bulk_uninstall`: `{"taskId": ...}`.
+    pub async fn start_package_task(
+        &self,
+        who: &Principal,
+        task: PackageTask,
+        body: &Value,
+    ) -> Result<Value> {
+        check_body("request body", body, task.schema())?;
+        let packages = body["packages"].as_array().cloned().unwrap_or_default();
+        if packages.is_empty() {
+            return Err(FleetError::BadRequest(
+                "[request body.packages]: array size is [0], but cannot be smaller than [1]".into(),
+            ));
+        }
+        let flag = |k: &str| body[k].as_bool().unwrap_or(false);
+        let missing: Vec<&str> = {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            let mut missing = Vec::new();
+            for p in &packages {
+                let name = p["name"].as_str().unwrap_or_default();
+                if Self::installed(tx.as_mut(), name).await?.is_none() {
+                    missing.push(name);
+                }
+            }
+            missing
+        };
+        if !missing.is_empty() {
+            return Err(FleetError::BadRequest(format!(
+                "Cannot {} non-installed packages: {}",
+                task.verb(),
+                missing.join(", ")
+            )));
+        }
+        // One package after the other, each on its own; a failure is that package's result.
+        let mut results = Vec::with_capacity(packages.len());
+        for p in &packages {
+            let name = p["name"].as_str().unwrap_or_default();
+            let version = p["version"].as_str();
+            let outcome = match task {
+                PackageTask::Upgrade => {
+                    self.upgrade_one(
+                        who,
+                        name,
+                        version,
+                        flag("prerelease"),
+                        flag("force"),
+                        flag("upgrade_package_policies"),
+                    )
+                    .await
+                }
+                PackageTask::Uninstall => self
+                    .uninstall_package(name, version, flag("force"))
+                    .await
+                    .map(|_| ()),
+            };
+            results.push(match outcome {
+                Ok(()) => json!({ "name": name, "success": true }),
+                Err(e) => {
+                    tracing::warn!(package = name, task = task.name(), error = %e, "bulk package operation failed");
+                    json!({ "name": name, "success": false, "error": { "message": e.to_string() } })
+                }
+            });
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let doc = json!({
+            "type": task.name(),
+            "results": results,
+            "created_at": now(),
+            "created_by": who.username,
+        });
+        let mut tx = self.store.begin(Mode::Write).await?;
+        tx.insert(Kind::PackageTask, &id, &doc).await?;
+        tx.commit().await?;
+        tracing::info!(task_id = %id, task = task.name(), status = status(&doc["results"]), "bulk package operation done");
+        Ok(json!({ "taskId": id }))
+    }
+
+    /// `GET /epm/packages/_bulk_upgrade/{taskId}` / `_bulk_uninstall/{taskId}`.
+    pub async fn package_task_status(&self, task: PackageTask, id: &str) -> Result<Value> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let doc = tx
+            .get(Kind::PackageTask, id)
+            .await?
+            .filter(|d| d.body["type"] == json!(task.name()))
+            .ok_or_else(|| {
+                FleetError::NotFound(format!(
+                    "Saved object [task/fleet:packages-bulk-operations:{id}] not found"
+                ))
+            })?;
+        let results = doc.body["results"].clone();
+        Ok(json!({ "status": status(&results), "results": results }))
+    }
+
+    /// One package of a bulk upgrade: installed at `version` (else the newest a source has),
+    /// then, when asked, the package policies of the request's space that use it upgraded too.
+    async fn upgrade_one(
+        &self,
+        who: &Principal,
+        name: &str,
+        version: Option<&str>,
+        prerelease: bool,
+        force: bool,
+        upgrade_policies: bool,
+    ) -> Result<()> {
+        self.install_package(who, name, version, prerelease, force)
+            .await?;
+        if !upgrade_policies {
+            return Ok(());
+        }
+        let ids: Vec<String> = {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            let query = Query {
+                filter: Filter::And(vec![
+                    Filter::Eq(store::doc_field("package.name"), Scalar::Str(name.into())),
+                    crate::space::filter("spaceIds"),
+                ]),
+                ..Default::default()
+            };
+            tx.find(Kind::PackagePolicy, &query)
+                .await?
+                .into_iter()
+                .map(|d| d.id)
+                .collect()
+        };
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let outcome = self
+            .upgrade_package_policies(who, &json!({ "packagePolicyIds": ids }), false)
+            .await?;
+        let errors: Vec<String> = outcome
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["success"] != json!(true))
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r["statusCode"],
+                    r["body"]["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(FleetError::BadRequest(format!(
+                "Package policies upgrade for {name} failed:\n{}",
+                errors.join("\n")
+            )))
+        }
+    }
+}
