@@ -147,16 +147,13 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/fleet/epm/packages/_bulk_rollback",
-            post(not_yet("Package rollback")),
+            post(|s, who, q, body| start_task(s, who, q, body, PackageTask::Rollback)),
         )
         .route(
             "/api/fleet/epm/packages/_bulk_rollback/{task}",
-            get(not_yet("Package rollback")),
+            get(|s, id, q| task_status(s, id, q, PackageTask::Rollback)),
         )
-        .route(
-            "/api/fleet/epm/packages/{name}/rollback",
-            post(not_yet("Package rollback")),
-        )
+        .route("/api/fleet/epm/packages/{name}/rollback", post(rollback))
         .route(
             "/api/fleet/epm/packages/{name}/review_upgrade",
             post(not_yet("Package upgrade review")),
@@ -246,7 +243,17 @@ async fn bulk_install(
     ))
 }
 
-/// `POST /epm/packages/_bulk_upgrade` and `_bulk_uninstall`.
+async fn rollback(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(&[])?;
+    Ok(Json(s.fleet.rollback_package(&who, &name).await?))
+}
+
+/// `POST /epm/packages/_bulk_upgrade`, `_bulk_uninstall` and `_bulk_rollback`.
 async fn start_task(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -258,7 +265,7 @@ async fn start_task(
     Ok(Json(s.fleet.start_package_task(&who, task, &body).await?))
 }
 
-/// `GET /epm/packages/_bulk_upgrade/{taskId}` and `_bulk_uninstall/{taskId}`.
+/// `GET /epm/packages/_bulk_{upgrade,uninstall,rollback}/{taskId}`.
 async fn task_status(
     State(s): State<AppState>,
     Path(id): Path<String>,

@@ -144,9 +144,9 @@ pub static OPERATIONS: &[Operation] = &[
     op("GET", "/api/fleet/epm/packages/_bulk_upgrade/{taskId}", EPM, "Bulk package upgrade status", NONE),
     op("POST", "/api/fleet/epm/packages/_bulk_uninstall", EPM, "Bulk package uninstall", NONE),
     op("GET", "/api/fleet/epm/packages/_bulk_uninstall/{taskId}", EPM, "Bulk package uninstall status", NONE),
-    op("POST", "/api/fleet/epm/packages/_bulk_rollback", EPM, "Bulk package rollback task (not supported)", NONE),
-    op("GET", "/api/fleet/epm/packages/_bulk_rollback/{taskId}", EPM, "Bulk package rollback task status (not supported)", NONE),
-    op("POST", "/api/fleet/epm/packages/{pkgName}/rollback", EPM, "Roll a package back (not supported)", NONE),
+    op("POST", "/api/fleet/epm/packages/_bulk_rollback", EPM, "Bulk package rollback", NONE),
+    op("GET", "/api/fleet/epm/packages/_bulk_rollback/{taskId}", EPM, "Bulk package rollback status", NONE),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/rollback", EPM, "Roll a package back", NONE),
     op("POST", "/api/fleet/epm/packages/{pkgName}/review_upgrade", EPM, "Review a package upgrade (not supported)", NONE),
     // Package policies
     op("GET", "/api/fleet/package_policies", PACKAGE_POLICIES, "List integration policies (KQL kuery, paging, sort)", pp::LIST_QUERY),

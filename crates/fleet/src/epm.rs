@@ -267,7 +267,18 @@ impl Fleet {
                 return Ok(false);
             }
         }
-        let body = installation(p, source, who, &now());
+        let mut body = installation(p, source, who, &now());
+        // An upgrade remembers what it replaced, for a rollback; a downgrade (the rollback
+        // itself) forgets it.
+        if let Some(old) = existing.as_ref().and_then(|d| d.body["version"].as_str()) {
+            let newer = matches!(
+                (semver::Version::parse(&p.version), semver::Version::parse(old)),
+                (Ok(new), Ok(old)) if new > old
+            );
+            if newer {
+                body["previous_version"] = json!(old);
+            }
+        }
         tx.archive_put(&p.name, &p.version, &p.to_zip()).await?;
         match existing {
             Some(doc) => {

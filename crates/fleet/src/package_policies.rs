@@ -147,6 +147,20 @@ pub(crate) fn to_item(doc: &Doc) -> Value {
 }
 
 /// The agent policies a request names (`policy_ids`, or the deprecated `policy_id`).
+/// Deletes a stored package policy, its copy kept for a rollback and the secrets only they used,
+/// inside the caller's transaction.
+async fn delete_stored(tx: &mut dyn Tx, doc: &Doc) -> Result<()> {
+    tx.delete(Kind::PackagePolicy, &doc.id).await?;
+    let prev = tx.get(Kind::PackagePolicyPrevious, &doc.id).await?;
+    tx.delete(Kind::PackagePolicyPrevious, &doc.id).await?;
+    let mut refs = crate::secrets::references(&doc.body);
+    refs.extend(
+        prev.iter()
+            .flat_map(|p| crate::secrets::references(&p.body)),
+    );
+    crate::secrets::delete_unreferenced(tx, &refs).await
+}
+
 /// `secret_references` for the secrets the policy's vars refer to; absent when none, as in
 /// Kibana.
 fn set_secret_references(attrs: &mut Map<String, Value>) {
@@ -681,6 +695,22 @@ impl Fleet {
         if !same_version {
             self.install_in_tx(tx.as_mut(), who, &built.package, "registry", false)
                 .await?;
+            // What a package rollback restores: the policy as it was on the old version.
+            match tx.get(Kind::PackagePolicyPrevious, id).await? {
+                Some(prev) => {
+                    tx.update(
+                        Kind::PackagePolicyPrevious,
+                        id,
+                        Some(prev.version),
+                        &current.body,
+                    )
+                    .await?;
+                }
+                None => {
+                    tx.insert(Kind::PackagePolicyPrevious, id, &current.body)
+                        .await?;
+                }
+            }
         }
         secrets.store(tx.as_mut()).await?;
         let doc = tx
@@ -765,9 +795,7 @@ impl Fleet {
         if doc.body["is_managed"] == json!(true) && !force {
             return Err(bad(format!("Cannot delete managed package policy {id}")));
         }
-        tx.delete(Kind::PackagePolicy, id).await?;
-        crate::secrets::delete_unreferenced(tx.as_mut(), &crate::secrets::references(&doc.body))
-            .await?;
+        delete_stored(tx.as_mut(), &doc).await?;
         let bumped = self.bump_agent_policies(tx.as_mut(), &ids).await?;
         tx.commit().await?;
         self.announce(&bumped);
@@ -786,9 +814,7 @@ impl Fleet {
             let mut ids = crate::validate::string_array(&doc.body["policy_ids"]);
             ids.retain(|i| i != agent_policy_id);
             if ids.is_empty() {
-                tx.delete(Kind::PackagePolicy, &doc.id).await?;
-                crate::secrets::delete_unreferenced(tx, &crate::secrets::references(&doc.body))
-                    .await?;
+                delete_stored(tx, &doc).await?;
             } else {
                 let mut body = doc.body.clone();
                 body["policy_ids"] = json!(ids);

@@ -1,4 +1,5 @@
-//! Bulk package operations, `POST /epm/packages/_bulk_upgrade` and `_bulk_uninstall`: Kibana
+//! Bulk package operations, `POST /epm/packages/_bulk_upgrade`, `_bulk_uninstall` and
+//! `_bulk_rollback`, and the rollback of one package (`POST /epm/packages/{name}/rollback`): Kibana
 //! checks every package is installed, schedules a task and answers its id; the status read
 //! (`GET .../{taskId}`) says `pending` until the task is done, then `success`, or `failed` when
 //! any package failed, with a result per package. Flotilla installs no Elasticsearch or Kibana
@@ -28,12 +29,16 @@ static UNINSTALL: &[Field] = &[
     req("packages", Ty::Array(&UNINSTALL_ITEM)),
     opt("force", BOOL),
 ];
+static ROLLBACK_PACKAGE: &[Field] = &[req("name", STR)];
+static ROLLBACK_ITEM: Ty = Ty::Object(ROLLBACK_PACKAGE);
+static ROLLBACK: &[Field] = &[req("packages", Ty::Array(&ROLLBACK_ITEM))];
 
 /// Which bulk package operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PackageTask {
     Upgrade,
     Uninstall,
+    Rollback,
 }
 
 impl PackageTask {
@@ -42,6 +47,7 @@ impl PackageTask {
         match self {
             PackageTask::Upgrade => "bulk_upgrade",
             PackageTask::Uninstall => "bulk_uninstall",
+            PackageTask::Rollback => "bulk_rollback",
         }
     }
 
@@ -49,6 +55,7 @@ impl PackageTask {
         match self {
             PackageTask::Upgrade => "upgrade",
             PackageTask::Uninstall => "uninstall",
+            PackageTask::Rollback => "rollback",
         }
     }
 
@@ -56,6 +63,7 @@ impl PackageTask {
         match self {
             PackageTask::Upgrade => UPGRADE,
             PackageTask::Uninstall => UNINSTALL,
+            PackageTask::Rollback => ROLLBACK,
         }
     }
 }
@@ -127,6 +135,7 @@ impl Fleet {
                     .uninstall_package(name, version, flag("force"))
                     .await
                     .map(|_| ()),
+                PackageTask::Rollback => self.rollback_package(who, name).await.map(|_| ()),
             };
             results.push(match outcome {
                 Ok(()) => json!({ "name": name, "success": true }),
@@ -166,6 +175,87 @@ impl Fleet {
         Ok(json!({ "status": status(&results), "results": results }))
     }
 
+    /// `POST /epm/packages/{name}/rollback`: the package back to the version its last upgrade
+    /// replaced, and every package policy of the request's space that uses it back to what it
+    /// was then (refused unless each has that copy, on that version), in one transaction.
+    pub async fn rollback_package(&self, who: &Principal, name: &str) -> Result<Value> {
+        let bad = |m: &str| FleetError::BadRequest(m.to_string());
+        let (previous, policies) = {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            let installed = Self::installed(tx.as_mut(), name).await?.ok_or_else(|| {
+                FleetError::BadRequest(format!("Cannot rollback non-installed packages: {name}"))
+            })?;
+            let previous = installed["previous_version"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad("No previous version found for package"))?;
+            let mut policies = Vec::new();
+            for doc in self.package_policies_using(tx.as_mut(), name).await? {
+                let prev = tx
+                    .get(Kind::PackagePolicyPrevious, &doc.id)
+                    .await?
+                    .ok_or_else(|| bad("No previous version found for least one package policy"))?;
+                if prev.body["package"]["version"].as_str() != Some(previous.as_str()) {
+                    return Err(bad("Wrong previous version for least one package policy"));
+                }
+                policies.push((doc, prev));
+            }
+            (previous, policies)
+        };
+        let package = self.package(name, &previous).await.map_err(|e| {
+            FleetError::BadRequest(format!(
+                "Failed to rollback package {name} to version {previous}: {e}"
+            ))
+        })?;
+        let mut tx = self.store.begin(Mode::Write).await?;
+        self.install_in_tx(tx.as_mut(), who, &package, "registry", true)
+            .await?;
+        let mut agent_policies: Vec<String> = Vec::new();
+        let mut replaced_secrets = Vec::new();
+        for (doc, prev) in &policies {
+            let mut body = prev.body.clone();
+            body["revision"] = json!(doc.body["revision"].as_i64().unwrap_or(0) + 1);
+            body["updated_at"] = json!(now());
+            body["updated_by"] = json!(who.username);
+            tx.update(Kind::PackagePolicy, &doc.id, Some(doc.version), &body)
+                .await?;
+            tx.delete(Kind::PackagePolicyPrevious, &doc.id).await?;
+            replaced_secrets.extend(crate::secrets::references(&doc.body));
+            for id in crate::validate::string_array(&doc.body["policy_ids"])
+                .into_iter()
+                .chain(crate::validate::string_array(&body["policy_ids"]))
+            {
+                if !agent_policies.contains(&id) {
+                    agent_policies.push(id);
+                }
+            }
+        }
+        crate::secrets::delete_unreferenced(tx.as_mut(), &replaced_secrets).await?;
+        let bumped = self
+            .bump_agent_policies(tx.as_mut(), &agent_policies)
+            .await?;
+        tx.commit().await?;
+        self.announce(&bumped);
+        tracing::info!(package = name, version = %previous, package_policies = policies.len(), "package rolled back");
+        Ok(json!({ "version": previous, "success": true }))
+    }
+
+    /// The package policies of the request's space that use package `name`.
+    async fn package_policies_using(
+        &self,
+        tx: &mut dyn store::Tx,
+        name: &str,
+    ) -> Result<Vec<store::Doc>> {
+        let query = Query {
+            filter: Filter::And(vec![
+                Filter::Eq(store::doc_field("package.name"), Scalar::Str(name.into())),
+                crate::space::filter("spaceIds"),
+            ]),
+            ..Default::default()
+        };
+        Ok(tx.find(Kind::PackagePolicy, &query).await?)
+    }
+
     /// One package of a bulk upgrade: installed at `version` (else the newest a source has),
     /// then, when asked, the package policies of the request's space that use it upgraded too.
     async fn upgrade_one(
@@ -184,14 +274,7 @@ impl Fleet {
         }
         let ids: Vec<String> = {
             let mut tx = self.store.begin(Mode::Read).await?;
-            let query = Query {
-                filter: Filter::And(vec![
-                    Filter::Eq(store::doc_field("package.name"), Scalar::Str(name.into())),
-                    crate::space::filter("spaceIds"),
-                ]),
-                ..Default::default()
-            };
-            tx.find(Kind::PackagePolicy, &query)
+            self.package_policies_using(tx.as_mut(), name)
                 .await?
                 .into_iter()
                 .map(|d| d.id)

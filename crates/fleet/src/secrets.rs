@@ -85,13 +85,19 @@ pub(crate) fn references_json(body: &Value) -> Value {
     )
 }
 
-/// Deletes the secrets among `ids` that no package policy refers to any more (a copied agent
-/// policy shares its original's secrets, so a secret goes with the last policy using it).
+/// Deletes the secrets among `ids` that no package policy (nor one's copy kept for a rollback)
+/// refers to any more (a copied agent policy shares its original's secrets, so a secret goes
+/// with the last policy using it).
 pub(crate) async fn delete_unreferenced(tx: &mut dyn Tx, ids: &[String]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    let all = tx.find(Kind::PackagePolicy, &Query::default()).await?;
+    // A policy's copy from before its last upgrade counts: a rollback restores it.
+    let mut all = tx.find(Kind::PackagePolicy, &Query::default()).await?;
+    all.extend(
+        tx.find(Kind::PackagePolicyPrevious, &Query::default())
+            .await?,
+    );
     let used: HashSet<String> = all.iter().flat_map(|d| references(&d.body)).collect();
     for id in ids.iter().filter(|id| !used.contains(*id)) {
         tx.delete(Kind::FleetSecret, id).await?;

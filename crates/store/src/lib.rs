@@ -59,6 +59,9 @@ pub enum Kind {
     Package,
     /// A bulk package operation's outcome (Kibana keeps it in a task-manager task).
     PackageTask,
+    /// A package policy as it was before its last package upgrade (id = the policy's), what a
+    /// package rollback restores (Kibana's `<id>:prev` package policy).
+    PackagePolicyPrevious,
 }
 
 impl Kind {
@@ -79,6 +82,7 @@ impl Kind {
             Kind::PackagePolicy => "ingest-package-policies",
             Kind::Package => "epm-packages",
             Kind::PackageTask => "fleet-packages-bulk-operations",
+            Kind::PackagePolicyPrevious => "ingest-package-policies-previous",
         }
     }
 }

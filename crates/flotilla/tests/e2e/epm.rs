@@ -424,7 +424,7 @@ fn zip_of_dir_as(dir: &std::path::Path, from_version: &str, to_version: &str) ->
 }
 
 both_backends_with! { local_packages();
-    async fn bulk_upgrade_and_uninstall_tasks_report_per_package(srv: TestServer) {
+    async fn bulk_upgrade_rollback_and_uninstall_report_per_package(srv: TestServer) {
         // Only installed packages, and at least one.
         let (status, res) = srv.post("/api/fleet/epm/packages/_bulk_upgrade", json!({"packages": [{"name": "nginx"}, {"name": "system"}]})).await;
         assert_eq!(status, 400, "{res}");
@@ -453,11 +453,52 @@ both_backends_with! { local_packages();
         assert_eq!(info["item"]["installationInfo"]["version"], "1.0.0", "{info}");
         let (_, got) = srv.get(&format!("/api/fleet/package_policies/{pp_id}")).await;
         assert_eq!(got["item"]["package"]["version"], "1.0.0", "{got}");
+        let upgraded_revision = got["item"]["revision"].as_i64().unwrap();
 
-        // Uninstall: a package in use fails on its own; a free one goes.
+        // Rollback: the package and its policies back to what the upgrade replaced, only when
+        // every policy using it has that copy.
+        let rollback = |name: &str| format!("/api/fleet/epm/packages/{name}/rollback");
+        let (status, res) = srv.post(&rollback("nginx"), Value::Null).await;
+        assert_eq!(status, 400, "{res}");
+        assert_eq!(res["message"], "Cannot rollback non-installed packages: nginx");
         let (status, res) = srv.post("/api/fleet/epm/packages/nginx/1.5.0", Value::Null).await;
         assert_eq!(status, 200, "{res}");
-        let (status, res) = srv.post("/api/fleet/epm/packages/_bulk_uninstall", json!({"packages": [{"name": "flotilla_test", "version": "1.0.0"}, {"name": "nginx", "version": "1.5.0"}]})).await;
+        let (status, res) = srv.post(&rollback("nginx"), Value::Null).await;
+        assert_eq!(status, 400, "{res}");
+        assert_eq!(res["message"], "No previous version found for package");
+        let (status, newer) = srv.post("/api/fleet/package_policies", json!({"name": "svc-new", "policy_ids": [p["id"]], "package": {"name": "flotilla_test", "version": "1.0.0"}})).await;
+        assert_eq!(status, 200, "{newer}");
+        let (status, res) = srv.post(&rollback("flotilla_test"), Value::Null).await;
+        assert_eq!(status, 400, "{res}");
+        assert_eq!(res["message"], "No previous version found for least one package policy");
+        let (status, _) = srv.call(Method::DELETE, &format!("/api/fleet/package_policies/{}", newer["item"]["id"].as_str().unwrap()), None).await;
+        assert_eq!(status, 200);
+        let (status, res) = srv.post(&rollback("flotilla_test"), Value::Null).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res, json!({"version": "0.9.0", "success": true}));
+        let (_, info) = srv.get("/api/fleet/epm/packages/flotilla_test").await;
+        assert_eq!(info["item"]["installationInfo"]["version"], "0.9.0", "{info}");
+        let (_, got) = srv.get(&format!("/api/fleet/package_policies/{pp_id}")).await;
+        assert_eq!(got["item"]["package"]["version"], "0.9.0", "{got}");
+        assert_eq!(got["item"]["revision"], upgraded_revision + 1);
+        let (status, res) = srv.post(&rollback("flotilla_test"), Value::Null).await;
+        assert_eq!(status, 400, "only once: {res}");
+        // The same through a bulk task, which reports per package.
+        let (status, res) = srv.post("/api/fleet/epm/packages/_bulk_upgrade", json!({"packages": [{"name": "flotilla_test"}], "upgrade_package_policies": true})).await;
+        assert_eq!(status, 200, "{res}");
+        let (status, res) = srv.post("/api/fleet/epm/packages/_bulk_rollback", json!({"packages": [{"name": "flotilla_test"}, {"name": "nginx"}]})).await;
+        assert_eq!(status, 200, "{res}");
+        let task = res["taskId"].as_str().unwrap().to_string();
+        let (_, state) = srv.get(&format!("/api/fleet/epm/packages/_bulk_rollback/{task}")).await;
+        assert_eq!(state, json!({"status": "failed", "results": [
+            {"name": "flotilla_test", "success": true},
+            {"name": "nginx", "success": false, "error": {"message": "No previous version found for package"}},
+        ]}));
+        let (_, got) = srv.get(&format!("/api/fleet/package_policies/{pp_id}")).await;
+        assert_eq!(got["item"]["package"]["version"], "0.9.0", "{got}");
+
+        // Uninstall: a package in use fails on its own; a free one goes.
+        let (status, res) = srv.post("/api/fleet/epm/packages/_bulk_uninstall", json!({"packages": [{"name": "flotilla_test", "version": "0.9.0"}, {"name": "nginx", "version": "1.5.0"}]})).await;
         assert_eq!(status, 200, "{res}");
         let task = res["taskId"].as_str().unwrap().to_string();
         let (_, state) = srv.get(&format!("/api/fleet/epm/packages/_bulk_uninstall/{task}")).await;
