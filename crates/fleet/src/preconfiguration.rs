@@ -235,8 +235,20 @@ impl Fleet {
         if let Some(o) = item.as_object_mut() {
             o.remove("package_policies");
         }
-        let mut changed = self.preconfigure_policy_only(&item).await?;
         let id = item["id"].as_str().unwrap_or_default().to_string();
+        // A user deleted it: the file no longer brings it back (Kibana's deletion record).
+        let deleted = {
+            let mut tx = self.store.begin(Mode::Read).await?;
+            tx.get(Kind::PreconfigurationDeletionRecord, &id).await?
+        };
+        if deleted.is_some() {
+            tracing::info!(
+                agent_policy_id = id,
+                "preconfigured agent policy was deleted by a user; not created again"
+            );
+            return Ok(false);
+        }
+        let mut changed = self.preconfigure_policy_only(&item).await?;
         for pp in &package_policies {
             changed |= self.preconfigure_package_policy(&id, pp).await?;
         }

@@ -62,6 +62,9 @@ pub enum Kind {
     /// A package policy as it was before its last package upgrade (id = the policy's), what a
     /// package rollback restores (Kibana's `<id>:prev` package policy).
     PackagePolicyPrevious,
+    /// A preconfigured agent policy a user deleted (id = the policy's): the preconfiguration
+    /// does not create it again.
+    PreconfigurationDeletionRecord,
 }
 
 impl Kind {
@@ -83,6 +86,7 @@ impl Kind {
             Kind::Package => "epm-packages",
             Kind::PackageTask => "fleet-packages-bulk-operations",
             Kind::PackagePolicyPrevious => "ingest-package-policies-previous",
+            Kind::PreconfigurationDeletionRecord => "fleet-preconfiguration-deletion-record",
         }
     }
 }

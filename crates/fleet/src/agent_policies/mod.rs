@@ -518,6 +518,21 @@ impl Fleet {
         enrollment_api_keys::delete_for_policy(tx.as_mut(), id).await?;
         self.delete_package_policies_of(tx.as_mut(), id).await?;
         tx.delete(Kind::AgentPolicy, id).await?;
+        // Deleted on purpose: the preconfiguration must not create it again at the next start.
+        if doc.body["is_preconfigured"] == json!(true)
+            && !force
+            && tx
+                .get(Kind::PreconfigurationDeletionRecord, id)
+                .await?
+                .is_none()
+        {
+            tx.insert(
+                Kind::PreconfigurationDeletionRecord,
+                id,
+                &json!({ "id": id, "deleted_at": crate::time::now() }),
+            )
+            .await?;
+        }
         tx.commit().await?;
         tracing::info!(agent_policy_id = %id, "agent policy deleted");
         Ok(json!({ "id": id, "name": doc.body["name"] }))

@@ -416,6 +416,22 @@ mod preconfigured_objects {
             )
             .await;
         assert_eq!(status, 200, "{res}");
+
+        // A preconfigured agent policy a user deletes stays deleted, though the file still
+        // declares it (Kibana's deletion record); the rest of the file is applied again.
+        let (status, res) = srv
+            .post(
+                "/api/fleet/agent_policies/delete",
+                json!({"agentPolicyId": "linux-prod"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{res}");
+        srv.preconfiguration = Some(preconfiguration("ls1:5044"));
+        srv.restart().await;
+        let (status, _) = srv.get("/api/fleet/agent_policies/linux-prod").await;
+        assert_eq!(status, 404);
+        let (status, out) = srv.get("/api/fleet/outputs/ls-prod").await;
+        assert_eq!(status, 200, "{out}");
         srv.stop().await;
     }
 
