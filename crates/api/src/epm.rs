@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use fleet::auth::Principal;
+use fleet::epm::ArchiveFormat;
 use fleet::package_tasks::PackageTask;
 use serde_json::{json, Value};
 
@@ -210,11 +211,15 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    if content_type != "application/zip" {
-        return Err(ApiError::bad_request(format!(
-            "Unsupported content type: {content_type}. Upload a package as a zip archive with Content-Type: application/zip"
-        )));
-    }
+    let format = match content_type.as_str() {
+        "application/zip" => ArchiveFormat::Zip,
+        "application/gzip" => ArchiveFormat::TarGz,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "Unsupported content type: {content_type}. Upload a package as a zip archive (Content-Type: application/zip) or a gzipped tar archive (Content-Type: application/gzip)"
+            )))
+        }
+    };
     let bytes: Bytes = to_bytes(req.into_body(), MAX_PACKAGE_UPLOAD)
         .await
         .map_err(|_| {
@@ -225,7 +230,7 @@ async fn upload(
                 ),
             )
         })?;
-    Ok(Json(s.fleet.upload_package(&who, &bytes).await?))
+    Ok(Json(s.fleet.upload_package(&who, &bytes, format).await?))
 }
 
 async fn bulk_install(

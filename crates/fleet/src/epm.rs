@@ -152,6 +152,15 @@ fn installation(p: &Package, source: &str, who: &Principal, at: &str) -> Value {
     })
 }
 
+/// How an uploaded package is archived (its `Content-Type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// `application/zip`.
+    Zip,
+    /// `application/gzip`: a gzipped tar.
+    TarGz,
+}
+
 /// Kibana's `installationInfo` of a package item.
 fn installation_info(doc: &Value) -> Value {
     let mut info = doc.clone();
@@ -334,9 +343,19 @@ impl Fleet {
         Ok(json!({ "items": [], "_meta": { "install_source": source, "name": name } }))
     }
 
-    /// `POST /epm/packages` with a zip body: validates and installs the uploaded archive.
-    pub async fn upload_package(&self, who: &Principal, archive: &[u8]) -> Result<Value> {
-        let p = Package::from_zip(archive).map_err(package_error)?;
+    /// `POST /epm/packages` with a zip or gzipped tar body: validates and installs the uploaded
+    /// archive (kept as a zip whatever it came as).
+    pub async fn upload_package(
+        &self,
+        who: &Principal,
+        archive: &[u8],
+        format: ArchiveFormat,
+    ) -> Result<Value> {
+        let p = match format {
+            ArchiveFormat::Zip => Package::from_zip(archive),
+            ArchiveFormat::TarGz => Package::from_tar_gz(archive),
+        }
+        .map_err(package_error)?;
         let mut tx = self.store.begin(Mode::Write).await?;
         self.install_in_tx(tx.as_mut(), who, &p, "upload", true)
             .await?;

@@ -30,6 +30,82 @@ fn invalid(msg: impl Into<String>) -> PackageError {
     PackageError::Invalid(msg.into())
 }
 
+fn outside(raw_name: &str) -> PackageError {
+    invalid(format!(
+        "Package archive entry {raw_name:?} points outside the package"
+    ))
+}
+
+/// The files of an archive being unpacked, checked entry by entry whatever the format: one
+/// top-level `<name>-<version>/` folder, no entry outside it, at most [`MAX_UNPACKED_BYTES`]
+/// actually inflated.
+#[derive(Default)]
+struct Unpacked {
+    files: BTreeMap<String, Vec<u8>>,
+    top: Option<String>,
+    total: u64,
+}
+
+impl Unpacked {
+    fn add(
+        &mut self,
+        raw_name: &str,
+        is_dir: bool,
+        declared: u64,
+        data: &mut dyn Read,
+    ) -> Result<(), PackageError> {
+        if raw_name.split(['/', '\\']).any(|p| p == "..") || raw_name.starts_with('/') {
+            return Err(outside(raw_name));
+        }
+        let path = raw_name.replace('\\', "/");
+        let (first, rest) = match path.split_once('/') {
+            Some((a, b)) => (a.to_string(), b.trim_end_matches('/').to_string()),
+            None => (path.clone(), String::new()),
+        };
+        match &self.top {
+            None => self.top = Some(first),
+            Some(t) if *t != first => {
+                return Err(invalid(
+                    "Package contains more than one top-level directory.",
+                ))
+            }
+            _ => {}
+        }
+        if is_dir || rest.is_empty() {
+            return Ok(());
+        }
+        // Headers can lie: cap what is actually inflated, not what is declared.
+        let budget = MAX_UNPACKED_BYTES.saturating_sub(self.total);
+        let mut bytes = Vec::with_capacity(declared.min(budget).min(1 << 24) as usize);
+        data.take(budget + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| invalid(format!("Error during extraction of package: {e}")))?;
+        self.total += bytes.len() as u64;
+        if self.total > MAX_UNPACKED_BYTES {
+            return Err(invalid(format!(
+                "Package archive unpacks to more than {MAX_UNPACKED_BYTES} bytes; refused as a zip bomb"
+            )));
+        }
+        self.files.insert(rest, bytes);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Package, PackageError> {
+        let top = self
+            .top
+            .ok_or_else(|| invalid("Package archive is empty"))?;
+        let package = Package::from_files(self.files)?;
+        let expected = format!("{}-{}", package.name, package.version);
+        if top != expected {
+            return Err(invalid(format!(
+                "Name {} and version {} do not match top-level directory {top}",
+                package.name, package.version
+            )));
+        }
+        Ok(package)
+    }
+}
+
 /// A variable definition (package, input or stream level).
 #[derive(Debug, Clone, Deserialize)]
 pub struct VarDef {
@@ -190,40 +266,14 @@ impl Package {
                 "Package archive has more than {MAX_FILES} files"
             )));
         }
-        let mut files = BTreeMap::new();
-        let mut top: Option<String> = None;
-        let mut total = 0u64;
+        let mut unpacked = Unpacked::default();
         for i in 0..archive.len() {
             let mut entry = archive
                 .by_index(i)
                 .map_err(|e| invalid(format!("Error during extraction of package: {e}")))?;
             let raw_name = entry.name().to_string();
-            let Some(path) = entry.enclosed_name() else {
-                return Err(invalid(format!(
-                    "Package archive entry {raw_name:?} points outside the package"
-                )));
-            };
-            if raw_name.split(['/', '\\']).any(|p| p == "..") || raw_name.starts_with('/') {
-                return Err(invalid(format!(
-                    "Package archive entry {raw_name:?} points outside the package"
-                )));
-            }
-            let path = path.to_string_lossy().replace('\\', "/");
-            let (first, rest) = match path.split_once('/') {
-                Some((a, b)) => (a.to_string(), b.to_string()),
-                None => (path.clone(), String::new()),
-            };
-            match &top {
-                None => top = Some(first.clone()),
-                Some(t) if *t != first => {
-                    return Err(invalid(
-                        "Package contains more than one top-level directory.",
-                    ))
-                }
-                _ => {}
-            }
-            if entry.is_dir() || rest.is_empty() {
-                continue;
+            if entry.enclosed_name().is_none() {
+                return Err(outside(&raw_name));
             }
             let declared = entry.size();
             let compressed = entry.compressed_size().max(1);
@@ -233,31 +283,52 @@ impl Package {
                     declared / compressed
                 )));
             }
-            // Headers can lie: cap what is actually inflated, not what is declared.
-            let budget = MAX_UNPACKED_BYTES.saturating_sub(total);
-            let mut data = Vec::with_capacity(declared.min(budget) as usize);
-            (&mut entry)
-                .take(budget + 1)
-                .read_to_end(&mut data)
-                .map_err(|e| invalid(format!("Error during extraction of package: {e}")))?;
-            total += data.len() as u64;
-            if total > MAX_UNPACKED_BYTES {
-                return Err(invalid(format!(
-                    "Package archive unpacks to more than {MAX_UNPACKED_BYTES} bytes; refused as a zip bomb"
-                )));
-            }
-            files.insert(rest, data);
+            let is_dir = entry.is_dir();
+            unpacked.add(&raw_name, is_dir, declared, &mut entry)?;
         }
-        let top = top.ok_or_else(|| invalid("Package archive is empty"))?;
-        let package = Package::from_files(files)?;
-        let expected = format!("{}-{}", package.name, package.version);
-        if top != expected {
+        unpacked.finish()
+    }
+
+    /// The same for a gzipped tar archive (`Content-Type: application/gzip`), with the same
+    /// checks; links are refused, and inflation is capped over the whole stream.
+    pub fn from_tar_gz(bytes: &[u8]) -> Result<Package, PackageError> {
+        if bytes.len() > MAX_ARCHIVE_BYTES {
             return Err(invalid(format!(
-                "Name {} and version {} do not match top-level directory {top}",
-                package.name, package.version
+                "Package archive is larger than {MAX_ARCHIVE_BYTES} bytes"
             )));
         }
-        Ok(package)
+        // Headers take 512 bytes a file (and long names more): room for them beyond the files.
+        let cap = MAX_UNPACKED_BYTES + (MAX_FILES as u64 + 1) * 2048;
+        let stream = flate2::read::GzDecoder::new(bytes).take(cap);
+        let mut archive = tar::Archive::new(stream);
+        let extraction =
+            |e: std::io::Error| invalid(format!("Error during extraction of package: {e}"));
+        let mut unpacked = Unpacked::default();
+        let mut count = 0usize;
+        for entry in archive.entries().map_err(extraction)? {
+            let mut entry = entry.map_err(extraction)?;
+            let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let kind = entry.header().entry_type();
+            if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
+                continue;
+            }
+            count += 1;
+            if count > MAX_FILES {
+                return Err(invalid(format!(
+                    "Package archive has more than {MAX_FILES} files"
+                )));
+            }
+            let is_dir = kind.is_dir();
+            if !is_dir && !kind.is_file() {
+                return Err(invalid(format!(
+                    "Package archive entry {raw_name:?} is not a file or a directory"
+                )));
+            }
+            let declared = entry.header().size().unwrap_or(0);
+            let name = raw_name.strip_prefix("./").unwrap_or(&raw_name).to_string();
+            unpacked.add(&name, is_dir, declared, &mut entry)?;
+        }
+        unpacked.finish()
     }
 
     /// Builds a package from its files (paths relative to the package root, `/`-separated).

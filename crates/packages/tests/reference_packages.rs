@@ -3,6 +3,7 @@
 
 use packages::{policy, Package};
 use serde_json::{json, Value};
+use std::io::Read;
 use std::path::PathBuf;
 
 fn reference(name: &str) -> Option<Package> {
@@ -183,4 +184,120 @@ fn fixture_defaults_compile() {
         json!({"paths": ["/var/log/svc/*.log"],
                "processors": [{"add_fields": {"target": "svc", "fields": {"env": "prod"}}}]})
     );
+}
+
+/// The fixture package's files, as (path under `flotilla_test-1.0.0/`, bytes).
+fn fixture_files() -> Vec<(String, Vec<u8>)> {
+    let pkg = fixture();
+    pkg.file_paths()
+        .map(|p| (p.to_string(), pkg.file(p).unwrap().to_vec()))
+        .collect()
+}
+
+/// One tar entry as written by hand: any name (even one `tar::Builder` would refuse), any type.
+fn tar_entry(name: &str, kind: tar::EntryType, data: &[u8]) -> (tar::Header, Vec<u8>) {
+    let mut header = tar::Header::new_old();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(kind);
+    header.set_cksum();
+    (header, data.to_vec())
+}
+
+fn tar_gz(entries: Vec<(tar::Header, Vec<u8>)>) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    for (header, data) in entries {
+        builder.append(&header, data.as_slice()).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn tar_gz_loads_like_the_directory() {
+    // As `tar czf x.tgz ./flotilla_test-1.0.0` writes it: `./` prefixes and folder entries.
+    let mut entries = vec![tar_entry(
+        "./flotilla_test-1.0.0/",
+        tar::EntryType::Directory,
+        b"",
+    )];
+    for (path, data) in fixture_files() {
+        entries.push(tar_entry(
+            &format!("./flotilla_test-1.0.0/{path}"),
+            tar::EntryType::Regular,
+            &data,
+        ));
+    }
+    let pkg = Package::from_tar_gz(&tar_gz(entries)).unwrap();
+    assert_eq!(pkg.info(), fixture().info());
+}
+
+#[test]
+fn tar_gz_refuses_what_zip_refuses_and_links() {
+    let manifest = fixture_files()
+        .into_iter()
+        .find(|(p, _)| p == "manifest.yml")
+        .unwrap()
+        .1;
+    let with = |extra: (tar::Header, Vec<u8>)| {
+        tar_gz(vec![
+            tar_entry(
+                "flotilla_test-1.0.0/manifest.yml",
+                tar::EntryType::Regular,
+                &manifest,
+            ),
+            extra,
+        ])
+    };
+    let cases = [
+        (
+            with(tar_entry(
+                "flotilla_test-1.0.0/../../etc/passwd",
+                tar::EntryType::Regular,
+                b"x",
+            )),
+            "points outside the package",
+        ),
+        (
+            with(tar_entry("/etc/passwd", tar::EntryType::Regular, b"x")),
+            "points outside the package",
+        ),
+        (
+            with(tar_entry(
+                "flotilla_test-1.0.0/link",
+                tar::EntryType::Symlink,
+                b"",
+            )),
+            "is not a file or a directory",
+        ),
+        (
+            with(tar_entry("other-1.0.0/x", tar::EntryType::Regular, b"x")),
+            "more than one top-level directory",
+        ),
+        (b"not gzip".to_vec(), "Error during extraction"),
+    ];
+    for (archive, message) in cases {
+        let err = Package::from_tar_gz(&archive).unwrap_err();
+        assert!(
+            err.to_string().contains(message),
+            "{err} (expected {message})"
+        );
+    }
+    // A gzip bomb: the inflated bytes are counted, not the headers, and stop at the limit.
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    let size = packages::package::MAX_UNPACKED_BYTES + 1;
+    let mut header = tar::Header::new_old();
+    header.set_path("flotilla_test-1.0.0/bomb").unwrap();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append(&header, std::io::repeat(0).take(size))
+        .unwrap();
+    let bomb = builder.into_inner().unwrap().finish().unwrap();
+    assert!(bomb.len() < 2 * 1024 * 1024, "{} bytes", bomb.len());
+    let err = Package::from_tar_gz(&bomb).unwrap_err();
+    assert!(err.to_string().contains("refused as a zip bomb"), "{err}");
 }

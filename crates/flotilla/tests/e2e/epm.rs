@@ -41,6 +41,19 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     out.into_inner()
 }
 
+/// A gzipped tar archive of the given (path, bytes) entries.
+fn tar_gz_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    for (path, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, path, *data).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
 async fn upload(srv: &TestServer, bytes: Vec<u8>, content_type: &str) -> (u16, Value) {
     let res = srv
         .http
@@ -173,9 +186,16 @@ both_backends_with! { no_packages();
         let (_, info) = srv.get("/api/fleet/epm/packages/mini/0.1.0").await;
         assert_eq!(info["item"]["status"], "installed");
         assert_eq!(info["item"]["installationInfo"]["install_source"], "upload");
+        // The OpenAPI document's own format: a gzipped tar.
+        let (status, res) = upload(&srv, tar_gz_of(&[("mini-0.2.0/manifest.yml", MINI_MANIFEST.replace("version: 0.1.0", "version: 0.2.0").as_bytes())]), "application/gzip").await;
+        assert_eq!(status, 200, "{res}");
+        let (_, info) = srv.get("/api/fleet/epm/packages/mini/0.2.0").await;
+        assert_eq!(info["item"]["status"], "installed");
 
         let cases: Vec<(Vec<u8>, &str, &str)> = vec![
             (b"not a zip".to_vec(), "application/zip", "Error during extraction of package"),
+            (b"not gzip".to_vec(), "application/gzip", "Error during extraction of package"),
+            (tar_gz_of(&[("mini-0.1.0/manifest.yml", MINI_MANIFEST.as_bytes()), ("other/x", b"x")]), "application/gzip", "more than one top-level directory"),
             (zip_of(&[("mini-0.1.0/manifest.yml", MINI_MANIFEST.as_bytes())]), "application/json", "Unsupported content type"),
             (zip_of(&[("mini-0.1.0/../../etc/passwd", b"x"), ("mini-0.1.0/manifest.yml", MINI_MANIFEST.as_bytes())]), "application/zip", "points outside the package"),
             (zip_of(&[("a-0.1.0/manifest.yml", MINI_MANIFEST.as_bytes()), ("b/x", b"x")]), "application/zip", "more than one top-level directory"),
@@ -377,31 +397,11 @@ async fn from_the_registry(backend: crate::support::Backend) {
 
 /// A package folder as a zip archive under `<name>-<version>/`, its manifest's version replaced.
 fn zip_of_dir_as(dir: &std::path::Path, from_version: &str, to_version: &str) -> Vec<u8> {
-    fn walk(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, base, out);
-            } else {
-                let rel = path
-                    .strip_prefix(base)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.push((rel, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(dir, dir, &mut files);
-    let name = dir
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .replace(&format!("-{from_version}"), "");
-    let entries: Vec<(String, Vec<u8>)> = files
-        .into_iter()
-        .map(|(rel, data)| {
+    let pkg = packages::Package::from_dir(dir).unwrap();
+    let entries: Vec<(String, Vec<u8>)> = pkg
+        .file_paths()
+        .map(|rel| {
+            let data = pkg.file(rel).unwrap().to_vec();
             let data = if rel == "manifest.yml" {
                 String::from_utf8(data)
                     .unwrap()
@@ -413,7 +413,7 @@ fn zip_of_dir_as(dir: &std::path::Path, from_version: &str, to_version: &str) ->
             } else {
                 data
             };
-            (format!("{name}-{to_version}/{rel}"), data)
+            (format!("{}-{to_version}/{rel}", pkg.name), data)
         })
         .collect();
     let refs: Vec<(&str, &[u8])> = entries
