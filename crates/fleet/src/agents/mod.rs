@@ -478,11 +478,16 @@ impl Fleet {
         let add = crate::validate::string_array(&body["tagsToAdd"]);
         let remove = crate::validate::string_array(&body["tagsToRemove"]);
         let mut tx = self.store.begin(Mode::Write).await?;
+        // Only the agents of the request's space.
+        let hidden = crate::space::hidden_policy_ids(tx.as_mut()).await?;
         let rows = tx
             .agent_find(
                 None,
                 &Query {
-                    filter: selector,
+                    filter: Filter::And(vec![
+                        selector,
+                        crate::space::exclude_policies(column_target("policy_id"), &hidden),
+                    ]),
                     ..Default::default()
                 },
             )

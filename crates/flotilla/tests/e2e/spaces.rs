@@ -99,6 +99,15 @@ both_backends_with! { fixture();
         let (_, def_item) = srv.get(&format!("/api/fleet/agents/{def_agent}")).await;
         assert!(!unenrolling(&def_item), "{def_item}");
 
+        // Tags too: a kuery matching both hosts tags only this space's agent.
+        let (status, res) = srv.post("/s/ops/api/fleet/agents/bulk_update_agent_tags", json!({"agents": "local_metadata.host.hostname:*-host", "tagsToAdd": ["ops"]})).await;
+        assert_eq!(status, 200, "{res}");
+        let (_, ops_item) = srv.get(&format!("/s/ops/api/fleet/agents/{ops_agent}")).await;
+        let tagged = |v: &serde_json::Value| v["item"]["tags"].as_array().is_some_and(|t| t.contains(&json!("ops")));
+        assert!(tagged(&ops_item), "{ops_item}");
+        let (_, def_item) = srv.get(&format!("/api/fleet/agents/{def_agent}")).await;
+        assert!(!tagged(&def_item), "{def_item}");
+
         // A space id Kibana would not accept.
         let (status, _) = srv.get("/s/Not%20A%20Space/api/fleet/agent_policies").await;
         assert_eq!(status, 404);
