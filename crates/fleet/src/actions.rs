@@ -31,10 +31,6 @@ static BULK_REASSIGN: &[Field] = &[
     opt("batchSize", NUM),
 ];
 
-fn agent_not_found(id: &str) -> FleetError {
-    FleetError::NotFound(format!("Agent {id} not found"))
-}
-
 fn id_filter(id: &str) -> Filter {
     Filter::Eq(column_target("id"), Scalar::Str(id.into()))
 }
@@ -190,7 +186,7 @@ impl Fleet {
         let force = body["force"] == json!(true);
         let revoke = body["revoke"] == json!(true);
         let mut tx = self.store.begin(Mode::Write).await?;
-        let row = tx.agent_get(id).await?.ok_or_else(|| agent_not_found(id))?;
+        let row = crate::agents::agent_in_space(tx.as_mut(), id).await?;
         if !force {
             let policy_id = row.doc.body["policy_id"]
                 .as_str()
@@ -283,7 +279,7 @@ impl Fleet {
         check_body("request body", body, REASSIGN)?;
         let policy_id = body["policy_id"].as_str().unwrap_or_default();
         let mut tx = self.store.begin(Mode::Write).await?;
-        let row = tx.agent_get(id).await?.ok_or_else(|| agent_not_found(id))?;
+        let row = crate::agents::agent_in_space(tx.as_mut(), id).await?;
         self.reassign_target_policy(tx.as_mut(), policy_id).await?;
         let current = row.doc.body["policy_id"]
             .as_str()
@@ -667,7 +663,7 @@ impl Fleet {
             let skip_rate = body["skipRateLimitCheck"] == json!(true);
             let target = check_stack_version(&version, &self.config.stack_version, force)?;
             let mut tx = self.store.begin(Mode::Write).await?;
-            let row = tx.agent_get(id).await?.ok_or_else(|| agent_not_found(id))?;
+            let row = crate::agents::agent_in_space(tx.as_mut(), id).await?;
             let doc = &row.doc.body;
             if let Some(upgraded) = doc["upgraded_at"]
                 .as_str()
@@ -829,7 +825,7 @@ impl Fleet {
             .to_string();
         let data = body["action"].get("data").cloned().unwrap_or(json!({}));
         let mut tx = self.store.begin(Mode::Write).await?;
-        tx.agent_get(id).await?.ok_or_else(|| agent_not_found(id))?;
+        crate::agents::agent_in_space(tx.as_mut(), id).await?;
         let (action_id, targeted) = self
             .create_action(tx.as_mut(), &kind, data.clone(), &id_filter(id), json!({}))
             .await?;
@@ -891,7 +887,7 @@ impl Fleet {
     /// The selector for one agent (which must exist).
     pub async fn one_agent(&self, id: &str) -> Result<Filter> {
         let mut tx = self.store.begin(Mode::Read).await?;
-        tx.agent_get(id).await?.ok_or_else(|| agent_not_found(id))?;
+        crate::agents::agent_in_space(tx.as_mut(), id).await?;
         Ok(id_filter(id))
     }
 

@@ -103,10 +103,7 @@ impl Fleet {
     /// `POST /agents/{id}/rollback`: `{actionId}`, or a 400 naming the reason.
     pub async fn rollback_agent(&self, id: &str) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Write).await?;
-        let row = tx
-            .agent_get(id)
-            .await?
-            .ok_or_else(|| FleetError::NotFound(format!("Agent {id} not found")))?;
+        let row = crate::agents::agent_in_space(tx.as_mut(), id).await?;
         let doc = &row.doc.body;
         let at = now();
         if let Some(e) = agent_refusal(doc) {

@@ -129,6 +129,20 @@ fn not_found(id: &str) -> FleetError {
     FleetError::NotFound(format!("Agent {id} not found"))
 }
 
+/// An agent of the request's space (not on another space's policy), or Kibana's not found:
+/// what every single-agent route works on.
+pub(crate) async fn agent_in_space(tx: &mut dyn store::Tx, id: &str) -> Result<AgentRow> {
+    let hidden = crate::space::hidden_policy_ids(tx).await?;
+    tx.agent_get(id)
+        .await?
+        .filter(|r| {
+            !hidden
+                .iter()
+                .any(|h| r.doc.body["policy_id"].as_str() == Some(h))
+        })
+        .ok_or_else(|| not_found(id))
+}
+
 /// Query parameters of `GET /api/fleet/agents`.
 #[derive(Debug, Clone, Default)]
 pub struct ListParams {
@@ -416,16 +430,7 @@ impl Fleet {
 
     pub async fn get_agent(&self, id: &str) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Read).await?;
-        let hidden = crate::space::hidden_policy_ids(tx.as_mut()).await?;
-        let row = tx
-            .agent_get(id)
-            .await?
-            .filter(|r| {
-                !hidden
-                    .iter()
-                    .any(|h| r.doc.body["policy_id"].as_str() == Some(h))
-            })
-            .ok_or_else(|| not_found(id))?;
+        let row = agent_in_space(tx.as_mut(), id).await?;
         Ok(to_item(&row))
     }
 
@@ -433,7 +438,7 @@ impl Fleet {
     pub async fn update_agent(&self, id: &str, body: &Value) -> Result<Value> {
         check_body("request body", body, UPDATE)?;
         let mut tx = self.store.begin(Mode::Write).await?;
-        let row = tx.agent_get(id).await?.ok_or_else(|| not_found(id))?;
+        let row = agent_in_space(tx.as_mut(), id).await?;
         let mut doc = row.doc.body.clone();
         if let Some(tags) = body.get("tags").and_then(Value::as_array) {
             let mut unique: Vec<Value> = Vec::new();
@@ -457,7 +462,7 @@ impl Fleet {
     /// `DELETE /agents/{id}`: removes the agent and revokes its access key.
     pub async fn delete_agent(&self, id: &str) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Write).await?;
-        let row = tx.agent_get(id).await?.ok_or_else(|| not_found(id))?;
+        let row = agent_in_space(tx.as_mut(), id).await?;
         if let Some(key) = row.doc.body["access_api_key_id"].as_str() {
             tx.invalidate_api_keys(&[key.to_string()]).await?;
         }

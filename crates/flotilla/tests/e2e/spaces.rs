@@ -84,6 +84,23 @@ both_backends_with! { fixture();
         assert_eq!(agents["items"][0]["id"], json!(ops_agent));
         let (status, _) = srv.get(&format!("/api/fleet/agents/{ops_agent}")).await;
         assert_eq!(status, 404);
+        // Nor can anything be done to it from here: every single-agent route answers 404.
+        for (method, path, body) in [
+            (Method::PUT, format!("/api/fleet/agents/{ops_agent}"), Some(json!({"tags": ["x"]}))),
+            (Method::POST, format!("/api/fleet/agents/{ops_agent}/unenroll"), Some(json!({}))),
+            (Method::POST, format!("/api/fleet/agents/{ops_agent}/reassign"), Some(json!({"policy_id": def_id}))),
+            (Method::POST, format!("/api/fleet/agents/{ops_agent}/upgrade"), Some(json!({"version": "9.3.0"}))),
+            (Method::POST, format!("/api/fleet/agents/{ops_agent}/actions"), Some(json!({"action": {"type": "SETTINGS", "data": {"log_level": "debug"}}}))),
+            (Method::POST, format!("/api/fleet/agents/{ops_agent}/request_diagnostics"), Some(json!({}))),
+            (Method::POST, format!("/api/fleet/agents/{ops_agent}/rollback"), None),
+            (Method::DELETE, format!("/api/fleet/agents/{ops_agent}"), None),
+        ] {
+            let (status, res) = srv.call(method.clone(), &path, body).await;
+            assert_eq!(status, 404, "{method} {path}: {res}");
+            assert_eq!(res["message"], format!("Agent {ops_agent} not found"), "{method} {path}");
+        }
+        let (status, _) = srv.get(&format!("/s/ops/api/fleet/agents/{ops_agent}")).await;
+        assert_eq!(status, 200, "untouched");
 
         // Bulk actions touch only the agents of the request's space: another space's agent named
         // by id is not found, and a kuery matching both hosts selects only this space's.
