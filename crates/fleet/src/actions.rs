@@ -251,9 +251,11 @@ impl Fleet {
     }
 
     async fn reassign_target_policy(&self, tx: &mut dyn Tx, policy_id: &str) -> Result<()> {
+        // Only a policy of the request's space: another space's does not exist here.
         let policy = tx
             .get(store::Kind::AgentPolicy, policy_id)
             .await?
+            .filter(|d| crate::space::visible(&d.body, "space_ids"))
             .ok_or_else(|| FleetError::NotFound(format!("Agent policy not found: {policy_id}")))?;
         if policy.body["is_managed"] == json!(true) {
             return Err(FleetError::BadRequest(format!(
@@ -263,7 +265,6 @@ impl Fleet {
         Ok(())
     }
 
-    /// Points agents at a new policy: they run no revision of it yet (status `updating`).
     /// Points the agents a POLICY_REASSIGN targets at the new policy, in one statement: they run
     /// no revision of it yet (status `updating`).
     async fn set_policy(&self, tx: &mut dyn Tx, action_id: &str, policy_id: &str) -> Result<()> {

@@ -101,6 +101,14 @@ both_backends_with! { fixture();
         }
         let (status, _) = srv.get(&format!("/s/ops/api/fleet/agents/{ops_agent}")).await;
         assert_eq!(status, 200, "untouched");
+        // Nor is another space's policy a place to reassign an agent to.
+        for path in [format!("/api/fleet/agents/{def_agent}/reassign"), "/api/fleet/agents/bulk_reassign".to_string()] {
+            let body = json!({"policy_id": ops_id, "agents": [def_agent]});
+            let body = if path.ends_with("bulk_reassign") { body } else { json!({"policy_id": ops_id}) };
+            let (status, res) = srv.post(&path, body).await;
+            assert_eq!(status, 404, "{path}: {res}");
+            assert_eq!(res["message"], format!("Agent policy not found: {ops_id}"));
+        }
 
         // Bulk actions touch only the agents of the request's space: another space's agent named
         // by id is not found, and a kuery matching both hosts selects only this space's.
