@@ -103,12 +103,15 @@ pub(crate) fn action_doc(kind: &str, data: Value, extra: Value) -> Value {
         None => (chrono::Utc::now() + chrono::Duration::days(DEFAULT_EXPIRATION_DAYS))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     };
+    // `namespaces`: the space of the request, as Kibana records it; action_status and cancel
+    // see only their space's actions.
     let mut doc = json!({
         "action_id": uuid::Uuid::new_v4().to_string(),
         "type": kind,
         "data": data,
         "@timestamp": created,
         "expiration": expiration,
+        "namespaces": [crate::space::current()],
     });
     if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
         d.extend(e.clone());
@@ -331,7 +334,9 @@ impl Fleet {
         let mut tx = self.store.begin(Mode::Read).await?;
         // Stored actions and policy changes are merged by time: read enough of each for the page.
         let window = page.saturating_add(1).saturating_mul(per_page);
-        let actions = tx.action_list(0, window).await?;
+        let actions = tx
+            .action_list(&crate::space::filter("namespaces"), 0, window)
+            .await?;
         let at = now();
         let mut items = Vec::with_capacity(actions.len());
         for a in actions
@@ -419,11 +424,14 @@ impl Fleet {
             .find(
                 store::Kind::AgentPolicy,
                 &store::Query {
-                    filter: Filter::Range(
-                        store::doc_field("revision"),
-                        kuery::RangeOp::Gt,
-                        Scalar::Num(1.0),
-                    ),
+                    filter: Filter::And(vec![
+                        Filter::Range(
+                            store::doc_field("revision"),
+                            kuery::RangeOp::Gt,
+                            Scalar::Num(1.0),
+                        ),
+                        crate::space::filter("space_ids"),
+                    ]),
                     ..Default::default()
                 },
             )
@@ -777,6 +785,7 @@ impl Fleet {
         let action = tx
             .action_get(action_id)
             .await?
+            .filter(|a| crate::space::visible(&a.body, "namespaces"))
             .ok_or_else(|| FleetError::NotFound(format!("Action not found: {action_id}")))?;
         let cancel_id = uuid::Uuid::new_v4().to_string();
         let at = now();
@@ -786,6 +795,7 @@ impl Fleet {
             "data": { "target_id": action_id },
             "@timestamp": at,
             "expiration": action.body["expiration"],
+            "namespaces": action.body["namespaces"],
         });
         tx.action_insert(
             &cancel_id,

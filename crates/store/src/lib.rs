@@ -382,8 +382,8 @@ pub trait Tx: Send {
     async fn action_update_doc(&mut self, action_id: &str, doc: &Value) -> Result<()>;
     /// Targets the agents of another action (a CANCEL reaches whom the cancelled action reached).
     async fn action_target_like(&mut self, action_id: &str, like: &str) -> Result<Vec<String>>;
-    /// Newest first.
-    async fn action_list(&mut self, offset: u64, limit: u64) -> Result<Vec<Doc>>;
+    /// The actions whose document matches `filter`, newest first.
+    async fn action_list(&mut self, filter: &Filter, offset: u64, limit: u64) -> Result<Vec<Doc>>;
     /// Targets every agent matching `filter` with the action, in one statement; returns their ids.
     async fn action_target(&mut self, action_id: &str, filter: &Filter) -> Result<Vec<String>>;
     /// Targets the agents among `ids` that match `filter` (primary-key lookups, one statement);

@@ -724,14 +724,17 @@ macro_rules! impl_tx {
                 rows.iter().map(|r| Ok(r.try_get("agent_id")?)).collect()
             }
 
-            async fn action_list(&mut self, offset: u64, limit: u64) -> $crate::Result<Vec<$crate::Doc>> {
+            async fn action_list(&mut self, filter: &$crate::Filter, offset: u64, limit: u64) -> $crate::Result<Vec<$crate::Doc>> {
+                let rendered = kuery::sql::to_sql(filter, $dialect, "doc", Vec::new())?;
                 let sql = format!(
-                    "SELECT action_id AS id, 1 AS version, {} AS doc FROM action ORDER BY created_at DESC, action_id DESC LIMIT {} OFFSET {}",
+                    "SELECT action_id AS id, 1 AS version, {} AS doc FROM action WHERE {} ORDER BY created_at DESC, action_id DESC LIMIT {} OFFSET {}",
                     $json_out,
+                    rendered.text,
                     limit.min(i64::MAX as u64),
                     offset.min(i64::MAX as u64)
                 );
-                let rows = sqlx::query(&sql).fetch_all(&mut *self.tx).await?;
+                let q = $crate::sql::bind_all!(sqlx::query(&sql), &rendered.binds);
+                let rows = q.fetch_all(&mut *self.tx).await?;
                 rows.iter().map(action_doc_from_row).collect()
             }
 

@@ -124,6 +124,20 @@ both_backends_with! { fixture();
         let (_, def_item) = srv.get(&format!("/api/fleet/agents/{def_agent}")).await;
         assert!(!unenrolling(&def_item), "{def_item}");
 
+        // Each space's action_status lists its own actions only; another space's cannot be
+        // cancelled from here.
+        let action_ids = |v: &serde_json::Value| v["items"].as_array().unwrap().iter().filter(|i| i["type"] == "UNENROLL").map(|i| i["actionId"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let (_, ops_status) = srv.get("/s/ops/api/fleet/agents/action_status").await;
+        let (_, def_status) = srv.get("/api/fleet/agents/action_status").await;
+        let (ops_actions, def_actions) = (action_ids(&ops_status), action_ids(&def_status));
+        assert_eq!(ops_actions.len(), 1, "{ops_status}");
+        assert_eq!(def_actions.len(), 1, "{def_status}");
+        assert_ne!(ops_actions, def_actions);
+        let (status, res) = srv.post(&format!("/api/fleet/agents/actions/{}/cancel", ops_actions[0]), json!({})).await;
+        assert_eq!(status, 404, "{res}");
+        let (status, res) = srv.post(&format!("/s/ops/api/fleet/agents/actions/{}/cancel", ops_actions[0]), json!({})).await;
+        assert_eq!(status, 200, "{res}");
+
         // Tags too: a kuery matching both hosts tags only this space's agent.
         let (status, res) = srv.post("/s/ops/api/fleet/agents/bulk_update_agent_tags", json!({"agents": "local_metadata.host.hostname:*-host", "tagsToAdd": ["ops"]})).await;
         assert_eq!(status, 200, "{res}");

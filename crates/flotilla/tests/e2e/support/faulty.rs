@@ -145,8 +145,8 @@ impl Tx for FailTx {
     async fn action_target_like(&mut self, id: &str, like: &str) -> Result<Vec<String>> {
         self.inner.action_target_like(id, like).await
     }
-    async fn action_list(&mut self, offset: u64, limit: u64) -> Result<Vec<Doc>> {
-        self.inner.action_list(offset, limit).await
+    async fn action_list(&mut self, filter: &Filter, offset: u64, limit: u64) -> Result<Vec<Doc>> {
+        self.inner.action_list(filter, offset, limit).await
     }
     async fn action_target(&mut self, id: &str, filter: &Filter) -> Result<Vec<String>> {
         self.inner.action_target(id, filter).await
