@@ -104,19 +104,15 @@ fn not(f: Filter) -> Filter {
     Filter::Not(Box::new(f))
 }
 
-/// The agents a job selects: the request's ids or kuery, among the agents of its space (on no
-/// `hidden` policy). A kuery selects only agents enrolled before the request, and leaves out
+/// The agents a job selects: the request's ids or kuery, among the agents of its space. A kuery selects only agents enrolled before the request, and leaves out
 /// agents on hosted policies unless forced (as Kibana does); named agents on hosted policies
 /// are selected and refused with an error result.
-fn selection(spec: &Spec, hosted: &HashSet<String>, hidden: &[String]) -> Result<Filter> {
+fn selection(spec: &Spec, hosted: &HashSet<String>, in_space: &Filter) -> Result<Filter> {
     let include_inactive = spec.request["includeInactive"] == json!(true);
-    let mut filters = vec![bulk_selector(&spec.request["agents"], include_inactive)?];
-    if !hidden.is_empty() {
-        filters.push(crate::space::exclude_policies(
-            column_target("policy_id"),
-            hidden,
-        ));
-    }
+    let mut filters = vec![
+        bulk_selector(&spec.request["agents"], include_inactive)?,
+        in_space.clone(),
+    ];
     if spec.by_kuery() {
         filters.push(Filter::Range(
             column_target("enrolled_at"),
@@ -229,7 +225,7 @@ impl Fleet {
     /// batches for a moment; whatever remains continues in the background.
     pub(crate) async fn start_bulk(&self, spec: Spec, action: Value) -> Result<String> {
         // Refuse a bad selector before anything is stored.
-        selection(&spec, &HashSet::new(), &[])?;
+        selection(&spec, &HashSet::new(), &Filter::All)?;
         let action_id = action["action_id"]
             .as_str()
             .expect("actions carry their id")
@@ -346,12 +342,9 @@ impl Fleet {
             return Ok(true);
         }
         let hosted = hosted_policies(tx.as_mut()).await?;
-        let hidden = crate::space::scope(
-            spec.space.clone(),
-            crate::space::hidden_policy_ids(tx.as_mut()),
-        )
-        .await?;
-        let selected = selection(&spec, &hosted, &hidden)?;
+        let in_space =
+            crate::space::scope(spec.space.clone(), crate::agents::in_space(tx.as_mut())).await?;
+        let selected = selection(&spec, &hosted, &in_space)?;
         // Kibana's `total` (agents selected) grows by each batch, so no batch waits for a count
         // of the whole selection; it is exact once the job is done.
         let mut total = action.body["total"].as_u64().unwrap_or(0);
@@ -365,7 +358,7 @@ impl Fleet {
                 // An agent of another space is not found, as in that space's own lists.
                 let visible = Filter::And(vec![
                     bulk_selector(&spec.request["agents"], true)?,
-                    crate::space::exclude_policies(column_target("policy_id"), &hidden),
+                    in_space.clone(),
                 ]);
                 let found: HashSet<String> = tx
                     .agent_ids(&visible, None, names.len() as u64 + 1)

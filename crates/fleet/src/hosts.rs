@@ -73,6 +73,10 @@ static PROXY: &[Field] = &[
 ];
 
 /// One kind of settings object and its rules.
+/// The objects that may go through a proxy (`proxy_id`).
+pub(crate) const PROXY_USERS: &[Kind] =
+    &[Kind::Output, Kind::FleetServerHost, Kind::DownloadSource];
+
 pub struct Setting {
     kind: Kind,
     schema: &'static [Field],
@@ -477,10 +481,7 @@ impl Fleet {
         let bumped = self.bump_for_setting(tx.as_mut(), s, id, false).await?;
         let (kinds, field): (&[Kind], &str) = match s.policy_field {
             Some(f) => (&[Kind::AgentPolicy], f),
-            None => (
-                &[Kind::Output, Kind::FleetServerHost, Kind::DownloadSource],
-                "proxy_id",
-            ),
+            None => (PROXY_USERS, "proxy_id"),
         };
         for kind in kinds {
             let refs = tx

@@ -237,10 +237,9 @@ async fn store_secrets(tx: &mut dyn Tx, secrets: &Value) -> Result<Value> {
     if let Value::Object(m) = secrets {
         for (k, v) in m {
             let stored = match v {
-                Value::String(s) => {
+                Value::String(_) => {
                     let id = uuid::Uuid::new_v4().to_string();
-                    tx.insert(Kind::FleetSecret, &id, &json!({ "value": s }))
-                        .await?;
+                    crate::secrets::put(tx, &id, v).await?;
                     json!({ "id": id })
                 }
                 Value::Object(o) if o.contains_key("id") => v.clone(),
@@ -259,11 +258,7 @@ pub(crate) async fn reveal_secrets(tx: &mut dyn Tx, secrets: &Value) -> Result<V
     if let Value::Object(m) = secrets {
         for (k, v) in m {
             let value = match v.get("id").and_then(Value::as_str) {
-                Some(id) => tx
-                    .get(Kind::FleetSecret, id)
-                    .await?
-                    .map(|d| d.body["value"].clone())
-                    .unwrap_or(Value::Null),
+                Some(id) => crate::secrets::get(tx, id).await?.unwrap_or(Value::Null),
                 None => Box::pin(reveal_secrets(tx, v)).await?,
             };
             out.insert(k.clone(), value);

@@ -164,10 +164,7 @@ async fn delete_stored(tx: &mut dyn Tx, doc: &Doc) -> Result<()> {
 /// `secret_references` for the secrets the policy's vars refer to; absent when none, as in
 /// Kibana.
 fn set_secret_references(attrs: &mut Map<String, Value>) {
-    let refs = crate::secrets::references_json(&json!({
-        "vars": attrs.get("vars"),
-        "inputs": attrs.get("inputs"),
-    }));
+    let refs = crate::secrets::references_json(attrs.get("vars"), attrs.get("inputs"));
     if refs.as_array().is_some_and(|r| !r.is_empty()) {
         attrs.insert("secret_references".into(), refs);
     } else {

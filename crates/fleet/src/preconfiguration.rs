@@ -134,8 +134,8 @@ impl Fleet {
     async fn proxy_in_use(&self, id: &str) -> Result<bool> {
         let mut tx = self.store.begin(Mode::Read).await?;
         let uses = Filter::Eq(store::doc_field("proxy_id"), Scalar::Str(id.into()));
-        for kind in [Kind::Output, Kind::FleetServerHost, Kind::DownloadSource] {
-            if tx.count(kind, &uses).await? > 0 {
+        for kind in crate::hosts::PROXY_USERS {
+            if tx.count(*kind, &uses).await? > 0 {
                 return Ok(true);
             }
         }

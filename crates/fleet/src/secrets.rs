@@ -36,16 +36,34 @@ pub(crate) fn extract(pkg: &Package, vars: &mut Option<Value>, inputs: &mut Valu
 impl NewSecrets {
     pub(crate) async fn store(self, tx: &mut dyn Tx) -> Result<()> {
         for (id, value) in self.0 {
-            tx.insert(Kind::FleetSecret, &id, &json!({ "value": value }))
-                .await?;
+            put(tx, &id, &value).await?;
         }
         Ok(())
     }
 }
 
+/// Stores a secret value under `id` (a `fleet-secrets` record: package policies' and outputs').
+pub(crate) async fn put(tx: &mut dyn Tx, id: &str, value: &Value) -> Result<()> {
+    tx.insert(Kind::FleetSecret, id, &json!({ "value": value }))
+        .await?;
+    Ok(())
+}
+
+/// A stored secret's value.
+pub(crate) async fn get(tx: &mut dyn Tx, id: &str) -> Result<Option<Value>> {
+    Ok(tx
+        .get(Kind::FleetSecret, id)
+        .await?
+        .map(|d| d.body["value"].clone()))
+}
+
 /// The secret ids a package policy body refers to (its vars and inputs), in order, once each:
 /// its `secret_references`.
 pub(crate) fn references(body: &Value) -> Vec<String> {
+    references_in(body.get("vars"), body.get("inputs"))
+}
+
+fn references_in(vars: Option<&Value>, inputs: Option<&Value>) -> Vec<String> {
     fn walk(v: &Value, out: &mut Vec<String>) {
         match v {
             Value::Object(m) => {
@@ -70,15 +88,16 @@ pub(crate) fn references(body: &Value) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    walk(&body["vars"], &mut out);
-    walk(&body["inputs"], &mut out);
+    for part in [vars, inputs].into_iter().flatten() {
+        walk(part, &mut out);
+    }
     out
 }
 
-/// `secret_references` as Kibana writes it: `[{"id": ...}]`.
-pub(crate) fn references_json(body: &Value) -> Value {
+/// `secret_references` as Kibana writes it (`[{"id": ...}]`) for a policy's vars and inputs.
+pub(crate) fn references_json(vars: Option<&Value>, inputs: Option<&Value>) -> Value {
     Value::Array(
-        references(body)
+        references_in(vars, inputs)
             .into_iter()
             .map(|id| json!({ "id": id }))
             .collect(),
@@ -109,8 +128,8 @@ pub(crate) async fn delete_unreferenced(tx: &mut dyn Tx, ids: &[String]) -> Resu
 pub(crate) async fn values(tx: &mut dyn Tx, ids: &[String]) -> Result<HashMap<String, Value>> {
     let mut out = HashMap::with_capacity(ids.len());
     for id in ids {
-        if let Some(doc) = tx.get(Kind::FleetSecret, id).await? {
-            out.insert(id.clone(), doc.body["value"].clone());
+        if let Some(value) = get(tx, id).await? {
+            out.insert(id.clone(), value);
         }
     }
     Ok(out)
@@ -201,6 +220,6 @@ mod tests {
             ]}],
         });
         assert_eq!(references(&body), vec!["one", "two"]);
-        assert_eq!(references_json(&json!({})), json!([]));
+        assert_eq!(references_json(None, None), json!([]));
     }
 }

@@ -129,6 +129,16 @@ fn not_found(id: &str) -> FleetError {
     FleetError::NotFound(format!("Agent {id} not found"))
 }
 
+/// The agents of the request's space (on no other space's policy); `Filter::All` while one
+/// space is in use.
+pub(crate) async fn in_space(tx: &mut dyn store::Tx) -> Result<Filter> {
+    let hidden = crate::space::hidden_policy_ids(tx).await?;
+    Ok(crate::space::exclude_policies(
+        column_target("policy_id"),
+        &hidden,
+    ))
+}
+
 /// An agent of the request's space (not on another space's policy), or Kibana's not found:
 /// what every single-agent route works on.
 pub(crate) async fn agent_in_space(tx: &mut dyn store::Tx, id: &str) -> Result<AgentRow> {
@@ -342,16 +352,10 @@ impl Fleet {
             filters.push(upgradeable(&self.config.stack_version));
         }
         // Agents belong to their policy's space; with one space in use this adds nothing.
-        let hidden = {
+        filters.push({
             let mut tx = self.store.begin(Mode::Read).await?;
-            crate::space::hidden_policy_ids(tx.as_mut()).await?
-        };
-        if !hidden.is_empty() {
-            filters.push(crate::space::exclude_policies(
-                column_target("policy_id"),
-                &hidden,
-            ));
-        }
+            in_space(tx.as_mut()).await?
+        });
         let filter = Filter::And(filters);
         let sort_field = match p.sort_field.as_deref() {
             None => "enrolled_at",
@@ -484,15 +488,12 @@ impl Fleet {
         let remove = crate::validate::string_array(&body["tagsToRemove"]);
         let mut tx = self.store.begin(Mode::Write).await?;
         // Only the agents of the request's space.
-        let hidden = crate::space::hidden_policy_ids(tx.as_mut()).await?;
+        let space = in_space(tx.as_mut()).await?;
         let rows = tx
             .agent_find(
                 None,
                 &Query {
-                    filter: Filter::And(vec![
-                        selector,
-                        crate::space::exclude_policies(column_target("policy_id"), &hidden),
-                    ]),
+                    filter: Filter::And(vec![selector, space]),
                     ..Default::default()
                 },
             )
