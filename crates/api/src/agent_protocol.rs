@@ -107,8 +107,20 @@ pub fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn status() -> Json<Value> {
-    Json(json!({ "name": "fleet-server", "status": "HEALTHY" }))
+/// Fleet Server's status: HEALTHY, or FAILED with 503 while its data store (Elasticsearch
+/// there, the database here) cannot be reached, so load balancers take the node out.
+async fn status(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
+    if crate::store_available(&s.fleet).await {
+        (
+            StatusCode::OK,
+            Json(json!({ "name": "fleet-server", "status": "HEALTHY" })),
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "name": "fleet-server", "status": "FAILED" })),
+        )
+    }
 }
 
 async fn enroll(State(s): State<AppState>, req: Request<Body>) -> AResult<Json<Value>> {

@@ -33,6 +33,7 @@ impl From<FleetError> for ApiError {
             FleetError::Forbidden(_) => StatusCode::FORBIDDEN,
             FleetError::NotFound(_) => StatusCode::NOT_FOUND,
             FleetError::Conflict(_) => StatusCode::CONFLICT,
+            FleetError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             FleetError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             FleetError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
@@ -53,7 +54,14 @@ impl IntoResponse for ApiError {
             "error": self.status.canonical_reason().unwrap_or("Error"),
             "message": self.message,
         });
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        res
     }
 }
 

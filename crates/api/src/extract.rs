@@ -20,6 +20,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request<Body>, _state: &S) -> Result<Self, Self::Rejection> {
+        let payload = payload_kind(req.headers())?;
         let bytes = to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -29,10 +30,87 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Value::Null));
         }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|_| ApiError::bad_request("Invalid request payload JSON format"))
+        match payload {
+            Payload::Json => serde_json::from_slice(&bytes)
+                .map(JsonBody)
+                .map_err(|_| ApiError::bad_request("Invalid request payload JSON format")),
+            Payload::Text => serde_json::from_slice(&bytes)
+                .ok()
+                .filter(Value::is_object)
+                .map(JsonBody)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "[request body]: could not parse object value from json input",
+                    )
+                }),
+            Payload::Unsupported => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type",
+            )),
+        }
     }
+}
+
+/// A JSON body on the Elasticsearch-compatible routes (`/_security/...`), which, as Elasticsearch,
+/// take a body only with a JSON `Content-Type` (406 otherwise). A browser that caches Basic
+/// credentials sends them with a cross-site form too, and forms cannot send JSON.
+pub struct StrictJsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for StrictJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, state: &S) -> Result<Self, Self::Rejection> {
+        let refused = match req.headers().get(axum::http::header::CONTENT_TYPE) {
+            None => Some("Content-Type header is missing".to_string()),
+            Some(v) => match payload_kind(req.headers()) {
+                Ok(Payload::Json) => None,
+                _ => Some(format!(
+                    "Content-Type header [{}] is not supported",
+                    String::from_utf8_lossy(v.as_bytes())
+                )),
+            },
+        };
+        let Some(message) = refused else {
+            return JsonBody::from_request(req, state)
+                .await
+                .map(|JsonBody(body)| StrictJsonBody(body));
+        };
+        match to_bytes(req.into_body(), MAX_BODY).await {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
+                Ok(StrictJsonBody(Value::Null))
+            }
+            _ => Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, message)),
+        }
+    }
+}
+
+/// How a body is read, by its `Content-Type`, as Kibana's HTTP server (hapi) reads it: JSON
+/// when the header is absent or names JSON (`application/json`, `application/*+json`); text
+/// (`text/*`), which Kibana's schemas accept when it holds a JSON object; anything else is
+/// refused with 415 — a form, XML or a file is not a request body here.
+enum Payload {
+    Json,
+    Text,
+    Unsupported,
+}
+
+fn payload_kind(headers: &axum::http::HeaderMap) -> Result<Payload, ApiError> {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return Ok(Payload::Json);
+    };
+    let invalid = || ApiError::bad_request("Invalid content-type header");
+    let mime: mime::Mime = value
+        .to_str()
+        .map_err(|_| invalid())?
+        .parse()
+        .map_err(|_| invalid())?;
+    Ok(match (mime.type_(), mime.subtype(), mime.suffix()) {
+        (mime::APPLICATION, mime::JSON, _) | (mime::APPLICATION, _, Some(mime::JSON)) => {
+            Payload::Json
+        }
+        (mime::TEXT, _, _) => Payload::Text,
+        _ => Payload::Unsupported,
+    })
 }
 
 /// The query string as a map, checked against the parameters a route declares.

@@ -16,24 +16,6 @@ fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// The Kibana privilege a route needs, for the 403 message.
-fn privilege(path: &str, read: bool) -> String {
-    let area = if path.contains("/agent_policies") {
-        "fleet-agent-policies"
-    } else if path.contains("/enrollment_api_keys") || path.contains("/agents") {
-        "fleet-agents"
-    } else if path.starts_with("/_security") {
-        return if read {
-            "manage_own_api_key".into()
-        } else {
-            "manage_api_key".into()
-        };
-    } else {
-        "fleet"
-    };
-    format!("{area}-{}", if read { "read" } else { "all" })
-}
-
 fn check_version(req: &Request) -> Result<(), ApiError> {
     let Some(v) = req.headers().get("elastic-api-version") else {
         return Ok(());
@@ -85,27 +67,27 @@ pub async fn management(State(state): State<AppState>, mut req: Request, next: N
     if (is_api || session.is_some()) && !read && !req.headers().contains_key("kbn-xsrf") {
         return ApiError::bad_request("Request must contain a kbn-xsrf header.").into_response();
     }
-    let allowed = if path.starts_with("/_security") {
-        if read {
-            principal.can_read_fleet()
-        } else {
-            principal.can_manage_security()
+    // The declared table decides (see `authz`); a route missing from it is refused to all.
+    let matched = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    let Some(needs) = crate::authz::lookup(req.method().as_str(), &matched) else {
+        let allowed = crate::authz::methods(&matched);
+        if !allowed.is_empty() {
+            // The path is served, not with this method.
+            let mut res = axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response();
+            if let Ok(allow) = HeaderValue::from_str(&allowed.join(",")) {
+                res.headers_mut().insert(axum::http::header::ALLOW, allow);
+            }
+            return res;
         }
-    } else if read {
-        principal.can_read_fleet()
-    } else {
-        principal.can_write_fleet()
+        tracing::error!(method = %req.method(), route = %matched, "route has no declared privileges; refused");
+        return forbidden(&req, &path, "a privilege no role has");
     };
-    if !allowed {
-        return ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            format!(
-                "API [{} {path}] is unauthorized for user, this action is granted by the Kibana privileges [{}]",
-                req.method(),
-                privilege(&path, read)
-            ),
-        )
-        .into_response();
+    if !needs.allows(&principal) {
+        return forbidden(&req, &path, &needs.names());
     }
     if is_api {
         if let Err(e) = check_version(&req) {
@@ -127,6 +109,18 @@ pub async fn management(State(state): State<AppState>, mut req: Request, next: N
             .insert("elastic-api-version", HeaderValue::from_static(API_VERSION));
     }
     res
+}
+
+/// Kibana's 403 for a route the caller's privileges do not reach.
+fn forbidden(req: &Request, path: &str, privileges: &str) -> Response {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        format!(
+            "API [{} {path}] is unauthorized for user, this action is granted by the Kibana privileges [{privileges}]",
+            req.method()
+        ),
+    )
+    .into_response()
 }
 
 /// The Kibana space a request addressed (`/s/{space}/...`).

@@ -4,6 +4,7 @@
 mod agent_policies;
 mod agent_protocol;
 mod agents;
+pub mod authz;
 mod enrollment_api_keys;
 mod epm;
 pub mod error;
@@ -15,6 +16,7 @@ mod security;
 mod session;
 mod settings;
 
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{middleware, Json, Router};
@@ -70,13 +72,55 @@ pub fn agent_router(fleet: Fleet) -> Router {
     agent_protocol::routes(AppState { fleet })
 }
 
-/// Health check, unauthenticated so load balancers can use it.
-async fn status() -> Json<Value> {
-    Json(json!({
-        "name": "flotilla",
-        "version": { "number": VERSION, "build_flavor": "traditional" },
-        "status": { "overall": { "level": "available" } },
-    }))
+/// How long a status request waits for the database before calling it unavailable (the pool
+/// itself waits 30 s, longer than a load balancer's health check).
+const STORE_PING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether the store answers a read within [`STORE_PING_DEADLINE`].
+pub(crate) async fn store_available(fleet: &Fleet) -> bool {
+    match tokio::time::timeout(STORE_PING_DEADLINE, fleet.store.ping()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "status: the database does not answer");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("status: the database did not answer in time");
+            false
+        }
+    }
+}
+
+/// Health check, unauthenticated so load balancers can use it. As Kibana's, the overall level
+/// follows its core services (here the store, in Kibana's `savedObjects` slot), and an
+/// unavailable service answers 503.
+async fn status(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let (code, level, summary, store) = if store_available(&state.fleet).await {
+        (
+            StatusCode::OK,
+            "available",
+            "All services and plugins are available",
+            "SavedObjects service has completed migrations and is available",
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "1 service(s) and 0 plugin(s) are unavailable: savedObjects",
+            "SavedObjects service is not available without a healthy database connection",
+        )
+    };
+    (
+        code,
+        Json(json!({
+            "name": "flotilla",
+            "version": { "number": VERSION, "build_flavor": "traditional" },
+            "status": {
+                "overall": { "level": level, "summary": summary },
+                "core": { "savedObjects": { "level": level, "summary": store } },
+            },
+        })),
+    )
 }
 
 async fn not_found() -> error::ApiError {

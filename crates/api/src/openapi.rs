@@ -8,6 +8,7 @@
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+use crate::authz::*;
 use crate::error::ApiResult;
 use crate::extract::QueryParams;
 
@@ -16,8 +17,9 @@ use crate::{
 };
 use crate::{settings, VERSION};
 
-/// One operation: method, path (OpenAPI syntax, Kibana's parameter names), tag, summary, and
-/// the query parameters its handler accepts.
+/// One operation: method, path (OpenAPI syntax, Kibana's parameter names), tag, summary, the
+/// query parameters its handler accepts, and who may call it (the gate reads this, see
+/// [`crate::authz`]).
 #[derive(Clone, Copy)]
 pub struct Operation {
     pub method: &'static str,
@@ -25,6 +27,7 @@ pub struct Operation {
     pub tag: &'static str,
     pub summary: &'static str,
     pub query: &'static [&'static str],
+    pub authz: Authz,
 }
 
 const fn op(
@@ -33,6 +36,7 @@ const fn op(
     tag: &'static str,
     summary: &'static str,
     query: &'static [&'static str],
+    authz: Authz,
 ) -> Operation {
     Operation {
         method,
@@ -40,6 +44,7 @@ const fn op(
         tag,
         summary,
         query,
+        authz,
     }
 }
 
@@ -60,130 +65,133 @@ const SIGNING: &str = "Message Signing Service";
 const SECURITY: &str = "Security (Flotilla)";
 const NONE: &[&str] = &[];
 
+/// The methods operations use.
+pub(crate) const OPERATION_METHODS: &[&str] = &["DELETE", "GET", "POST", "PUT"];
+
 /// Every operation of the management API.
 pub static OPERATIONS: &[Operation] = &[
     // Agent policies
-    op("GET", "/api/fleet/agent_policies", POLICIES, "List agent policies (KQL kuery, paging, sort)", ap::LIST_QUERY),
-    op("POST", "/api/fleet/agent_policies", POLICIES, "Create an agent policy", ap::CREATE_QUERY),
-    op("POST", "/api/fleet/agent_policies/_bulk_get", POLICIES, "Get several agent policies by id", ap::BULK_GET_QUERY),
-    op("POST", "/api/fleet/agent_policies/delete", POLICIES, "Delete an agent policy", NONE),
-    op("POST", "/api/fleet/agent_policies/outputs", POLICIES, "The outputs of several agent policies", NONE),
-    op("GET", "/api/fleet/agent_policies/{agentPolicyId}", POLICIES, "Get an agent policy", ap::GET_ONE_QUERY),
-    op("PUT", "/api/fleet/agent_policies/{agentPolicyId}", POLICIES, "Update an agent policy", ap::UPDATE_QUERY),
-    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/auto_upgrade_agents_status", POLICIES, "Progress of the policy's automatic agent upgrades", NONE),
-    op("POST", "/api/fleet/agent_policies/{agentPolicyId}/copy", POLICIES, "Copy an agent policy with its integrations", ap::COPY_QUERY),
-    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/download", POLICIES, "The full policy as YAML (elastic-agent.yml)", ap::FULL_POLICY_OPTIONS_QUERY),
-    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/full", POLICIES, "The full policy an agent receives", ap::FULL_POLICY_OPTIONS_QUERY),
-    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/outputs", POLICIES, "The outputs an agent policy uses", NONE),
+    op("GET", "/api/fleet/agent_policies", POLICIES, "List agent policies (KQL kuery, paging, sort)", ap::LIST_QUERY, POLICIES_READ),
+    op("POST", "/api/fleet/agent_policies", POLICIES, "Create an agent policy", ap::CREATE_QUERY, POLICIES_ALL),
+    op("POST", "/api/fleet/agent_policies/_bulk_get", POLICIES, "Get several agent policies by id", ap::BULK_GET_QUERY, POLICIES_READ),
+    op("POST", "/api/fleet/agent_policies/delete", POLICIES, "Delete an agent policy", NONE, POLICIES_ALL),
+    op("POST", "/api/fleet/agent_policies/outputs", POLICIES, "The outputs of several agent policies", NONE, POLICY_OUTPUTS),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}", POLICIES, "Get an agent policy", ap::GET_ONE_QUERY, POLICIES_READ),
+    op("PUT", "/api/fleet/agent_policies/{agentPolicyId}", POLICIES, "Update an agent policy", ap::UPDATE_QUERY, POLICIES_ALL),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/auto_upgrade_agents_status", POLICIES, "Progress of the policy's automatic agent upgrades", NONE, AGENTS_READ),
+    op("POST", "/api/fleet/agent_policies/{agentPolicyId}/copy", POLICIES, "Copy an agent policy with its integrations", ap::COPY_QUERY, POLICIES_ALL),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/download", POLICIES, "The full policy as YAML (elastic-agent.yml)", ap::FULL_POLICY_OPTIONS_QUERY, FULL_POLICY),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/full", POLICIES, "The full policy an agent receives", ap::FULL_POLICY_OPTIONS_QUERY, FULL_POLICY),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/outputs", POLICIES, "The outputs an agent policy uses", NONE, POLICY_OUTPUTS),
     // Agents
-    op("GET", "/api/fleet/agents", AGENTS, "List agents (KQL kuery, status, sort, searchAfter paging)", agents::LIST_QUERY),
-    op("GET", "/api/fleet/agents/{agentId}", AGENTS, "Get an agent", agents::GET_ONE_QUERY),
-    op("PUT", "/api/fleet/agents/{agentId}", AGENTS, "Update an agent's tags or user-provided metadata", NONE),
-    op("DELETE", "/api/fleet/agents/{agentId}", AGENTS, "Delete an agent and revoke its keys", NONE),
-    op("GET", "/api/fleet/agents/tags", AGENTS, "The distinct tags of the agents", agents::TAGS_QUERY),
-    op("GET", "/api/fleet/agents/setup", AGENTS, "Whether agents can enroll", NONE),
-    op("POST", "/api/fleet/agents/setup", AGENTS, "Prepare Fleet for agents", NONE),
-    op("GET", "/api/fleet/agents/available_versions", AGENTS, "Agent versions available for upgrades", NONE),
-    op("GET", "/api/fleet/agents/{agentId}/uploads", AGENTS, "Files an agent uploaded (diagnostics)", NONE),
-    op("GET", "/api/fleet/agents/files/{fileId}/{fileName}", AGENTS, "Download an uploaded file", NONE),
-    op("DELETE", "/api/fleet/agents/files/{fileId}", AGENTS, "Delete an uploaded file", NONE),
-    op("GET", "/api/fleet/agent_status", STATUS, "Agent counts by status", agents::STATUS_QUERY),
-    op("GET", "/internal/fleet/agent_status_history", STATUS, "Agent counts by status, a sample a minute (Flotilla's own; since: RFC 3339, default 24 h ago)", agents::STATUS_HISTORY_QUERY),
+    op("GET", "/api/fleet/agents", AGENTS, "List agents (KQL kuery, status, sort, searchAfter paging)", agents::LIST_QUERY, AGENTS_READ),
+    op("GET", "/api/fleet/agents/{agentId}", AGENTS, "Get an agent", agents::GET_ONE_QUERY, AGENTS_READ),
+    op("PUT", "/api/fleet/agents/{agentId}", AGENTS, "Update an agent's tags or user-provided metadata", NONE, AGENTS_ALL),
+    op("DELETE", "/api/fleet/agents/{agentId}", AGENTS, "Delete an agent and revoke its keys", NONE, AGENTS_ALL),
+    op("GET", "/api/fleet/agents/tags", AGENTS, "The distinct tags of the agents", agents::TAGS_QUERY, AGENTS_READ),
+    op("GET", "/api/fleet/agents/setup", AGENTS, "Whether agents can enroll", NONE, SETUP),
+    op("POST", "/api/fleet/agents/setup", AGENTS, "Prepare Fleet for agents", NONE, SETUP),
+    op("GET", "/api/fleet/agents/available_versions", AGENTS, "Agent versions available for upgrades", NONE, AGENTS_READ),
+    op("GET", "/api/fleet/agents/{agentId}/uploads", AGENTS, "Files an agent uploaded (diagnostics)", NONE, AGENTS_READ),
+    op("GET", "/api/fleet/agents/files/{fileId}/{fileName}", AGENTS, "Download an uploaded file", NONE, AGENTS_READ),
+    op("DELETE", "/api/fleet/agents/files/{fileId}", AGENTS, "Delete an uploaded file", NONE, AGENTS_ALL),
+    op("GET", "/api/fleet/agent_status", STATUS, "Agent counts by status", agents::STATUS_QUERY, AGENTS_READ),
+    op("GET", "/internal/fleet/agent_status_history", STATUS, "Agent counts by status, a sample a minute (Flotilla's own; since: RFC 3339, default 24 h ago)", agents::STATUS_HISTORY_QUERY, AGENTS_READ),
     // Agent actions
-    op("GET", "/api/fleet/agents/action_status", ACTIONS, "Progress of recent actions", agents::ACTION_STATUS_QUERY),
-    op("POST", "/api/fleet/agents/actions/{actionId}/cancel", ACTIONS, "Cancel an action", NONE),
-    op("POST", "/api/fleet/agents/{agentId}/actions", ACTIONS, "Send an action to an agent", NONE),
-    op("POST", "/api/fleet/agents/{agentId}/reassign", ACTIONS, "Move an agent to another policy", NONE),
-    op("POST", "/api/fleet/agents/{agentId}/unenroll", ACTIONS, "Unenroll an agent", NONE),
-    op("POST", "/api/fleet/agents/{agentId}/upgrade", ACTIONS, "Upgrade an agent", NONE),
-    op("POST", "/api/fleet/agents/{agentId}/rollback", ACTIONS, "Roll an agent back to its previous version", NONE),
-    op("POST", "/api/fleet/agents/{agentId}/request_diagnostics", ACTIONS, "Ask an agent for a diagnostics bundle", NONE),
-    op("POST", "/api/fleet/agents/bulk_reassign", ACTIONS, "Move agents (ids or KQL) to another policy", NONE),
-    op("POST", "/api/fleet/agents/bulk_unenroll", ACTIONS, "Unenroll agents (ids or KQL)", NONE),
-    op("POST", "/api/fleet/agents/bulk_upgrade", ACTIONS, "Upgrade agents (ids or KQL), optionally rolled out over a duration", NONE),
-    op("POST", "/api/fleet/agents/bulk_rollback", ACTIONS, "Roll agents back to their previous version", NONE),
-    op("POST", "/api/fleet/agents/bulk_request_diagnostics", ACTIONS, "Ask agents for diagnostics bundles", NONE),
-    op("POST", "/api/fleet/agents/bulk_update_agent_tags", ACTIONS, "Add and remove tags on agents (ids or KQL)", NONE),
+    op("GET", "/api/fleet/agents/action_status", ACTIONS, "Progress of recent actions", agents::ACTION_STATUS_QUERY, AGENTS_READ),
+    op("POST", "/api/fleet/agents/actions/{actionId}/cancel", ACTIONS, "Cancel an action", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/{agentId}/actions", ACTIONS, "Send an action to an agent", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/{agentId}/reassign", ACTIONS, "Move an agent to another policy", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/{agentId}/unenroll", ACTIONS, "Unenroll an agent", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/{agentId}/upgrade", ACTIONS, "Upgrade an agent", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/{agentId}/rollback", ACTIONS, "Roll an agent back to its previous version", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/{agentId}/request_diagnostics", ACTIONS, "Ask an agent for a diagnostics bundle", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/bulk_reassign", ACTIONS, "Move agents (ids or KQL) to another policy", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/bulk_unenroll", ACTIONS, "Unenroll agents (ids or KQL)", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/bulk_upgrade", ACTIONS, "Upgrade agents (ids or KQL), optionally rolled out over a duration", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/bulk_rollback", ACTIONS, "Roll agents back to their previous version", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/bulk_request_diagnostics", ACTIONS, "Ask agents for diagnostics bundles", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/agents/bulk_update_agent_tags", ACTIONS, "Add and remove tags on agents (ids or KQL)", NONE, AGENTS_ALL),
     // Enrollment API keys
-    op("GET", "/api/fleet/enrollment_api_keys", TOKENS, "List enrollment tokens", eak::LIST_QUERY),
-    op("POST", "/api/fleet/enrollment_api_keys", TOKENS, "Create an enrollment token for a policy", NONE),
-    op("POST", "/api/fleet/enrollment_api_keys/_bulk_delete", TOKENS, "Revoke or delete several enrollment tokens", NONE),
-    op("GET", "/api/fleet/enrollment_api_keys/{keyId}", TOKENS, "Get an enrollment token", NONE),
-    op("DELETE", "/api/fleet/enrollment_api_keys/{keyId}", TOKENS, "Revoke an enrollment token", eak::DELETE_QUERY),
+    op("GET", "/api/fleet/enrollment_api_keys", TOKENS, "List enrollment tokens", eak::LIST_QUERY, AGENTS_ALL),
+    op("POST", "/api/fleet/enrollment_api_keys", TOKENS, "Create an enrollment token for a policy", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/enrollment_api_keys/_bulk_delete", TOKENS, "Revoke or delete several enrollment tokens", NONE, AGENTS_ALL),
+    op("GET", "/api/fleet/enrollment_api_keys/{keyId}", TOKENS, "Get an enrollment token", NONE, AGENTS_ALL),
+    op("DELETE", "/api/fleet/enrollment_api_keys/{keyId}", TOKENS, "Revoke an enrollment token", eak::DELETE_QUERY, AGENTS_ALL),
     // Packages
-    op("GET", "/api/fleet/epm/categories", EPM, "Package categories", epm::CATEGORIES_QUERY),
-    op("GET", "/api/fleet/epm/packages", EPM, "List packages", epm::LIST_QUERY),
-    op("POST", "/api/fleet/epm/packages", EPM, "Install a package from an uploaded zip", epm::UPLOAD_QUERY),
-    op("POST", "/api/fleet/epm/packages/_bulk", EPM, "Install several packages", epm::BULK_INSTALL_QUERY),
-    op("GET", "/api/fleet/epm/packages/installed", EPM, "Installed packages", epm::INSTALLED_QUERY),
-    op("GET", "/api/fleet/epm/packages/limited", EPM, "Packages that cannot be removed", NONE),
-    op("GET", "/api/fleet/epm/packages/{pkgName}", EPM, "Get a package (latest version)", epm::INFO_FOR_QUERY),
-    op("POST", "/api/fleet/epm/packages/{pkgName}", EPM, "Install a package (latest version)", epm::INSTALL_FOR_QUERY),
-    op("PUT", "/api/fleet/epm/packages/{pkgName}", EPM, "Update a package's settings", NONE),
-    op("DELETE", "/api/fleet/epm/packages/{pkgName}", EPM, "Uninstall a package", epm::UNINSTALL_ANY_QUERY),
-    op("GET", "/api/fleet/epm/packages/{pkgName}/stats", EPM, "How many package policies use a package", NONE),
-    op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Get a package version", epm::INFO_FOR_QUERY),
-    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Install a package version", epm::INSTALL_FOR_QUERY),
-    op("PUT", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Update a package's settings", NONE),
-    op("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Uninstall a package version", epm::UNINSTALL_QUERY),
-    op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/{filePath}", EPM, "A file of a package", NONE),
-    op("GET", "/api/fleet/epm/templates/{pkgName}/{pkgVersion}/inputs", EPM, "The package's inputs as a policy template", epm::INPUTS_TEMPLATE_QUERY),
-    op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/dependencies", EPM, "A package's dependencies (not supported)", NONE),
-    op("GET", "/api/fleet/epm/data_streams", EPM, "Data streams (needs Elasticsearch)", NONE),
-    op("POST", "/api/fleet/epm/bulk_assets", EPM, "Package assets (needs Elasticsearch)", NONE),
-    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/kibana_assets", EPM, "Install Kibana assets (needs Kibana)", NONE),
-    op("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/kibana_assets", EPM, "Delete Kibana assets (needs Kibana)", NONE),
-    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/rule_assets", EPM, "Install rule assets (needs Kibana)", NONE),
-    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/transforms/authorize", EPM, "Authorize transforms (needs Elasticsearch)", NONE),
-    op("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/datastream_assets", EPM, "Delete data stream assets (needs Elasticsearch)", NONE),
-    op("POST", "/api/fleet/epm/custom_integrations", EPM, "Create a custom integration (needs Elasticsearch)", NONE),
-    op("PUT", "/api/fleet/epm/custom_integrations/{pkgName}", EPM, "Update a custom integration (needs Elasticsearch)", NONE),
-    op("POST", "/api/fleet/epm/packages/_bulk_namespace_customization", EPM, "Namespace customization (needs Elasticsearch)", NONE),
-    op("GET", "/api/fleet/epm/verification_key_id", EPM, "Package signature key (not supported)", NONE),
-    op("POST", "/api/fleet/epm/packages/_bulk_upgrade", EPM, "Bulk package upgrade", NONE),
-    op("GET", "/api/fleet/epm/packages/_bulk_upgrade/{taskId}", EPM, "Bulk package upgrade status", NONE),
-    op("POST", "/api/fleet/epm/packages/_bulk_uninstall", EPM, "Bulk package uninstall", NONE),
-    op("GET", "/api/fleet/epm/packages/_bulk_uninstall/{taskId}", EPM, "Bulk package uninstall status", NONE),
-    op("POST", "/api/fleet/epm/packages/_bulk_rollback", EPM, "Bulk package rollback", NONE),
-    op("GET", "/api/fleet/epm/packages/_bulk_rollback/{taskId}", EPM, "Bulk package rollback status", NONE),
-    op("POST", "/api/fleet/epm/packages/{pkgName}/rollback", EPM, "Roll a package back", NONE),
-    op("POST", "/api/fleet/epm/packages/{pkgName}/review_upgrade", EPM, "Review a package upgrade (not supported)", NONE),
+    op("GET", "/api/fleet/epm/categories", EPM, "Package categories", epm::CATEGORIES_QUERY, PACKAGES_READ),
+    op("GET", "/api/fleet/epm/packages", EPM, "List packages", epm::LIST_QUERY, PACKAGES_READ),
+    op("POST", "/api/fleet/epm/packages", EPM, "Install a package from an uploaded zip", epm::UPLOAD_QUERY, PACKAGES_INSTALL),
+    op("POST", "/api/fleet/epm/packages/_bulk", EPM, "Install several packages", epm::BULK_INSTALL_QUERY, PACKAGES_INSTALL),
+    op("GET", "/api/fleet/epm/packages/installed", EPM, "Installed packages", epm::INSTALLED_QUERY, PACKAGES_READ),
+    op("GET", "/api/fleet/epm/packages/limited", EPM, "Packages that cannot be removed", NONE, PACKAGES_READ),
+    op("GET", "/api/fleet/epm/packages/{pkgName}", EPM, "Get a package (latest version)", epm::INFO_FOR_QUERY, PACKAGES_READ),
+    op("POST", "/api/fleet/epm/packages/{pkgName}", EPM, "Install a package (latest version)", epm::INSTALL_FOR_QUERY, PACKAGES_INSTALL),
+    op("PUT", "/api/fleet/epm/packages/{pkgName}", EPM, "Update a package's settings", NONE, PACKAGES_INSTALL),
+    op("DELETE", "/api/fleet/epm/packages/{pkgName}", EPM, "Uninstall a package", epm::UNINSTALL_ANY_QUERY, PACKAGES_INSTALL),
+    op("GET", "/api/fleet/epm/packages/{pkgName}/stats", EPM, "How many package policies use a package", NONE, PACKAGES_READ),
+    op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Get a package version", epm::INFO_FOR_QUERY, PACKAGES_READ),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Install a package version", epm::INSTALL_FOR_QUERY, PACKAGES_INSTALL),
+    op("PUT", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Update a package's settings", NONE, PACKAGES_INSTALL),
+    op("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Uninstall a package version", epm::UNINSTALL_QUERY, PACKAGES_INSTALL),
+    op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/{filePath}", EPM, "A file of a package", NONE, PACKAGES_READ),
+    op("GET", "/api/fleet/epm/templates/{pkgName}/{pkgVersion}/inputs", EPM, "The package's inputs as a policy template", epm::INPUTS_TEMPLATE_QUERY, PACKAGES_READ),
+    op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/dependencies", EPM, "A package's dependencies (not supported)", NONE, PACKAGES_READ),
+    op("GET", "/api/fleet/epm/data_streams", EPM, "Data streams (needs Elasticsearch)", NONE, PACKAGES_READ),
+    op("POST", "/api/fleet/epm/bulk_assets", EPM, "Package assets (needs Elasticsearch)", NONE, PACKAGES_READ),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/kibana_assets", EPM, "Install Kibana assets (needs Kibana)", NONE, PACKAGES_INSTALL),
+    op("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/kibana_assets", EPM, "Delete Kibana assets (needs Kibana)", NONE, PACKAGES_INSTALL),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/rule_assets", EPM, "Install rule assets (needs Kibana)", NONE, PACKAGES_INSTALL),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/transforms/authorize", EPM, "Authorize transforms (needs Elasticsearch)", NONE, PACKAGES_INSTALL),
+    op("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/datastream_assets", EPM, "Delete data stream assets (needs Elasticsearch)", NONE, PACKAGES_INSTALL),
+    op("POST", "/api/fleet/epm/custom_integrations", EPM, "Create a custom integration (needs Elasticsearch)", NONE, PACKAGES_INSTALL),
+    op("PUT", "/api/fleet/epm/custom_integrations/{pkgName}", EPM, "Update a custom integration (needs Elasticsearch)", NONE, CUSTOM_INTEGRATION_UPDATE),
+    op("POST", "/api/fleet/epm/packages/_bulk_namespace_customization", EPM, "Namespace customization (needs Elasticsearch)", NONE, PACKAGES_INSTALL),
+    op("GET", "/api/fleet/epm/verification_key_id", EPM, "Package signature key (not supported)", NONE, PACKAGES_READ),
+    op("POST", "/api/fleet/epm/packages/_bulk_upgrade", EPM, "Bulk package upgrade", NONE, PACKAGES_INSTALL),
+    op("GET", "/api/fleet/epm/packages/_bulk_upgrade/{taskId}", EPM, "Bulk package upgrade status", NONE, PACKAGES_INSTALL),
+    op("POST", "/api/fleet/epm/packages/_bulk_uninstall", EPM, "Bulk package uninstall", NONE, PACKAGES_INSTALL),
+    op("GET", "/api/fleet/epm/packages/_bulk_uninstall/{taskId}", EPM, "Bulk package uninstall status", NONE, PACKAGES_INSTALL),
+    op("POST", "/api/fleet/epm/packages/_bulk_rollback", EPM, "Bulk package rollback", NONE, PACKAGES_INSTALL),
+    op("GET", "/api/fleet/epm/packages/_bulk_rollback/{taskId}", EPM, "Bulk package rollback status", NONE, PACKAGES_INSTALL),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/rollback", EPM, "Roll a package back", NONE, PACKAGES_INSTALL),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/review_upgrade", EPM, "Review a package upgrade (not supported)", NONE, PACKAGES_INSTALL),
     // Package policies
-    op("GET", "/api/fleet/package_policies", PACKAGE_POLICIES, "List integration policies (KQL kuery, paging, sort)", pp::LIST_QUERY),
-    op("POST", "/api/fleet/package_policies", PACKAGE_POLICIES, "Add an integration to agent policies", pp::CREATE_QUERY),
-    op("POST", "/api/fleet/package_policies/_bulk_get", PACKAGE_POLICIES, "Get several integration policies by id", pp::BULK_GET_QUERY),
-    op("POST", "/api/fleet/package_policies/delete", PACKAGE_POLICIES, "Delete several integration policies", NONE),
-    op("POST", "/api/fleet/package_policies/upgrade", PACKAGE_POLICIES, "Upgrade integration policies to the installed package", NONE),
-    op("POST", "/api/fleet/package_policies/upgrade/dryrun", PACKAGE_POLICIES, "What an upgrade would change", NONE),
-    op("GET", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Get an integration policy", pp::GET_ONE_QUERY),
-    op("PUT", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Update an integration policy", pp::UPDATE_QUERY),
-    op("DELETE", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Delete an integration policy", pp::DELETE_ONE_QUERY),
+    op("GET", "/api/fleet/package_policies", PACKAGE_POLICIES, "List integration policies (KQL kuery, paging, sort)", pp::LIST_QUERY, INTEGRATION_POLICIES_READ),
+    op("POST", "/api/fleet/package_policies", PACKAGE_POLICIES, "Add an integration to agent policies", pp::CREATE_QUERY, INTEGRATION_POLICIES_WRITE),
+    op("POST", "/api/fleet/package_policies/_bulk_get", PACKAGE_POLICIES, "Get several integration policies by id", pp::BULK_GET_QUERY, INTEGRATION_POLICIES_READ),
+    op("POST", "/api/fleet/package_policies/delete", PACKAGE_POLICIES, "Delete several integration policies", NONE, INTEGRATION_POLICIES_REMOVE),
+    op("POST", "/api/fleet/package_policies/upgrade", PACKAGE_POLICIES, "Upgrade integration policies to the installed package", NONE, INTEGRATION_POLICIES_REMOVE),
+    op("POST", "/api/fleet/package_policies/upgrade/dryrun", PACKAGE_POLICIES, "What an upgrade would change", NONE, INTEGRATION_POLICIES_DRY_RUN),
+    op("GET", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Get an integration policy", pp::GET_ONE_QUERY, INTEGRATION_POLICIES_READ),
+    op("PUT", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Update an integration policy", pp::UPDATE_QUERY, INTEGRATION_POLICIES_WRITE),
+    op("DELETE", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Delete an integration policy", pp::DELETE_ONE_QUERY, INTEGRATION_POLICIES_REMOVE),
     // Outputs, hosts, download sources and proxies: see COLLECTIONS.
-    op("GET", "/api/fleet/outputs/{outputId}/health", OUTPUTS, "An output's health as agents report it", NONE),
-    op("POST", "/api/fleet/logstash_api_keys", OUTPUTS, "Logstash API key (needs Elasticsearch)", NONE),
+    op("GET", "/api/fleet/outputs/{outputId}/health", OUTPUTS, "An output's health as agents report it", NONE, SETTINGS_READ),
+    op("POST", "/api/fleet/logstash_api_keys", OUTPUTS, "Logstash API key (needs Elasticsearch)", NONE, SETTINGS_ALL),
     // Settings and internals
-    op("GET", "/api/fleet/settings", INTERNALS, "Fleet settings", NONE),
-    op("PUT", "/api/fleet/settings", INTERNALS, "Update Fleet settings", NONE),
-    op("GET", "/api/fleet/space_settings", INTERNALS, "Settings of the current space", NONE),
-    op("PUT", "/api/fleet/space_settings", INTERNALS, "Update the settings of the current space", NONE),
-    op("POST", "/api/fleet/setup", INTERNALS, "Set Fleet up (idempotent)", NONE),
-    op("GET", "/api/fleet/check-permissions", INTERNALS, "Whether the caller may use Fleet", settings::CHECK_PERMISSIONS_QUERY),
-    op("POST", "/api/fleet/health_check", INTERNALS, "Check a Fleet Server host", NONE),
-    op("POST", "/api/fleet/service_tokens", INTERNALS, "Fleet Server service token (needs Elasticsearch)", NONE),
-    op("GET", "/api/fleet/uninstall_tokens", UNINSTALL, "List uninstall tokens (metadata)", settings::LIST_UNINSTALL_TOKENS_QUERY),
-    op("GET", "/api/fleet/uninstall_tokens/{uninstallTokenId}", UNINSTALL, "Get an uninstall token", NONE),
-    op("POST", "/api/fleet/message_signing_service/rotate_key_pair", SIGNING, "Rotate the message signing key pair", settings::ROTATE_KEY_PAIR_QUERY),
+    op("GET", "/api/fleet/settings", INTERNALS, "Fleet settings", NONE, SETTINGS_READ),
+    op("PUT", "/api/fleet/settings", INTERNALS, "Update Fleet settings", NONE, SETTINGS_ALL),
+    op("GET", "/api/fleet/space_settings", INTERNALS, "Settings of the current space", NONE, SPACE_SETTINGS_READ),
+    op("PUT", "/api/fleet/space_settings", INTERNALS, "Update the settings of the current space", NONE, SETTINGS_ALL),
+    op("POST", "/api/fleet/setup", INTERNALS, "Set Fleet up (idempotent)", NONE, SETUP),
+    op("GET", "/api/fleet/check-permissions", INTERNALS, "Whether the caller may use Fleet", settings::CHECK_PERMISSIONS_QUERY, USER),
+    op("POST", "/api/fleet/health_check", INTERNALS, "Check a Fleet Server host", NONE, SETTINGS_ALL),
+    op("POST", "/api/fleet/service_tokens", INTERNALS, "Fleet Server service token (needs Elasticsearch)", NONE, AGENTS_ALL),
+    op("GET", "/api/fleet/uninstall_tokens", UNINSTALL, "List uninstall tokens (metadata)", settings::LIST_UNINSTALL_TOKENS_QUERY, AGENTS_ALL),
+    op("GET", "/api/fleet/uninstall_tokens/{uninstallTokenId}", UNINSTALL, "Get an uninstall token", NONE, AGENTS_ALL),
+    op("POST", "/api/fleet/message_signing_service/rotate_key_pair", SIGNING, "Rotate the message signing key pair", settings::ROTATE_KEY_PAIR_QUERY, FLEET_ALL_AREAS),
     // Security: API keys and the UI's session (Elasticsearch's and Kibana's paths)
-    op("GET", "/_security/api_key", SECURITY, "List API keys", NONE),
-    op("POST", "/_security/api_key", SECURITY, "Create an API key", NONE),
-    op("PUT", "/_security/api_key", SECURITY, "Create an API key", NONE),
-    op("DELETE", "/_security/api_key", SECURITY, "Invalidate API keys", NONE),
-    op("GET", "/_security/_authenticate", SECURITY, "Who the caller is", NONE),
-    op("POST", "/internal/security/login", SECURITY, "Log in to the web UI (session cookie)", NONE),
-    op("GET", "/api/security/logout", SECURITY, "Log out of the web UI", NONE),
-    op("GET", "/internal/security/me", SECURITY, "The logged-in user", NONE),
-    op("GET", "/api/status", SECURITY, "Server status (no authentication)", NONE),
-    op("GET", "/api/oas", SECURITY, "This document", OAS_QUERY),
+    op("GET", "/_security/api_key", SECURITY, "List API keys", NONE, API_KEYS),
+    op("POST", "/_security/api_key", SECURITY, "Create an API key", NONE, API_KEYS),
+    op("PUT", "/_security/api_key", SECURITY, "Create an API key", NONE, API_KEYS),
+    op("DELETE", "/_security/api_key", SECURITY, "Invalidate API keys", NONE, API_KEYS),
+    op("GET", "/_security/_authenticate", SECURITY, "Who the caller is", NONE, USER),
+    op("POST", "/internal/security/login", SECURITY, "Log in to the web UI (session cookie)", NONE, OPEN),
+    op("GET", "/api/security/logout", SECURITY, "Log out of the web UI", NONE, OPEN),
+    op("GET", "/internal/security/me", SECURITY, "The logged-in user", NONE, USER),
+    op("GET", "/api/status", SECURITY, "Server status (no authentication)", NONE, OPEN),
+    op("GET", "/api/oas", SECURITY, "This document", OAS_QUERY, USER),
 ];
 
 /// A settings collection served as list, create, get, update and delete (settings.rs serves
@@ -195,6 +203,10 @@ pub struct Collection {
     plural: &'static str,
     one: &'static str,
     query: &'static [&'static str],
+    /// Who may list, get one, and write.
+    list_authz: Authz,
+    get_authz: Authz,
+    write_authz: Authz,
 }
 
 static COLLECTIONS: &[Collection] = &[
@@ -205,6 +217,9 @@ static COLLECTIONS: &[Collection] = &[
         plural: "outputs",
         one: "an output",
         query: settings::LIST_OUTPUTS_QUERY,
+        list_authz: OUTPUTS_READ,
+        get_authz: OUTPUTS_READ,
+        write_authz: SETTINGS_ALL,
     },
     Collection {
         list: "/api/fleet/fleet_server_hosts",
@@ -213,6 +228,9 @@ static COLLECTIONS: &[Collection] = &[
         plural: "Fleet Server hosts",
         one: "a Fleet Server host",
         query: settings::SETTINGS_LIST_QUERY,
+        list_authz: FLEET_SERVER_HOSTS_LIST,
+        get_authz: SETTINGS_READ,
+        write_authz: SETTINGS_ALL,
     },
     Collection {
         list: "/api/fleet/agent_download_sources",
@@ -221,6 +239,9 @@ static COLLECTIONS: &[Collection] = &[
         plural: "agent binary download sources",
         one: "a download source",
         query: settings::SETTINGS_LIST_QUERY,
+        list_authz: DOWNLOAD_SOURCES_READ,
+        get_authz: DOWNLOAD_SOURCES_READ,
+        write_authz: SETTINGS_ALL,
     },
     Collection {
         list: "/api/fleet/proxies",
@@ -229,24 +250,51 @@ static COLLECTIONS: &[Collection] = &[
         plural: "proxies",
         one: "a proxy",
         query: settings::SETTINGS_LIST_QUERY,
+        list_authz: SETTINGS_READ,
+        get_authz: SETTINGS_READ,
+        write_authz: SETTINGS_ALL,
     },
 ];
 
 /// Every operation: [`OPERATIONS`], then each collection's five.
-fn operations() -> Vec<(Operation, String)> {
+pub(crate) fn operations() -> Vec<(Operation, String)> {
     let mut out: Vec<(Operation, String)> = OPERATIONS
         .iter()
         .map(|o| (*o, o.summary.to_string()))
         .collect();
     for c in COLLECTIONS {
-        for (method, path, summary, query) in [
-            ("GET", c.list, format!("List {}", c.plural), c.query),
-            ("POST", c.list, format!("Create {}", c.one), NONE),
-            ("GET", c.item, format!("Get {}", c.one), NONE),
-            ("PUT", c.item, format!("Update {}", c.one), NONE),
-            ("DELETE", c.item, format!("Delete {}", c.one), NONE),
+        for (method, path, summary, query, authz) in [
+            (
+                "GET",
+                c.list,
+                format!("List {}", c.plural),
+                c.query,
+                c.list_authz,
+            ),
+            (
+                "POST",
+                c.list,
+                format!("Create {}", c.one),
+                NONE,
+                c.write_authz,
+            ),
+            ("GET", c.item, format!("Get {}", c.one), NONE, c.get_authz),
+            (
+                "PUT",
+                c.item,
+                format!("Update {}", c.one),
+                NONE,
+                c.write_authz,
+            ),
+            (
+                "DELETE",
+                c.item,
+                format!("Delete {}", c.one),
+                NONE,
+                c.write_authz,
+            ),
         ] {
-            out.push((op(method, path, c.tag, "", query), summary));
+            out.push((op(method, path, c.tag, "", query, authz), summary));
         }
     }
     out
@@ -357,6 +405,14 @@ fn operation(o: &Operation, summary: &str) -> Value {
             "404": { "$ref": "#/components/responses/error" },
         },
     });
+    // Who may call it, from the same table the gate reads.
+    v["description"] = json!(o.authz.describe());
+    v["x-required-privileges"] = o.authz.to_json();
+    match o.authz {
+        Authz::Open => v["security"] = json!([]),
+        Authz::User => {}
+        _ => v["responses"]["403"] = json!({ "$ref": "#/components/responses/error" }),
+    }
     if matches!(o.method, "POST" | "PUT") {
         v["requestBody"] = json!({
             "required": false,

@@ -4,12 +4,13 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use fleet::auth::Principal;
+use fleet::auth::{ApiKeyAction, ApiKeySelection, Principal};
 use fleet::validate::{check_body, opt, req, Field, Ty, STR};
 use serde_json::{json, Value};
 
-use crate::error::ApiResult;
-use crate::extract::JsonBody;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::QueryParams;
+use crate::extract::StrictJsonBody;
 use crate::AppState;
 
 static CREATE: &[Field] = &[
@@ -23,6 +24,8 @@ static INVALIDATE: &[Field] = &[
     opt("id", STR),
     opt("name", STR),
     opt("owner", Ty::Bool),
+    opt("username", STR),
+    opt("realm_name", STR),
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -37,7 +40,7 @@ pub fn routes() -> Router<AppState> {
 async fn create(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-    JsonBody(body): JsonBody,
+    StrictJsonBody(body): StrictJsonBody,
 ) -> ApiResult<Json<Value>> {
     check_body("request body", &body, CREATE)?;
     // Like Elasticsearch without role descriptors: the key gets its owner's privileges.
@@ -54,14 +57,35 @@ async fn create(
     Ok(Json(serde_json::to_value(key).expect("API keys serialize")))
 }
 
-async fn list(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+/// Query parameters of `GET /_security/api_key` (Elasticsearch's).
+const LIST_QUERY: &[&str] = &[
+    "owner",
+    "id",
+    "name",
+    "username",
+    "realm_name",
+    "active_only",
+];
+
+async fn list(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    q: QueryParams,
+) -> ApiResult<Json<Value>> {
+    q.allow(LIST_QUERY)?;
+    let selection = ApiKeySelection {
+        owner: q.bool("owner")?.unwrap_or(false),
+        ids: q.get("id").map(str::to_string).into_iter().collect(),
+        name: q.get("name"),
+        username: q.get("username"),
+        active_only: q.bool("active_only")?.unwrap_or(false),
+    };
     let keys: Vec<Value> = s
         .fleet
         .auth
-        .list_api_keys()
+        .select_api_keys(&who, &selection, ApiKeyAction::Get)
         .await?
         .into_iter()
-        .filter(|k| k.role != fleet::enrollment_api_keys::ENROLLMENT_ROLE)
         // Web UI sessions are keys underneath, not keys anyone made.
         .filter(|k| k.name != fleet::auth::SESSION_KEY_NAME)
         .map(|k| {
@@ -88,13 +112,40 @@ async fn list(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "api_keys": keys })))
 }
 
-async fn invalidate(State(s): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+async fn invalidate(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    StrictJsonBody(body): StrictJsonBody,
+) -> ApiResult<Json<Value>> {
     check_body("request body", &body, INVALIDATE)?;
-    let mut ids = fleet::validate::string_array(&body["ids"]);
+    let mut selection = ApiKeySelection {
+        owner: body["owner"].as_bool().unwrap_or(false),
+        ids: fleet::validate::string_array(&body["ids"]),
+        name: body["name"].as_str(),
+        username: body["username"].as_str(),
+        active_only: false,
+    };
     if let Some(id) = body["id"].as_str() {
-        ids.push(id.to_string());
+        selection.ids.push(id.to_string());
     }
-    let (done, previous) = s.fleet.auth.invalidate_api_keys(&ids).await?;
+    if selection.ids.is_empty()
+        && selection.name.is_none()
+        && selection.username.is_none()
+        && !selection.owner
+    {
+        return Err(ApiError::bad_request(
+            "One of [api key id, api key name, username, realm name] must be specified",
+        ));
+    }
+    let selected: Vec<String> = s
+        .fleet
+        .auth
+        .select_api_keys(&who, &selection, ApiKeyAction::Invalidate)
+        .await?
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    let (done, previous) = s.fleet.auth.invalidate_api_keys(&selected).await?;
     Ok(Json(json!({
         "invalidated_api_keys": done,
         "previously_invalidated_api_keys": previous,

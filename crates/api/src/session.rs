@@ -51,10 +51,18 @@ fn next_location(current_url: Option<&str>) -> String {
         .and_then(|(_, q)| crate::extract::serde_urlencoded_pairs(q).ok())
         .and_then(|mut q| q.remove("next"));
     match next {
-        // Only a local path: never an open redirect to another site.
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if is_local_path(&n) => n,
         _ => "/app/fleet/agents".to_string(),
     }
+}
+
+/// Whether `next` can only lead to a path of this server. Browsers drop tabs and newlines from
+/// URLs and read `\` as `/`, so `/\t/evil.com` or `/\\evil.com` would reach another site: only
+/// a path that starts with a single `/` and holds no control character or backslash is taken.
+fn is_local_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.chars().any(|c| c.is_control() || c == '\\')
 }
 
 async fn login(
@@ -89,7 +97,13 @@ async fn login(
         .auth
         .login(username, password)
         .await
-        .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized"))?;
+        .map_err(|e| match e {
+            // Try again later: not a verdict on the password.
+            fleet::FleetError::TooManyRequests(_) | fleet::FleetError::Unavailable(_) => {
+                ApiError::from(e)
+            }
+            _ => ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        })?;
     let lifetime_s =
         fleet::auth::parse_duration_ms(fleet::auth::SESSION_LIFETIME).unwrap_or(0) / 1000;
     let cookie = ui::set_session_cookie(
@@ -127,4 +141,27 @@ async fn me(Extension(who): Extension<Principal>) -> Json<Value> {
         "roles": [who.role.as_str()],
         "authentication_type": authentication_type,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_a_local_path_only() {
+        let at = |next: &str| next_location(Some(&format!("/login?next={next}")));
+        assert_eq!(at("%2Fapp%2Ffleet%2Fpolicies"), "/app/fleet/policies");
+        for evil in [
+            "%2F%09%2Fevil.com",
+            "%2F%0A%2Fevil.com",
+            "%2F%0D%2Fevil.com",
+            "%2F%2Fevil.com",
+            "%2F%5Cevil.com",
+            "https%3A%2F%2Fevil.com",
+            "evil.com",
+            "%2F%00",
+        ] {
+            assert_eq!(at(evil), "/app/fleet/agents", "{evil}");
+        }
+    }
 }

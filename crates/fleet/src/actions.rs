@@ -67,9 +67,14 @@ pub fn delivered(action: &store::Doc, agent_id: &str) -> Value {
         let hash = agent_id.bytes().fold(0xcbf29ce484222325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
         });
-        let offset = (hash % (window as u64).max(1)) as i64;
-        let at = start.with_timezone(&chrono::Utc) + chrono::Duration::seconds(offset);
-        out["start_time"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        // The window is capped where chrono's dates end; a window that large is any point.
+        let window = (window as u64).clamp(1, i64::MAX as u64 / 1_000);
+        let offset = (hash % window) as i64;
+        if let Some(at) = chrono::TimeDelta::try_seconds(offset)
+            .and_then(|d| start.with_timezone(&chrono::Utc).checked_add_signed(d))
+        {
+            out["start_time"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        }
     }
     out
 }

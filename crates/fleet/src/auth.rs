@@ -60,16 +60,112 @@ pub struct Principal {
     pub api_key_id: Option<String>,
 }
 
+/// A privilege a route may require: Kibana's API privileges for Fleet and Integrations (the
+/// names its 403 messages give), and Elasticsearch's cluster privileges for API keys. Roles
+/// are sets of these ([`Role::grants`]); routes declare what they need in one table (the API
+/// crate's `authz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Privilege {
+    FleetRead,
+    FleetAll,
+    AgentsRead,
+    AgentsAll,
+    AgentPoliciesRead,
+    AgentPoliciesAll,
+    SettingsRead,
+    SettingsAll,
+    IntegrationsRead,
+    IntegrationsAll,
+    /// Create, list and invalidate one's own API keys.
+    ManageOwnApiKey,
+    /// List and invalidate every user's API keys.
+    ManageApiKey,
+}
+
+impl Privilege {
+    pub const ALL: [Privilege; 12] = [
+        Privilege::FleetRead,
+        Privilege::FleetAll,
+        Privilege::AgentsRead,
+        Privilege::AgentsAll,
+        Privilege::AgentPoliciesRead,
+        Privilege::AgentPoliciesAll,
+        Privilege::SettingsRead,
+        Privilege::SettingsAll,
+        Privilege::IntegrationsRead,
+        Privilege::IntegrationsAll,
+        Privilege::ManageOwnApiKey,
+        Privilege::ManageApiKey,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privilege::FleetRead => "fleet-read",
+            Privilege::FleetAll => "fleet-all",
+            Privilege::AgentsRead => "fleet-agents-read",
+            Privilege::AgentsAll => "fleet-agents-all",
+            Privilege::AgentPoliciesRead => "fleet-agent-policies-read",
+            Privilege::AgentPoliciesAll => "fleet-agent-policies-all",
+            Privilege::SettingsRead => "fleet-settings-read",
+            Privilege::SettingsAll => "fleet-settings-all",
+            Privilege::IntegrationsRead => "integrations-read",
+            Privilege::IntegrationsAll => "integrations-all",
+            Privilege::ManageOwnApiKey => "manage_own_api_key",
+            Privilege::ManageApiKey => "manage_api_key",
+        }
+    }
+
+    /// Whether this is a read privilege (what Kibana's `read` feature privileges grant).
+    fn is_read(self) -> bool {
+        matches!(
+            self,
+            Privilege::FleetRead
+                | Privilege::AgentsRead
+                | Privilege::AgentPoliciesRead
+                | Privilege::SettingsRead
+                | Privilege::IntegrationsRead
+        )
+    }
+}
+
+impl Role {
+    /// The privileges of each role. `fleet-read` is Kibana's "Fleet: read" and "Integrations:
+    /// read" (with their sub-features), which hold no enrollment tokens, uninstall tokens or
+    /// diagnostics requests: those need `fleet-agents-all`. Every management user manages its
+    /// own API keys (the keys carry the owner's role, never more); only superusers manage
+    /// everyone's. Agents' keys open the agent protocol only.
+    pub fn grants(self, p: Privilege) -> bool {
+        match self {
+            Role::Superuser => true,
+            Role::FleetAdmin => p != Privilege::ManageApiKey,
+            Role::FleetRead => p.is_read() || p == Privilege::ManageOwnApiKey,
+            Role::Agent => false,
+        }
+    }
+}
+
 impl Principal {
-    pub fn can_read_fleet(&self) -> bool {
-        self.role >= Role::FleetRead
+    pub fn has(&self, p: Privilege) -> bool {
+        self.role.grants(p)
     }
-    pub fn can_write_fleet(&self) -> bool {
-        self.role >= Role::FleetAdmin
-    }
-    pub fn can_manage_security(&self) -> bool {
-        self.role >= Role::FleetAdmin
-    }
+}
+
+/// Which API keys a get or invalidate request names (Elasticsearch's parameters).
+#[derive(Debug, Default)]
+pub struct ApiKeySelection<'a> {
+    /// Only the caller's own keys.
+    pub owner: bool,
+    pub ids: Vec<String>,
+    pub name: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub active_only: bool,
+}
+
+/// What is done with selected API keys (Elasticsearch's actions, for its 403 message).
+#[derive(Debug, Clone, Copy)]
+pub enum ApiKeyAction {
+    Get,
+    Invalidate,
 }
 
 /// A freshly created API key: the only time its secret is seen.
@@ -96,6 +192,39 @@ pub struct AuthService {
     /// username → SHA-256 of the last password that verified, so Basic auth costs one hash per
     /// request instead of one Argon2 run (tens of milliseconds).
     verified: Arc<Mutex<HashMap<String, [u8; 32]>>>,
+    /// Argon2 runs at once (each holds ~19 MiB and a core for tens of milliseconds), and how
+    /// many requests wait for one: a flood of wrong passwords is answered 429 past these
+    /// instead of taking every core and gigabytes, and API keys and agents, which never run
+    /// Argon2, keep being served.
+    password_checks: Arc<tokio::sync::Semaphore>,
+    password_waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Requests that may wait for an Argon2 run, per run allowed at once.
+const PASSWORD_QUEUE_PER_RUN: usize = 8;
+/// The longest a password check waits for its turn before it is answered 429.
+const PASSWORD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Argon2 runs allowed at once: half the cores (at least one), so a flood leaves the rest to
+/// the other traffic.
+fn password_runs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| (n.get() / 2).max(1))
+        .unwrap_or(1)
+}
+
+/// A hash of a random password, verified when the user does not exist, so an unknown user
+/// costs the same Argon2 run as a wrong password (no user enumeration by timing).
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&random_token(24)).expect("Argon2 hashes a password"))
+}
+
+fn too_many_password_checks() -> FleetError {
+    FleetError::TooManyRequests(
+        "Too many password checks at once; try again shortly, or authenticate with an API key"
+            .into(),
+    )
 }
 
 /// A random alphanumeric token (API key ids and secrets).
@@ -148,6 +277,43 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
     n.checked_mul(mult)
 }
 
+/// Elasticsearch's answer to an `expiration` that is not a duration.
+pub(crate) fn bad_expiration(e: &str) -> FleetError {
+    FleetError::BadRequest(format!(
+        "failed to parse setting [expiration] with value [{e}] as a time value: unit is missing or unrecognized"
+    ))
+}
+
+/// An `expiration` that is a duration but ends past any representable date.
+pub(crate) fn expiration_too_far(e: &str) -> FleetError {
+    FleetError::BadRequest(format!(
+        "failed to parse setting [expiration] with value [{e}]: the expiration date is out of range"
+    ))
+}
+
+/// What the verified-password cache keeps for a user: bound to the stored hash, so a changed
+/// password drops it.
+fn password_fingerprint(user: &User, password: &str) -> [u8; 32] {
+    sha256(
+        format!(
+            "{}\u{0}{password}\u{0}{}",
+            user.username, user.password_hash
+        )
+        .as_bytes(),
+    )
+}
+
+/// The principal a user authenticates as: its highest known role (None: no role Flotilla
+/// knows, which authenticates no one).
+fn principal_of(user: &User) -> Option<Principal> {
+    let role = user.roles.iter().filter_map(|r| Role::parse(r)).max()?;
+    Some(Principal {
+        username: user.username.clone(),
+        role,
+        api_key_id: None,
+    })
+}
+
 fn unauthorized() -> FleetError {
     FleetError::Unauthorized("Unauthorized".into())
 }
@@ -157,6 +323,8 @@ impl AuthService {
         Self {
             store,
             verified: Arc::default(),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(password_runs())),
+            password_waiting: Arc::default(),
         }
     }
 
@@ -223,61 +391,70 @@ impl AuthService {
             ))
         };
         let mut tx = self.store.begin(Mode::Read).await?;
-        let user = tx.get_user(username).await?.ok_or_else(bad)?;
+        let user = tx.get_user(username).await?;
         drop(tx);
-        let role = user
-            .roles
-            .iter()
-            .filter_map(|r| Role::parse(r))
-            .max()
-            .ok_or_else(bad)?;
-        let principal = Principal {
-            username: user.username.clone(),
-            role,
-            api_key_id: None,
-        };
-        let fingerprint = sha256(
-            format!(
-                "{}\u{0}{password}\u{0}{}",
-                user.username, user.password_hash
-            )
-            .as_bytes(),
-        );
-        let cached = self
-            .verified
-            .lock()
-            .expect("auth cache lock poisoned")
-            .get(username)
-            .copied();
-        if let Some(cached) = cached {
-            if ct_eq(&cached, &fingerprint) {
-                return Ok(principal);
+        let hash = match &user {
+            Some(user) => {
+                let fingerprint = password_fingerprint(user, password);
+                let cached = self
+                    .verified
+                    .lock()
+                    .expect("auth cache lock poisoned")
+                    .get(username)
+                    .copied();
+                if cached.is_some_and(|c| ct_eq(&c, &fingerprint)) {
+                    return principal_of(user).ok_or_else(bad);
+                }
+                user.password_hash.clone()
             }
-        }
-        // Argon2 is deliberately slow: run it off the async workers.
-        let password = password.to_string();
-        let hash = user.password_hash.clone();
-        let verified = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&hash).map_err(|e| {
-                FleetError::Internal(format!("stored password hash is invalid: {e}"))
-            })?;
-            Ok::<bool, FleetError>(
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok(),
-            )
-        })
-        .await
-        .map_err(|e| FleetError::Internal(e.to_string()))?;
-        let ok = verified?;
-        if !ok {
-            return Err(bad());
-        }
+            None => String::new(),
+        };
+        let ok = self.verify_password(password, hash).await?;
+        let user = user.filter(|_| ok).ok_or_else(bad)?;
+        let principal = principal_of(&user).ok_or_else(bad)?;
         self.verified
             .lock()
             .expect("auth cache lock poisoned")
-            .insert(username.to_string(), fingerprint);
+            .insert(username.to_string(), password_fingerprint(&user, password));
         Ok(principal)
+    }
+
+    /// Runs Argon2 for `password` against `hash` (the decoy when empty), within the bound on
+    /// runs at once; false when it does not match.
+    async fn verify_password(&self, password: &str, hash: String) -> Result<bool> {
+        use std::sync::atomic::Ordering;
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let queued = self.password_waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.password_waiting);
+        if queued >= password_runs() * PASSWORD_QUEUE_PER_RUN {
+            return Err(too_many_password_checks());
+        }
+        let _permit = tokio::time::timeout(PASSWORD_WAIT, self.password_checks.acquire())
+            .await
+            .map_err(|_| too_many_password_checks())?
+            .map_err(|e| FleetError::Internal(e.to_string()))?;
+        // Argon2 is deliberately slow: run it off the async workers.
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || {
+            let hash = if hash.is_empty() {
+                decoy_hash()
+            } else {
+                hash.as_str()
+            };
+            let parsed = PasswordHash::new(hash).map_err(|e| {
+                FleetError::Internal(format!("stored password hash is invalid: {e}"))
+            })?;
+            Ok(Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok())
+        })
+        .await
+        .map_err(|e| FleetError::Internal(e.to_string()))?
     }
 
     async fn check_api_key(&self, id: &str, secret: &str) -> Result<Principal> {
@@ -318,16 +495,13 @@ impl AuthService {
                 "Validation Failed: 1: api key name is required;".into(),
             ));
         }
-        let expiration_ms = match expiration {
+        let expires_at = match expiration {
             None => None,
-            Some(e) => Some(parse_duration_ms(e).ok_or_else(|| {
-                FleetError::BadRequest(format!(
-                    "failed to parse setting [expiration] with value [{e}] as a time value: unit is missing or unrecognized"
-                ))
-            })?),
+            Some(e) => {
+                let ms = parse_duration_ms(e).ok_or_else(|| bad_expiration(e))?;
+                Some(crate::time::from_now_ms(ms).ok_or_else(|| expiration_too_far(e))?)
+            }
         };
-        let expires_at =
-            expiration_ms.map(|ms| chrono::Utc::now() + chrono::Duration::milliseconds(ms));
         let id = random_token(20);
         let secret = random_token(22);
         let key = ApiKey {
@@ -398,6 +572,49 @@ impl AuthService {
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
         let mut tx = self.store.begin(Mode::Read).await?;
         Ok(tx.list_api_keys().await?)
+    }
+
+    /// The user API keys a get or invalidate request names, among those `who` may manage, as
+    /// Elasticsearch decides it: with `manage_api_key`, anyone's (only one's own with `owner`);
+    /// with `manage_own_api_key`, one's own, and the request must say so (`owner`, the caller's
+    /// own key id, or the caller's username), else Elasticsearch's 403 for `action`.
+    pub async fn select_api_keys(
+        &self,
+        who: &Principal,
+        q: &ApiKeySelection<'_>,
+        action: ApiKeyAction,
+    ) -> Result<Vec<ApiKey>> {
+        let everyone = who.has(Privilege::ManageApiKey);
+        let says_own = q.owner
+            || (!q.ids.is_empty()
+                && q.ids
+                    .iter()
+                    .all(|id| who.api_key_id.as_deref() == Some(id.as_str())))
+            || q.username == Some(who.username.as_str());
+        if !everyone && !says_own {
+            let (name, granted_by) = match action {
+                ApiKeyAction::Get => ("get", "read_security,manage_api_key,manage_security,all"),
+                ApiKeyAction::Invalidate => ("invalidate", "manage_api_key,manage_security,all"),
+            };
+            return Err(FleetError::Forbidden(format!(
+                "action [cluster:admin/xpack/security/api_key/{name}] is unauthorized for user [{}] with effective roles [{}], this action is granted by the cluster privileges [{granted_by}]",
+                who.username,
+                who.role.as_str()
+            )));
+        }
+        let own = !everyone || q.owner;
+        Ok(self
+            .list_api_keys()
+            .await?
+            .into_iter()
+            // Enrollment tokens are Fleet's, not users' keys.
+            .filter(|k| k.role != crate::enrollment_api_keys::ENROLLMENT_ROLE)
+            .filter(|k| !own || k.owner == who.username)
+            .filter(|k| q.ids.is_empty() || q.ids.contains(&k.id))
+            .filter(|k| q.name.is_none_or(|n| k.name == n))
+            .filter(|k| q.username.is_none_or(|u| k.owner == u))
+            .filter(|k| !q.active_only || !k.invalidated)
+            .collect())
     }
 
     /// Invalidates keys; returns (invalidated, previously invalidated or unknown).

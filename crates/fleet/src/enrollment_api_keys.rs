@@ -60,6 +60,13 @@ fn not_found(id: &str) -> FleetError {
     FleetError::NotFound(format!("EnrollmentAPIKey {id} not found"))
 }
 
+/// Whether a key is of the request's space (`hidden`: the other spaces' agent policies).
+fn of_space(hidden: &[String], key: &Doc) -> bool {
+    !hidden
+        .iter()
+        .any(|h| key.body["policy_id"].as_str() == Some(h))
+}
+
 /// Creates the `Default (<uuid>)` enrollment key of a new agent policy inside `tx`.
 pub async fn create_default(tx: &mut dyn Tx, policy_id: &str) -> Result<()> {
     create(tx, policy_id, Some("Default"), None)
@@ -209,11 +216,7 @@ impl Fleet {
         let doc = tx
             .get(Kind::EnrollmentApiKey, id)
             .await?
-            .filter(|d| {
-                !hidden
-                    .iter()
-                    .any(|h| d.body["policy_id"].as_str() == Some(h))
-            })
+            .filter(|d| of_space(&hidden, d))
             .ok_or_else(|| not_found(id))?;
         Ok(to_item(&doc))
     }
@@ -228,14 +231,10 @@ impl Fleet {
         let expire_at = match body.get("expiration").and_then(Value::as_str) {
             None => None,
             Some(e) => {
-                let ms = parse_duration_ms(e).ok_or_else(|| {
-                    FleetError::BadRequest(format!(
-                        "failed to parse setting [expiration] with value [{e}] as a time value: unit is missing or unrecognized"
-                    ))
-                })?;
+                let ms = parse_duration_ms(e).ok_or_else(|| crate::auth::bad_expiration(e))?;
                 Some(
-                    (chrono::Utc::now() + chrono::Duration::milliseconds(ms))
-                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    crate::time::rfc3339_from_now_ms(ms)
+                        .ok_or_else(|| crate::auth::expiration_too_far(e))?,
                 )
             }
         };
@@ -293,11 +292,7 @@ impl Fleet {
         let doc = tx
             .get(Kind::EnrollmentApiKey, id)
             .await?
-            .filter(|d| {
-                !hidden
-                    .iter()
-                    .any(|h| d.body["policy_id"].as_str() == Some(h))
-            })
+            .filter(|d| of_space(&hidden, d))
             .ok_or_else(|| not_found(id))?;
         revoke(tx.as_mut(), &doc, force).await?;
         tx.commit().await?;
@@ -318,13 +313,22 @@ impl Fleet {
             ));
         }
         let mut tx = self.store.begin(Mode::Write).await?;
+        // Only keys of the request's space: another space's key counts as not found.
+        let hidden = crate::space::hidden_policy_ids(tx.as_mut()).await?;
         let docs = if !ids.is_empty() {
-            tx.get_many(Kind::EnrollmentApiKey, &ids).await?
+            tx.get_many(Kind::EnrollmentApiKey, &ids)
+                .await?
+                .into_iter()
+                .filter(|d| of_space(&hidden, d))
+                .collect()
         } else {
             tx.find(
                 Kind::EnrollmentApiKey,
                 &Query {
-                    filter: filter(&KUERY, kuery)?,
+                    filter: Filter::And(vec![
+                        filter(&KUERY, kuery)?,
+                        crate::space::exclude_policies(store::doc_field("policy_id"), &hidden),
+                    ]),
                     ..Default::default()
                 },
             )

@@ -118,6 +118,24 @@ fn registry_error(e: RegistryError) -> FleetError {
     }
 }
 
+/// Every route that names a package checks the name and version first, as the package spec
+/// defines them (they reach file names and registry URLs): a name no package can have is not
+/// found, as Kibana answers for a name the registry does not know; a version that is not semver
+/// is Kibana's 400.
+pub(crate) fn check_name_and_version(name: &str, version: Option<&str>) -> Result<()> {
+    if !packages::is_valid_name(name) {
+        return Err(FleetError::NotFound(format!(
+            "[{name}] package not found in registry"
+        )));
+    }
+    if version.is_some_and(|v| !packages::is_valid_version(v)) {
+        return Err(FleetError::BadRequest(
+            "Package version is not a valid semver".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn is_prerelease(version: &str) -> bool {
     semver::Version::parse(version).is_ok_and(|v| !v.pre.is_empty())
 }
@@ -178,6 +196,7 @@ impl Fleet {
     /// A package version, from wherever it is: local directories, the store (installed or
     /// uploaded), then the registry.
     pub async fn package(&self, name: &str, version: &str) -> Result<Arc<Package>> {
+        check_name_and_version(name, Some(version))?;
         if let Some(p) = self.packages.cached(name, version) {
             return Ok(p);
         }
@@ -217,6 +236,7 @@ impl Fleet {
 
     /// The newest version any source offers (pre-releases only with `prerelease`).
     pub async fn latest_package_version(&self, name: &str, prerelease: bool) -> Result<String> {
+        check_name_and_version(name, None)?;
         let mut candidates: Vec<String> = self
             .packages
             .local_versions(name)
@@ -666,6 +686,7 @@ impl Fleet {
         prerelease: bool,
         with_metadata: bool,
     ) -> Result<Value> {
+        check_name_and_version(name, version)?;
         let installed = {
             let mut tx = self.store.begin(Mode::Read).await?;
             Self::installed(tx.as_mut(), name).await?

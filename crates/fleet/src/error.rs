@@ -20,6 +20,9 @@ pub enum FleetError {
     /// 409: a uniqueness rule or a concurrent change.
     #[error("{0}")]
     Conflict(String),
+    /// 429: too many requests of this kind at once (password checks); try again shortly.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// 503: the database cannot take the work now; nothing changed and a retry can succeed.
     #[error("{0}")]
     Unavailable(String),
@@ -42,9 +45,9 @@ impl From<StoreError> for FleetError {
             }
             StoreError::InvalidQuery(m) => FleetError::BadRequest(m),
             StoreError::Busy(m) => {
-                tracing::warn!(error = %m, "database busy");
+                tracing::warn!(error = %m, "database busy or unreachable");
                 FleetError::Unavailable(
-                    "The database is busy; nothing was changed. Try again later.".into(),
+                    "The database is busy or cannot be reached; nothing was changed. Try again later.".into(),
                 )
             }
             other => FleetError::Internal(other.to_string()),
@@ -60,6 +63,7 @@ pub fn status_code(e: &FleetError) -> u16 {
         FleetError::Forbidden(_) => 403,
         FleetError::NotFound(_) => 404,
         FleetError::Conflict(_) => 409,
+        FleetError::TooManyRequests(_) => 429,
         FleetError::Unavailable(_) => 503,
         FleetError::Internal(_) => 500,
     }

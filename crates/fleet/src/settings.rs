@@ -125,7 +125,12 @@ impl Fleet {
         if fleet_server_setup && who.role < Role::Superuser {
             return json!({ "success": false, "error": "MISSING_FLEET_SERVER_SETUP_PRIVILEGES" });
         }
-        if who.role < Role::FleetAdmin {
+        // As Kibana: any of Fleet's read privileges is enough to use Fleet.
+        use crate::auth::Privilege::{AgentPoliciesRead, AgentsRead, FleetAll, SettingsRead};
+        if ![FleetAll, AgentsRead, AgentPoliciesRead, SettingsRead]
+            .iter()
+            .any(|p| who.has(*p))
+        {
             return json!({ "success": false, "error": "MISSING_PRIVILEGES" });
         }
         json!({ "success": true })

@@ -82,7 +82,12 @@ impl Fleet {
         per_page: u64,
     ) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Read).await?;
-        let policies = tx.find(Kind::AgentPolicy, &store::Query::default()).await?;
+        // A token belongs to the space of its policy.
+        let in_space = store::Query {
+            filter: crate::space::filter("space_ids"),
+            ..Default::default()
+        };
+        let policies = tx.find(Kind::AgentPolicy, &in_space).await?;
         let mut items = Vec::new();
         for p in &policies {
             let name = p.body["name"].as_str().unwrap_or_default();
@@ -117,14 +122,24 @@ impl Fleet {
 
     /// `GET /uninstall_tokens/{id}`: with the token.
     pub async fn get_uninstall_token(&self, id: &str) -> Result<Value> {
+        let not_found = || FleetError::NotFound(format!("Uninstall Token not found with id {id}"));
         let mut tx = self.store.begin(Mode::Read).await?;
-        let t = tx.get(Kind::UninstallToken, id).await?.ok_or_else(|| {
-            FleetError::NotFound(format!("Uninstall Token not found with id {id}"))
-        })?;
-        let policy_id = t.body["policy_id"].as_str().unwrap_or_default();
-        let name = tx
-            .get(Kind::AgentPolicy, policy_id)
+        let t = tx
+            .get(Kind::UninstallToken, id)
             .await?
+            .ok_or_else(not_found)?;
+        let policy_id = t.body["policy_id"].as_str().unwrap_or_default();
+        let policy = tx.get(Kind::AgentPolicy, policy_id).await?;
+        // A token belongs to the space of its policy (a deleted policy's, to the default space):
+        // from another space it does not exist.
+        let visible = match &policy {
+            Some(p) => crate::space::visible(&p.body, "space_ids"),
+            None => crate::space::current() == crate::space::DEFAULT_SPACE,
+        };
+        if !visible {
+            return Err(not_found());
+        }
+        let name = policy
             .map(|p| p.body["name"].clone())
             .unwrap_or(Value::Null);
         Ok(json!({ "item": {

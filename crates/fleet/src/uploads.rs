@@ -239,6 +239,10 @@ impl Fleet {
     /// first, as Kibana lists them.
     pub async fn agent_uploads(&self, agent_id: &str) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Read).await?;
+        // Another space's agent has no uploads here, as an unknown agent has none.
+        if !of_agent_in_space(tx.as_mut(), agent_id).await? {
+            return Ok(json!({ "items": [] }));
+        }
         let actions = tx
             .agent_actions(agent_id, "REQUEST_DIAGNOSTICS", 1000)
             .await?;
@@ -335,6 +339,9 @@ impl Fleet {
             .get(Kind::FileUpload, file_id)
             .await?
             .ok_or_else(not_found)?;
+        if !file_in_space(tx.as_mut(), &file).await? {
+            return Err(not_found());
+        }
         let meta = &file.body["file"];
         if meta["Status"] != json!("READY") || meta["name"].as_str() != Some(file_name) {
             return Err(not_found());
@@ -355,11 +362,15 @@ impl Fleet {
 
     /// `DELETE /agents/files/{fileId}`: drops the bytes; the upload shows as DELETED.
     pub async fn delete_agent_file(&self, file_id: &str) -> Result<Value> {
+        let not_found = || FleetError::NotFound(format!("File not found: {file_id}"));
         let mut tx = self.store.begin(Mode::Write).await?;
         let file = tx
             .get(Kind::FileUpload, file_id)
             .await?
-            .ok_or_else(|| FleetError::NotFound(format!("File not found: {file_id}")))?;
+            .ok_or_else(not_found)?;
+        if !file_in_space(tx.as_mut(), &file).await? {
+            return Err(not_found());
+        }
         tx.chunks_delete(file_id).await?;
         let mut doc = file.body.clone();
         doc["file"]["Status"] = json!("DELETED");
@@ -368,4 +379,24 @@ impl Fleet {
         tx.commit().await?;
         Ok(json!({ "id": file_id, "deleted": true }))
     }
+}
+
+/// Whether an agent is of the request's space: on one of its agent policies. An agent that no
+/// longer exists (its files stay) counts as the default space's.
+async fn of_agent_in_space(tx: &mut dyn store::Tx, agent_id: &str) -> Result<bool> {
+    Ok(match tx.agent_get(agent_id).await? {
+        Some(row) => {
+            let hidden = crate::space::hidden_policy_ids(tx).await?;
+            !hidden
+                .iter()
+                .any(|h| row.doc.body["policy_id"].as_str() == Some(h))
+        }
+        None => crate::space::current() == crate::space::DEFAULT_SPACE,
+    })
+}
+
+/// Whether an uploaded file is of the request's space: its agent's.
+async fn file_in_space(tx: &mut dyn store::Tx, file: &store::Doc) -> Result<bool> {
+    let agent_id = file.body["agent_id"].as_str().unwrap_or_default();
+    of_agent_in_space(tx, agent_id).await
 }

@@ -97,6 +97,10 @@ pub enum Tls {
     SelfSigned,
 }
 
+/// The default of [`Config::header_read_timeout`] (hyper's own default, and Go's Fleet Server
+/// reads headers under a similar deadline).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Everything resolved: what the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -116,6 +120,10 @@ pub struct Config {
     /// Check-in holds (Fleet Server's defaults; tests shorten them).
     pub checkin_long_poll: std::time::Duration,
     pub checkin_min_poll: std::time::Duration,
+    /// How long a connection may take to send a request's line and headers (also the idle time
+    /// allowed between keep-alive requests) before it is closed, on both listeners: a client
+    /// that sends half a request must not hold a connection forever (tests shorten it).
+    pub header_read_timeout: std::time::Duration,
     pub stack_version: String,
     /// Outputs, Fleet Server hosts, proxies, download sources and agent policies to create or
     /// update at start-up (the file's `[preconfiguration]` section).
@@ -139,6 +147,7 @@ impl Config {
             elastic_password: None,
             checkin_long_poll: std::time::Duration::from_secs(300),
             checkin_min_poll: std::time::Duration::from_secs(60),
+            header_read_timeout: HEADER_READ_TIMEOUT,
             stack_version: fleet::agents::protocol::FLEET_SERVER_VERSION.to_string(),
             preconfiguration: None,
         }
@@ -221,6 +230,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
             .filter(|p| !p.is_empty()),
         checkin_long_poll: std::time::Duration::from_secs(300),
         checkin_min_poll: std::time::Duration::from_secs(60),
+        header_read_timeout: HEADER_READ_TIMEOUT,
         stack_version: {
             let v = args
                 .stack_version

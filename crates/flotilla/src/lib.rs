@@ -174,7 +174,13 @@ pub async fn start_with_store(
         let handle = Handle::new();
         handles.push(handle.clone());
         listener.set_nonblocking(true)?;
-        tasks.push(spawn(listener, router, handle, tls.clone()));
+        tasks.push(spawn(
+            listener,
+            router,
+            handle,
+            tls.clone(),
+            config.header_read_timeout,
+        ));
     }
     spawn_heartbeat_flusher(fleet.clone());
     spawn_status_sampler(fleet.clone());
@@ -271,16 +277,29 @@ fn spawn(
     router: Router,
     handle: Handle,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    header_read_timeout: Duration,
 ) -> tokio::task::JoinHandle<std::io::Result<()>> {
     let service = router.into_make_service();
+    // hyper enforces the header-read deadline only when it has a timer.
+    fn bounded<A>(mut server: axum_server::Server<A>, timeout: Duration) -> axum_server::Server<A> {
+        server
+            .http_builder()
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(timeout);
+        server
+    }
     match tls {
         Some(tls) => tokio::spawn(
-            axum_server::from_tcp_rustls(listener, tls)
-                .handle(handle)
-                .serve(service),
+            bounded(
+                axum_server::from_tcp_rustls(listener, tls),
+                header_read_timeout,
+            )
+            .handle(handle)
+            .serve(service),
         ),
         None => tokio::spawn(
-            axum_server::from_tcp(listener)
+            bounded(axum_server::from_tcp(listener), header_read_timeout)
                 .handle(handle)
                 .serve(service),
         ),

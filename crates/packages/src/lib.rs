@@ -9,7 +9,10 @@ pub mod policy;
 pub mod registry;
 
 pub use compile::{compile_template, CompileError, VarRecord};
-pub use package::{DataStream, InputDef, Package, PackageError, PolicyTemplate, StreamDef, VarDef};
+pub use package::{
+    is_valid_name, is_valid_version, DataStream, InputDef, Package, PackageError, PolicyTemplate,
+    StreamDef, VarDef,
+};
 pub use policy::PolicyError;
 #[cfg(feature = "registry")]
 pub use registry::{Registry, RegistryError};

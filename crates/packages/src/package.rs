@@ -8,6 +8,21 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+/// The package spec's rule for names: lowercase letters, digits and `_`, at most 64 of them
+/// (`^[a-z0-9_]+$`). Names become file names and registry URLs, so nothing else is let through.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+}
+
+/// The package spec's rule for versions: semantic versions (which hold no `/`, `?` or `..`).
+pub fn is_valid_version(version: &str) -> bool {
+    version.len() <= 128 && semver::Version::parse(version).is_ok()
+}
+
 /// Largest archive accepted (the API's upload limit).
 pub const MAX_ARCHIVE_BYTES: usize = 100 * 1024 * 1024;
 /// Largest total of uncompressed files: more is treated as a zip bomb.
@@ -347,16 +362,12 @@ impl Package {
         }
         let name = get("name").unwrap_or_default();
         let version = get("version").unwrap_or_default();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        {
+        if !is_valid_name(&name) {
             return Err(invalid(format!(
                 "Invalid package name {name:?}: only lowercase letters, digits and _ are allowed"
             )));
         }
-        if semver::Version::parse(&version).is_err() {
+        if !is_valid_version(&version) {
             return Err(invalid(format!(
                 "Invalid package version {version:?}: not semver"
             )));

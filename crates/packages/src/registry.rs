@@ -60,6 +60,12 @@ impl Registry {
     /// The archive of one package version (`/epr/{name}/{name}-{version}.zip`). Archives never
     /// change once published, so a cached one is used without asking the registry.
     pub async fn archive(&self, name: &str, version: &str) -> Result<Vec<u8>, RegistryError> {
+        // Both end up in a file name and a URL: only what the package spec allows.
+        if !crate::is_valid_name(name) || !crate::is_valid_version(version) {
+            return Err(RegistryError::NotFound(format!(
+                "{name:?} {version:?} is not a package name and version"
+            )));
+        }
         let file = self
             .cache
             .join("archives")

@@ -233,18 +233,36 @@ impl From<sqlx::Error> for StoreError {
 }
 
 /// Errors after which the same work can succeed when tried again: the pool had no connection
-/// in time; PostgreSQL broke a deadlock (40P01), failed a serializable transaction (40001),
-/// gave up a lock wait (55P03), had too many clients (53300) or is starting up (57P03); SQLite
-/// stayed busy or locked past its busy timeout (5, 6).
+/// in time; the database could not be reached or the connection broke (refused, reset, closed:
+/// the server restarting, a network cut, a terminated backend); PostgreSQL broke a deadlock
+/// (40P01), failed a serializable transaction (40001), gave up a lock wait (55P03), lacked
+/// resources (class 53: too many clients, out of memory or disk), lost or refused the
+/// connection (class 08), was shut down or terminated the backend (57P01, 57P02, 57P03), or does
+/// not accept connections to the database for now (55000 with that message, `ALTER DATABASE ...
+/// ALLOW_CONNECTIONS false`); SQLite stayed busy or locked past its busy timeout (5, 6).
 fn is_transient(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => matches!(
-            db.code().as_deref(),
-            Some(
-                "40P01" | "40001" | "55P03" | "53300" | "57P03" | "5" | "6" | "261" | "262" | "517"
-            )
-        ),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or_default();
+            matches!(
+                code,
+                "40P01"
+                    | "40001"
+                    | "55P03"
+                    | "57P01"
+                    | "57P02"
+                    | "57P03"
+                    | "5"
+                    | "6"
+                    | "261"
+                    | "262"
+                    | "517"
+            ) || code.starts_with("53")
+                || code.starts_with("08")
+                || (code == "55000" && db.message().contains("not currently accepting connections"))
+        }
         _ => false,
     }
 }
@@ -286,6 +304,12 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Tells the other nodes that actions were committed for these agents.
     async fn notify_actions(&self, _agent_ids: &[String]) -> Result<()> {
+        Ok(())
+    }
+    /// Whether the database answers now: a read transaction is opened and rolled back.
+    async fn ping(&self) -> Result<()> {
+        let mut tx = self.begin(Mode::Read).await?;
+        tx.count_users().await?;
         Ok(())
     }
     /// `sqlite` or `postgres`, for logs and benchmarks.
@@ -379,6 +403,12 @@ pub trait Tx: Send {
         expiration: Option<&str>,
     ) -> Result<()>;
     async fn action_get(&mut self, action_id: &str) -> Result<Option<Doc>>;
+    /// The action, only when it targets `agent_id` (what an agent may acknowledge).
+    async fn action_get_for_agent(
+        &mut self,
+        action_id: &str,
+        agent_id: &str,
+    ) -> Result<Option<Doc>>;
     async fn action_update_doc(&mut self, action_id: &str, doc: &Value) -> Result<()>;
     /// Targets the agents of another action (a CANCEL reaches whom the cancelled action reached).
     async fn action_target_like(&mut self, action_id: &str, like: &str) -> Result<Vec<String>>;
@@ -545,6 +575,11 @@ mod tests {
         assert!(matches!(
             StoreError::from(sqlx::Error::PoolClosed),
             StoreError::Database(_)
+        ));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(matches!(
+            StoreError::from(sqlx::Error::Io(refused)),
+            StoreError::Busy(_)
         ));
     }
 }

@@ -700,6 +700,16 @@ macro_rules! impl_tx {
                 row.as_ref().map(action_doc_from_row).transpose()
             }
 
+            async fn action_get_for_agent(&mut self, action_id: &str, agent_id: &str) -> $crate::Result<Option<$crate::Doc>> {
+                let sql = format!(
+                    "SELECT a.action_id AS id, 1 AS version, {} AS doc FROM action a \
+                     JOIN action_agent aa ON aa.action_id = a.action_id AND aa.agent_id = $2 WHERE a.action_id = $1",
+                    $json_out.replace("doc", "a.doc")
+                );
+                let row = sqlx::query(&sql).bind(action_id).bind(agent_id).fetch_optional(&mut *self.tx).await?;
+                row.as_ref().map(action_doc_from_row).transpose()
+            }
+
             async fn action_update_doc(&mut self, action_id: &str, doc: &serde_json::Value) -> $crate::Result<()> {
                 // `$json_in` names parameter 3 on both dialects; $2 is a placeholder to keep it so.
                 sqlx::query(concat!("UPDATE action SET doc = ", $json_in, " WHERE action_id = $1 AND $2 = $2"))

@@ -174,20 +174,29 @@ pub struct ListParams {
 
 /// How long a point-in-time view lives without use when no `pitKeepAlive` is given.
 const DEFAULT_PIT_KEEP_ALIVE_MS: i64 = 60_000;
+/// The longest a point-in-time view may be kept (Elasticsearch's default `search.max_keep_alive`).
+const MAX_PIT_KEEP_ALIVE_MS: i64 = 86_400_000;
 
 fn keep_alive_until(raw: Option<&str>) -> Result<String> {
+    let bad = |s: &str| {
+        FleetError::BadRequest(format!(
+            "[request query.pitKeepAlive]: invalid duration [{s}]: use a value such as 5m"
+        ))
+    };
     let ms = match raw {
         None => DEFAULT_PIT_KEEP_ALIVE_MS,
         Some(s) => crate::auth::parse_duration_ms(s)
             .filter(|ms| *ms > 0)
-            .ok_or_else(|| {
-                FleetError::BadRequest(format!(
-                    "[request query.pitKeepAlive]: invalid duration [{s}]: use a value such as 5m"
-                ))
-            })?,
+            .ok_or_else(|| bad(s))?,
     };
-    Ok((chrono::Utc::now() + chrono::Duration::milliseconds(ms))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    // Elasticsearch's `search.max_keep_alive` (a day): views cannot be held longer.
+    if ms > MAX_PIT_KEEP_ALIVE_MS {
+        return Err(FleetError::BadRequest(format!(
+            "Keep alive for request ({}) is too large. It must be less than (1d). This limit can be set by changing the [search.max_keep_alive] cluster level setting.",
+            raw.unwrap_or_default()
+        )));
+    }
+    crate::time::rfc3339_from_now_ms(ms).ok_or_else(|| bad(raw.unwrap_or_default()))
 }
 
 fn parse_search_after(raw: &str) -> Result<(Value, String)> {
@@ -581,6 +590,8 @@ impl Fleet {
             ));
         }
         let mut tx = self.store.begin(Mode::Read).await?;
+        // Only the request's space's agents: another space's policy counts none.
+        filters.push(in_space(tx.as_mut()).await?);
         let counts = tx.agent_status_counts(&Filter::And(filters)).await?;
         let n = |s: &str| {
             counts

@@ -117,6 +117,7 @@ impl From<FleetError> for ProtocolError {
             FleetError::NotFound(m) => Self::new(404, "NotFound", m),
             FleetError::Conflict(m) => Self::new(409, "Conflict", m),
             FleetError::Unavailable(m) => Self::new(503, "ServiceUnavailable", m),
+            FleetError::TooManyRequests(m) => Self::new(429, "MaxLimit", m),
             FleetError::Internal(m) => {
                 tracing::error!(error = %m, "agent protocol internal error");
                 Self::new(500, "InternalServerError", "")
@@ -809,10 +810,10 @@ impl Fleet {
         let mut unenroll = false;
         let mut changed = false;
         for event in events {
-            let (status, message) = if event.get("agent_id").and_then(Value::as_str)
-                != Some(agent_id)
-            {
-                (400, "agent_id does not match the caller")
+            // As Fleet Server: an event may leave agent_id out, but not name another agent.
+            let named = event.get("agent_id").and_then(Value::as_str);
+            let (status, message) = if named.is_some_and(|a| !a.is_empty() && a != agent_id) {
+                (400, "Bad Request")
             } else {
                 match event
                     .get("action_id")
@@ -834,8 +835,10 @@ impl Fleet {
                             .get("action_id")
                             .and_then(Value::as_str)
                             .unwrap_or_default();
-                        match tx.action_get(action_id).await? {
-                            None => (404, "action not found"),
+                        // Only an action delivered to this agent: another agent's action
+                        // id (an UNENROLL, say) must not complete it, nor act on the caller.
+                        match tx.action_get_for_agent(action_id, agent_id).await? {
+                            None => (404, "Not Found"),
                             Some(action) => {
                                 let error = event
                                     .get("error")

@@ -17,6 +17,7 @@ mod full_policy_golden;
 mod openapi;
 mod package_policies;
 mod rollback;
+mod security;
 mod settings;
 mod simulated_fleet;
 mod spaces;

@@ -126,3 +126,104 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+/// What each role holds, as Kibana's feature privileges grant them: `fleet-read` is "Fleet:
+/// read" (with its Agents, Agent policies and Settings sub-features at read) and
+/// "Integrations: read"; `fleet-admin` is both at "all"; every management user manages its own
+/// API keys, and only superusers everyone's.
+fn role_privileges(role: fleet::auth::Role) -> Vec<&'static str> {
+    let read = [
+        "fleet-read",
+        "fleet-agents-read",
+        "fleet-agent-policies-read",
+        "fleet-settings-read",
+        "integrations-read",
+    ];
+    let all = [
+        "fleet-all",
+        "fleet-agents-all",
+        "fleet-agent-policies-all",
+        "fleet-settings-all",
+        "integrations-all",
+    ];
+    match role {
+        fleet::auth::Role::Superuser => read
+            .iter()
+            .chain(&all)
+            .copied()
+            .chain(["manage_own_api_key", "manage_api_key"])
+            .collect(),
+        fleet::auth::Role::FleetAdmin => read
+            .iter()
+            .chain(&all)
+            .copied()
+            .chain(["manage_own_api_key"])
+            .collect(),
+        fleet::auth::Role::FleetRead => {
+            read.iter().copied().chain(["manage_own_api_key"]).collect()
+        }
+        fleet::auth::Role::Agent => Vec::new(),
+    }
+}
+
+/// Whether holding `held` meets an operation's `x-required-privileges`.
+fn meets(required: &Value, held: &[&str], is_agent: bool) -> bool {
+    fn has(list: &Value) -> impl Iterator<Item = &str> {
+        list.as_array().unwrap().iter().map(|p| p.as_str().unwrap())
+    }
+    match required {
+        Value::String(s) if s == "none" => true,
+        Value::String(s) if s == "authenticated" => !is_agent,
+        Value::Object(o) if o.contains_key("all") => has(&o["all"]).all(|p| held.contains(&p)),
+        Value::Object(o) if o.contains_key("any") => has(&o["any"]).any(|p| held.contains(&p)),
+        other => panic!("unknown requirement {other}"),
+    }
+}
+
+both_backends! {
+    async fn every_route_answers_each_role_as_the_privilege_table_says(srv: TestServer) {
+        use fleet::auth::Role;
+        let (_, doc) = srv.get("/api/oas").await;
+        let ops = operations(&doc);
+        let mut callers = vec![(Role::Superuser, srv.auth.clone().unwrap())];
+        for (role, name) in [(Role::FleetAdmin, "admin"), (Role::FleetRead, "reader")] {
+            srv.fleet().auth.put_user(name, "pw-of-the-role", role).await.unwrap();
+            callers.push((role, crate::support::basic(name, "pw-of-the-role")));
+        }
+        // An agent's own access key, which opens no management route.
+        let policy = srv.create_policy(serde_json::json!({"name": "p", "namespace": "default"})).await;
+        let token = srv.enrollment_token(policy["id"].as_str().unwrap()).await;
+        let (_, agent_key) = srv.enroll(&token, "h").await;
+        callers.push((Role::Agent, format!("ApiKey {agent_key}")));
+
+        let mut checked = 0;
+        let mut ordered = ops.clone();
+        ordered.sort_by_key(|(m, p, _)| (m != "GET", p == "/api/security/logout"));
+        for (method, path, op) in &ordered {
+            let required = &op["x-required-privileges"];
+            assert!(!required.is_null(), "{method} {path} declares no privileges");
+            if required == "none" {
+                continue;
+            }
+            for (role, auth) in &callers {
+                let mut req = srv.http.request(Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{}", srv.base, concrete(path)))
+                    .header("authorization", auth).header("kbn-xsrf", "x");
+                if method == "POST" || method == "PUT" {
+                    req = req.json(&serde_json::json!({}));
+                }
+                let res = req.send().await.unwrap();
+                let status = res.status();
+                let allowed = meets(required, &role_privileges(*role), *role == Role::Agent);
+                // The gate's refusal (a handler's own 403, such as Elasticsearch's for another
+                // user's API keys, is the handler's rule, not the table's).
+                let text = res.text().await.unwrap();
+                let gate_refused = status == StatusCode::FORBIDDEN && text.contains("\"API [") && text.contains("is unauthorized for user, this action is granted by the Kibana privileges");
+                assert_eq!(gate_refused, !allowed,
+                    "{method} {path} as {}: {status}, the table says {required}", role.as_str());
+                checked += 1;
+            }
+        }
+        assert!(checked > 400, "{checked} route x role pairs");
+        srv.stop().await;
+    }
+}

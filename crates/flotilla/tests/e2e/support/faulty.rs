@@ -139,6 +139,9 @@ impl Tx for FailTx {
     async fn action_get(&mut self, id: &str) -> Result<Option<Doc>> {
         self.inner.action_get(id).await
     }
+    async fn action_get_for_agent(&mut self, id: &str, agent: &str) -> Result<Option<Doc>> {
+        self.inner.action_get_for_agent(id, agent).await
+    }
     async fn action_update_doc(&mut self, id: &str, doc: &Value) -> Result<()> {
         self.inner.action_update_doc(id, doc).await
     }

@@ -66,6 +66,8 @@ pub struct Options {
     /// Package folders (`<name>-<version>`) to serve from `--package-dir`.
     pub packages: Vec<std::path::PathBuf>,
     pub registry_url: Option<String>,
+    /// The listeners' header-read timeout (the server's default when None).
+    pub header_read_timeout: Option<std::time::Duration>,
 }
 
 /// The PostgreSQL URL for tests, or None (and a note) when PostgreSQL tests are not wanted.
@@ -132,6 +134,14 @@ impl TestServer {
         Self::start_full(backend, |s| s, options).await
     }
 
+    /// A server on a store the test opened itself (a PostgreSQL database of its own, say); the
+    /// SQLite file made for it stays unused, and the test drops what it made.
+    pub async fn start_on_store(store: Arc<dyn fleet::store::Store>) -> TestServer {
+        Self::start_full(Backend::Sqlite, |_| store, Options::default())
+            .await
+            .expect("SQLite is always there")
+    }
+
     /// Like [`TestServer::start`], with packages and a registry.
     pub async fn start_with(backend: Backend, options: Options) -> Option<TestServer> {
         Self::start_full(backend, |s| s, options).await
@@ -162,6 +172,9 @@ impl TestServer {
         config.preconfiguration = preconfiguration.clone();
         config.package_dir = package_dir.clone();
         config.registry_url = registry_url.clone();
+        if let Some(t) = options.header_read_timeout {
+            config.header_read_timeout = t;
+        }
         let server = flotilla::start_with_store(&config, wrap(store))
             .await
             .expect("server starts");
