@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{to_bytes, Body as Body_};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -19,7 +19,7 @@ pub struct JsonBody(pub Value);
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request<Body>, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request<Body_>, _state: &S) -> Result<Self, Self::Rejection> {
         let payload = payload_kind(req.headers())?;
         let bytes = to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| {
             ApiError::new(
@@ -59,7 +59,7 @@ pub struct StrictJsonBody(pub Value);
 impl<S: Send + Sync> FromRequest<S> for StrictJsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request<Body>, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request<Body_>, state: &S) -> Result<Self, Self::Rejection> {
         let refused = match req.headers().get(axum::http::header::CONTENT_TYPE) {
             None => Some("Content-Type header is missing".to_string()),
             Some(v) => match payload_kind(req.headers()) {
@@ -173,5 +173,46 @@ impl QueryParams {
                 options.join(", ")
             ))),
         }
+    }
+}
+
+/// A request body as its declared type (see the `contract` crate): checked with Kibana's rules
+/// and messages before the handler runs. A missing body is `{}`, as config-schema defaults an
+/// object, so its required keys are what is reported.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: contract::Request> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body_>, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBody(value) = JsonBody::from_request(req, state).await?;
+        let value = match value {
+            Value::Null => Value::Object(Default::default()),
+            v => v,
+        };
+        contract::parse("request body", value)
+            .map(Body)
+            .map_err(ApiError::bad_request)
+    }
+}
+
+/// A query string as its declared type: unknown parameters refused, numbers and booleans
+/// converted, with Kibana's messages. `elastic-api-version` may come as a parameter on any
+/// route and is not the type's.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: contract::Request> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let QueryParams(map) = QueryParams::from_request_parts(parts, state).await?;
+        let value = contract::query_value(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != "elastic-api-version")
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        contract::parse("request query", value)
+            .map(Query)
+            .map_err(ApiError::bad_request)
     }
 }

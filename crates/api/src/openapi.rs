@@ -6,15 +6,15 @@
 //! listed).
 
 use axum::Json;
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use crate::authz::*;
 use crate::error::ApiResult;
 use crate::extract::QueryParams;
 
-use crate::{
-    agent_policies as ap, agents, enrollment_api_keys as eak, epm, package_policies as pp,
-};
+use crate::{agents, enrollment_api_keys as eak, epm, package_policies as pp};
 use crate::{settings, VERSION};
 
 /// One operation: method, path (OpenAPI syntax, Kibana's parameter names), tag, summary, the
@@ -71,17 +71,17 @@ pub(crate) const OPERATION_METHODS: &[&str] = &["DELETE", "GET", "POST", "PUT"];
 /// Every operation of the management API.
 pub static OPERATIONS: &[Operation] = &[
     // Agent policies
-    op("GET", "/api/fleet/agent_policies", POLICIES, "List agent policies (KQL kuery, paging, sort)", ap::LIST_QUERY, POLICIES_READ),
-    op("POST", "/api/fleet/agent_policies", POLICIES, "Create an agent policy", ap::CREATE_QUERY, POLICIES_ALL),
-    op("POST", "/api/fleet/agent_policies/_bulk_get", POLICIES, "Get several agent policies by id", ap::BULK_GET_QUERY, POLICIES_READ),
+    op("GET", "/api/fleet/agent_policies", POLICIES, "List agent policies (KQL kuery, paging, sort)", NONE, POLICIES_READ),
+    op("POST", "/api/fleet/agent_policies", POLICIES, "Create an agent policy", NONE, POLICIES_ALL),
+    op("POST", "/api/fleet/agent_policies/_bulk_get", POLICIES, "Get several agent policies by id", NONE, POLICIES_READ),
     op("POST", "/api/fleet/agent_policies/delete", POLICIES, "Delete an agent policy", NONE, POLICIES_ALL),
     op("POST", "/api/fleet/agent_policies/outputs", POLICIES, "The outputs of several agent policies", NONE, POLICY_OUTPUTS),
-    op("GET", "/api/fleet/agent_policies/{agentPolicyId}", POLICIES, "Get an agent policy", ap::GET_ONE_QUERY, POLICIES_READ),
-    op("PUT", "/api/fleet/agent_policies/{agentPolicyId}", POLICIES, "Update an agent policy", ap::UPDATE_QUERY, POLICIES_ALL),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}", POLICIES, "Get an agent policy", NONE, POLICIES_READ),
+    op("PUT", "/api/fleet/agent_policies/{agentPolicyId}", POLICIES, "Update an agent policy", NONE, POLICIES_ALL),
     op("GET", "/api/fleet/agent_policies/{agentPolicyId}/auto_upgrade_agents_status", POLICIES, "Progress of the policy's automatic agent upgrades", NONE, AGENTS_READ),
-    op("POST", "/api/fleet/agent_policies/{agentPolicyId}/copy", POLICIES, "Copy an agent policy with its integrations", ap::COPY_QUERY, POLICIES_ALL),
-    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/download", POLICIES, "The full policy as YAML (elastic-agent.yml)", ap::FULL_POLICY_OPTIONS_QUERY, FULL_POLICY),
-    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/full", POLICIES, "The full policy an agent receives", ap::FULL_POLICY_OPTIONS_QUERY, FULL_POLICY),
+    op("POST", "/api/fleet/agent_policies/{agentPolicyId}/copy", POLICIES, "Copy an agent policy with its integrations", NONE, POLICIES_ALL),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/download", POLICIES, "The full policy as YAML (elastic-agent.yml)", NONE, FULL_POLICY),
+    op("GET", "/api/fleet/agent_policies/{agentPolicyId}/full", POLICIES, "The full policy an agent receives", NONE, FULL_POLICY),
     op("GET", "/api/fleet/agent_policies/{agentPolicyId}/outputs", POLICIES, "The outputs an agent policy uses", NONE, POLICY_OUTPUTS),
     // Agents
     op("GET", "/api/fleet/agents", AGENTS, "List agents (KQL kuery, status, sort, searchAfter paging)", agents::LIST_QUERY, AGENTS_READ),
@@ -256,6 +256,119 @@ static COLLECTIONS: &[Collection] = &[
     },
 ];
 
+/// An operation whose query and body are declared as types (see the `contract` crate): the
+/// document describes them from the types' schemas, the very ones requests are checked with.
+struct Typed {
+    method: &'static str,
+    path: &'static str,
+    query: Option<fn() -> Arc<Value>>,
+    body: Option<fn() -> Arc<Value>>,
+}
+
+const fn typed(
+    method: &'static str,
+    path: &'static str,
+    query: Option<fn() -> Arc<Value>>,
+    body: Option<fn() -> Arc<Value>>,
+) -> Typed {
+    Typed {
+        method,
+        path,
+        query,
+        body,
+    }
+}
+
+static TYPED: &[Typed] = {
+    use contract::schema_of as of;
+    use fleet::agent_policies::schema as ap;
+    const POLICY: &str = "/api/fleet/agent_policies/{agentPolicyId}";
+    &[
+        typed(
+            "GET",
+            "/api/fleet/agent_policies",
+            Some(of::<ap::ListAgentPoliciesQuery>),
+            None,
+        ),
+        typed(
+            "POST",
+            "/api/fleet/agent_policies",
+            Some(of::<ap::CreateAgentPolicyQuery>),
+            Some(of::<ap::NewAgentPolicy>),
+        ),
+        typed(
+            "POST",
+            "/api/fleet/agent_policies/_bulk_get",
+            Some(of::<ap::FormatQuery>),
+            Some(of::<ap::BulkGetAgentPolicies>),
+        ),
+        typed(
+            "POST",
+            "/api/fleet/agent_policies/delete",
+            Some(of::<ap::NoQuery>),
+            Some(of::<ap::DeleteAgentPolicy>),
+        ),
+        typed(
+            "POST",
+            "/api/fleet/agent_policies/outputs",
+            Some(of::<ap::NoQuery>),
+            Some(of::<ap::AgentPolicyIds>),
+        ),
+        typed("GET", POLICY, Some(of::<ap::FormatQuery>), None),
+        typed(
+            "PUT",
+            POLICY,
+            Some(of::<ap::FormatQuery>),
+            Some(of::<ap::UpdateAgentPolicy>),
+        ),
+        typed(
+            "POST",
+            "/api/fleet/agent_policies/{agentPolicyId}/copy",
+            Some(of::<ap::FormatQuery>),
+            Some(of::<ap::CopyAgentPolicy>),
+        ),
+        typed(
+            "GET",
+            "/api/fleet/agent_policies/{agentPolicyId}/full",
+            Some(of::<ap::FullPolicyQuery>),
+            None,
+        ),
+        typed(
+            "GET",
+            "/api/fleet/agent_policies/{agentPolicyId}/download",
+            Some(of::<ap::FullPolicyQuery>),
+            None,
+        ),
+        typed(
+            "GET",
+            "/api/fleet/agent_policies/{agentPolicyId}/outputs",
+            Some(of::<ap::NoQuery>),
+            None,
+        ),
+    ]
+};
+
+fn typed_of(o: &Operation) -> Option<&'static Typed> {
+    TYPED
+        .iter()
+        .find(|t| t.method == o.method && t.path == o.path)
+}
+
+/// A type's schema for the document: its definitions moved to the document's components.
+fn document_schema(schema: &Value, components: &mut Map<String, Value>) -> Value {
+    let mut schema = schema.clone();
+    if let Some(obj) = schema.as_object_mut() {
+        if let Some(Value::Object(defs)) = obj
+            .remove("components")
+            .and_then(|mut c| c.get_mut("schemas").map(Value::take))
+        {
+            components.extend(defs);
+        }
+        obj.remove("$schema");
+    }
+    schema
+}
+
 /// Every operation: [`OPERATIONS`], then each collection's five.
 pub(crate) fn operations() -> Vec<(Operation, String)> {
     let mut out: Vec<(Operation, String)> = OPERATIONS
@@ -313,13 +426,26 @@ pub(crate) async fn serve(q: QueryParams) -> ApiResult<Json<Value>> {
 pub fn document(prefix: Option<&str>) -> Value {
     let ops = operations();
     let mut paths = Map::new();
+    let mut schemas = Map::new();
     for (o, summary) in ops
         .iter()
         .filter(|(o, _)| prefix.is_none_or(|p| o.path.starts_with(p)))
     {
         let entry = paths.entry(o.path.to_string()).or_insert_with(|| json!({}));
-        entry[o.method.to_ascii_lowercase()] = operation(o, summary);
+        entry[o.method.to_ascii_lowercase()] = operation(o, summary, &mut schemas);
     }
+    schemas.insert(
+        "Error".into(),
+        json!({
+            "type": "object",
+            "required": ["statusCode", "error", "message"],
+            "properties": {
+                "statusCode": { "type": "integer" },
+                "error": { "type": "string" },
+                "message": { "type": "string" },
+            },
+        }),
+    );
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -347,17 +473,7 @@ pub fn document(prefix: Option<&str>) -> Value {
                 "elastic_api_version": { "name": "elastic-api-version", "in": "header", "required": false,
                     "schema": { "type": "string", "default": crate::API_VERSION } },
             },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["statusCode", "error", "message"],
-                    "properties": {
-                        "statusCode": { "type": "integer" },
-                        "error": { "type": "string" },
-                        "message": { "type": "string" },
-                    },
-                },
-            },
+            "schemas": schemas,
             "responses": {
                 "error": {
                     "description": "A Kibana-style error",
@@ -378,7 +494,7 @@ fn tags(ops: &[(Operation, String)]) -> Vec<Value> {
     seen.into_iter().map(|t| json!({ "name": t })).collect()
 }
 
-fn operation(o: &Operation, summary: &str) -> Value {
+fn operation(o: &Operation, summary: &str, schemas: &mut Map<String, Value>) -> Value {
     let mut params: Vec<Value> = path_params(o.path)
         .into_iter()
         .map(|name| {
@@ -388,6 +504,19 @@ fn operation(o: &Operation, summary: &str) -> Value {
     params.extend(o.query.iter().map(|name| {
         json!({ "name": name, "in": "query", "required": false, "schema": { "type": "string" } })
     }));
+    let declared = typed_of(o);
+    if let Some(query) = declared.and_then(|t| t.query) {
+        let query = document_schema(&query(), schemas);
+        let required: Vec<&Value> = query["required"].as_array().into_iter().flatten().collect();
+        for (name, schema) in query["properties"].as_object().into_iter().flatten() {
+            params.push(json!({
+                "name": name,
+                "in": "query",
+                "required": required.contains(&&json!(name)),
+                "schema": schema,
+            }));
+        }
+    }
     let writes = o.method != "GET";
     if writes {
         params.push(json!({ "$ref": "#/components/parameters/kbn_xsrf" }));
@@ -413,7 +542,13 @@ fn operation(o: &Operation, summary: &str) -> Value {
         Authz::User => {}
         _ => v["responses"]["403"] = json!({ "$ref": "#/components/responses/error" }),
     }
-    if matches!(o.method, "POST" | "PUT") {
+    if let Some(body) = declared.and_then(|t| t.body) {
+        let body = document_schema(&body(), schemas);
+        v["requestBody"] = json!({
+            "required": true,
+            "content": { "application/json": { "schema": body } },
+        });
+    } else if matches!(o.method, "POST" | "PUT") {
         v["requestBody"] = json!({
             "required": false,
             "content": { "application/json": { "schema": { "type": "object" } } },

@@ -324,7 +324,9 @@ impl Fleet {
         };
         match existing {
             None => {
-                self.create_agent_policy(&who, item, false).await?;
+                let policy = contract::parse(PRECONFIGURED_POLICY, item.clone())
+                    .map_err(FleetError::BadRequest)?;
+                self.create_agent_policy(&who, &policy, false).await?;
             }
             Some(doc) => {
                 let mut body = item.clone();
@@ -340,7 +342,9 @@ impl Fleet {
                     return Ok(false);
                 }
                 body["force"] = json!(true);
-                self.update_agent_policy(&who, &id, &body).await?;
+                let policy =
+                    contract::parse(PRECONFIGURED_POLICY, body).map_err(FleetError::BadRequest)?;
+                self.update_agent_policy(&who, &id, &policy).await?;
             }
         }
         self.set_preconfigured(Kind::AgentPolicy, &id, true).await?;
@@ -348,6 +352,9 @@ impl Fleet {
         Ok(true)
     }
 }
+
+/// Where a preconfigured agent policy's errors say they are (as a request body's would).
+const PRECONFIGURED_POLICY: &str = "request body";
 
 /// Who preconfiguration acts as (`created_by` / `updated_by`).
 fn preconfigurer() -> Principal {

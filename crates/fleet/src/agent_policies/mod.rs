@@ -16,7 +16,6 @@ use crate::enrollment_api_keys;
 use crate::error::{FleetError, Result};
 use crate::query::{filter, page_window, sort_field, sort_order};
 use crate::time::now;
-use crate::validate::check_body;
 use crate::Fleet;
 
 pub use full::FullPolicyOptions;
@@ -26,20 +25,6 @@ pub const SCHEMA_VERSION: &str = "1.1.1";
 /// Kibana's default `inactivity_timeout`: two weeks, in seconds.
 pub const DEFAULT_INACTIVITY_TIMEOUT: u64 = 1_209_600;
 const MANAGED_SUFFIX: &str = " in Fleet because the agent policy is managed by an external orchestration solution, such as Elastic Cloud, Kubernetes, etc. Please make changes using your orchestration solution.";
-
-/// Query parameters of `GET /api/fleet/agent_policies`, already typed.
-#[derive(Debug, Clone, Default)]
-pub struct ListParams {
-    pub page: Option<f64>,
-    pub per_page: Option<f64>,
-    pub sort_field: Option<String>,
-    pub sort_order: Option<String>,
-    pub kuery: Option<String>,
-    pub show_upgradeable: Option<bool>,
-    pub full: Option<bool>,
-    pub no_agent_count: Option<bool>,
-    pub with_agent_count: Option<bool>,
-}
 
 /// Kibana's saved-object version string: base64 of `[seq_no, primary_term]`.
 pub(crate) fn version_string(version: i64) -> String {
@@ -104,18 +89,13 @@ async fn require_settings_exist(tx: &mut dyn store::Tx, attrs: &Value) -> Result
     Ok(())
 }
 
-/// Kibana's `isValidNamespace`, in its order of checks.
-pub fn validate_namespace(namespace: &str) -> Result<()> {
-    let bad = |m: &str| {
-        Err(FleetError::BadRequest(format!(
-            "[request body.namespace]: {m}"
-        )))
-    };
+/// Kibana's `isValidNamespace`, in its order of checks: what is wrong with a namespace.
+pub fn namespace_problem(namespace: &str) -> Option<&'static str> {
     if namespace.trim().is_empty() {
-        return bad("Namespace is required");
+        return Some("Namespace is required");
     }
     if namespace != namespace.to_lowercase() {
-        return bad("Namespace must be lowercase");
+        return Some("Namespace must be lowercase");
     }
     if namespace.chars().any(|c| {
         matches!(
@@ -123,27 +103,27 @@ pub fn validate_namespace(namespace: &str) -> Result<()> {
             '*' | '\\' | '/' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ':' | '-'
         ) || c.is_whitespace()
     }) {
-        return bad("Namespace contains invalid characters");
+        return Some("Namespace contains invalid characters");
     }
     if namespace.len() > 100 {
-        return bad("Namespace cannot be more than 100 bytes");
+        return Some("Namespace cannot be more than 100 bytes");
     }
-    Ok(())
+    None
 }
 
-fn validate_policy_body(body: &Value, fields: &'static [crate::validate::Field]) -> Result<()> {
-    check_body("request body", body, fields)?;
-    if let Some(name) = body.get("name").and_then(Value::as_str) {
-        if name.trim().is_empty() {
-            return Err(FleetError::BadRequest(
-                "[request body.name]: Invalid empty string".into(),
-            ));
-        }
+/// [`namespace_problem`] as the 400 of a request body's `namespace`.
+pub fn validate_namespace(namespace: &str) -> Result<()> {
+    match namespace_problem(namespace) {
+        Some(why) => Err(FleetError::BadRequest(format!(
+            "[request body.namespace]: {why}"
+        ))),
+        None => Ok(()),
     }
-    if let Some(ns) = body.get("namespace").and_then(Value::as_str) {
-        validate_namespace(ns)?;
-    }
-    Ok(())
+}
+
+/// A typed request body as the attributes it sets (the keys it gives, `null` for cleared).
+fn attributes<T: serde::Serialize>(body: &T) -> Value {
+    serde_json::to_value(body).expect("request types serialize")
 }
 
 /// Kibana's `requireUniqueName`: another policy with exactly this name is a 409.
@@ -182,7 +162,7 @@ async fn require_unique_name(tx: &mut dyn Tx, name: &str, self_id: Option<&str>)
 const NOT_ATTRIBUTES: &[&str] = &["id", "force", "bumpRevision"];
 
 impl Fleet {
-    pub async fn list_agent_policies(&self, p: &ListParams) -> Result<Value> {
+    pub async fn list_agent_policies(&self, p: &schema::ListAgentPoliciesQuery) -> Result<Value> {
         let (page, per_page) = page_window(p.page, p.per_page, 20)?;
         let filter = store::Filter::And(vec![
             crate::space::filter("space_ids"),
@@ -192,7 +172,7 @@ impl Fleet {
             &schema::KUERY,
             p.sort_field.as_deref().unwrap_or("updated_at"),
         )?;
-        let order = sort_order(p.sort_order.as_deref())?;
+        let order = sort_order(p.sort_order.map(schema::SortOrder::as_str))?;
         let mut tx = self.store.begin(Mode::Read).await?;
         let total = tx.count(Kind::AgentPolicy, &filter).await?;
         let docs = tx
@@ -238,17 +218,16 @@ impl Fleet {
         Ok(item)
     }
 
-    pub async fn bulk_get_agent_policies(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, schema::BULK_GET)?;
-        let ids = crate::validate::string_array(&body["ids"]);
-        let ignore_missing = body
-            .get("ignoreMissing")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let full = body.get("full").and_then(Value::as_bool).unwrap_or(false);
+    pub async fn bulk_get_agent_policies(
+        &self,
+        body: &schema::BulkGetAgentPolicies,
+    ) -> Result<Value> {
+        let ids = &body.ids;
+        let ignore_missing = body.ignore_missing.unwrap_or(false);
+        let full = body.full.unwrap_or(false);
         let mut tx = self.store.begin(Mode::Read).await?;
         let mut items = Vec::with_capacity(ids.len());
-        for id in &ids {
+        for id in ids {
             let found = tx
                 .get(Kind::AgentPolicy, id)
                 .await?
@@ -272,10 +251,10 @@ impl Fleet {
     pub async fn create_agent_policy(
         &self,
         who: &Principal,
-        body: &Value,
+        policy: &schema::NewAgentPolicy,
         sys_monitoring: bool,
     ) -> Result<Value> {
-        validate_policy_body(body, schema::CREATE)?;
+        let body = &attributes(policy);
         // sys_monitoring adds the newest `system` package's default policy.
         let system = if sys_monitoring {
             let version = self.latest_package_version("system", false).await.map_err(|e| {
@@ -289,9 +268,9 @@ impl Fleet {
         };
         // Monitoring uses the elastic_agent package when a source has it; a policy with
         // monitoring works without it (Kibana bundles it for air-gapped installs).
-        let monitoring = body
-            .get("monitoring_enabled")
-            .and_then(Value::as_array)
+        let monitoring = policy
+            .monitoring_enabled
+            .as_ref()
             .is_some_and(|m| !m.is_empty());
         // Once installed, no source is asked again: without this every policy with monitoring
         // would search the registry (a network round trip) on creation.
@@ -311,7 +290,7 @@ impl Fleet {
         } else {
             None
         };
-        let id = match body.get("id").and_then(Value::as_str) {
+        let id = match policy.id.as_deref() {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => uuid::Uuid::new_v4().to_string(),
         };
@@ -378,10 +357,10 @@ impl Fleet {
         &self,
         who: &Principal,
         id: &str,
-        body: &Value,
+        policy: &schema::UpdateAgentPolicy,
     ) -> Result<Value> {
-        validate_policy_body(body, schema::UPDATE)?;
-        let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+        let body = &attributes(policy);
+        let force = policy.force.unwrap_or(false);
         let mut tx = self.store.begin(Mode::Write).await?;
         let existing = tx
             .get(Kind::AgentPolicy, id)
@@ -404,9 +383,7 @@ impl Fleet {
                 )));
             }
         }
-        if let Some(name) = body.get("name").and_then(Value::as_str) {
-            require_unique_name(tx.as_mut(), name, Some(id)).await?;
-        }
+        require_unique_name(tx.as_mut(), &policy.name, Some(id)).await?;
         require_settings_exist(tx.as_mut(), body).await?;
         self.require_namespace_prefix(tx.as_mut(), body).await?;
         let mut attrs = existing.body.as_object().cloned().unwrap_or_default();
@@ -440,15 +417,9 @@ impl Fleet {
         &self,
         who: &Principal,
         id: &str,
-        body: &Value,
+        body: &schema::CopyAgentPolicy,
     ) -> Result<Value> {
-        check_body("request body", body, schema::COPY)?;
-        let name = body["name"].as_str().unwrap_or_default();
-        if name.trim().is_empty() {
-            return Err(FleetError::BadRequest(
-                "[request body.name]: Invalid empty string".into(),
-            ));
-        }
+        let name = body.name.as_str();
         let mut tx = self.store.begin(Mode::Write).await?;
         let base = tx
             .get(Kind::AgentPolicy, id)
@@ -470,7 +441,7 @@ impl Fleet {
         attrs.insert("name".into(), json!(name));
         attrs.insert(
             "description".into(),
-            body.get("description").cloned().unwrap_or(json!("")),
+            json!(body.description.as_deref().unwrap_or("")),
         );
         attrs.insert("is_managed".into(), json!(false));
         attrs.insert("status".into(), json!("active"));
@@ -493,10 +464,9 @@ impl Fleet {
         Ok(item)
     }
 
-    pub async fn delete_agent_policy(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, schema::DELETE)?;
-        let id = body["agentPolicyId"].as_str().unwrap_or_default();
-        let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+    pub async fn delete_agent_policy(&self, body: &schema::DeleteAgentPolicy) -> Result<Value> {
+        let id = body.agent_policy_id.as_str();
+        let force = body.force.unwrap_or(false);
         let mut tx = self.store.begin(Mode::Write).await?;
         let doc = tx
             .get(Kind::AgentPolicy, id)

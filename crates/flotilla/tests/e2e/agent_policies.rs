@@ -1,6 +1,6 @@
 //! Every `/api/fleet/agent_policies` operation over HTTP, on SQLite and PostgreSQL.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// The request body of "Create agent policy" in the Fleet API guide, verbatim.
@@ -100,7 +100,22 @@ both_backends! {
             (json!({"name": "a", "namespace": "default", "foo": 1}), "[request body.foo]: definition for this key is missing"),
             (json!({"name": "a", "namespace": "default", "inactivity_timeout": -1}), "[request body.inactivity_timeout]: Value must be equal to or greater than [0]."),
             (json!({"name": 5, "namespace": "default"}), "[request body.name]: expected value of type [string] but got [number]"),
-            (json!({"name": "a", "namespace": "default", "monitoring_enabled": ["logs", "nope"]}), "[request body.monitoring_enabled.1]: expected value to be one of [logs, metrics, traces] but got [nope]"),
+            (json!({"name": "a", "namespace": "default", "monitoring_enabled": ["logs", "nope"]}), "[request body.monitoring_enabled.1]: types that failed validation:\n- [request body.monitoring_enabled.1.0]: expected value to equal [logs]\n- [request body.monitoring_enabled.1.1]: expected value to equal [metrics]\n- [request body.monitoring_enabled.1.2]: expected value to equal [traces]"),
+            // Kibana's declared contract, typed (see crates/fleet/src/agent_policies/schema.rs).
+            (json!({"name": "a", "namespace": "default", "inactivity_timeout": 1.5}), "[request body.inactivity_timeout]: 1.5 is not a valid integer"),
+            (json!({"name": "a", "namespace": "default", "inactivity_timeout": "soon"}), "[request body.inactivity_timeout]: expected value of type [number] but got [string]"),
+            (json!({"name": "a", "namespace": "default", "description": null}), "[request body.description]: expected value of type [string] but got [null]"),
+            (json!({"name": "a", "namespace": "default", "data_output_id": 5}), "[request body.data_output_id]: types that failed validation:\n- [request body.data_output_id.0]: expected value to equal [null]\n- [request body.data_output_id.1]: expected value of type [string] but got [number]"),
+            (json!({"name": "a", "namespace": "default", "global_data_tags": [{"name": "x", "value": 1}, {"name": "x", "value": "y"}]}), "[request body.global_data_tags]: Found duplicate tag names: ['x'], duplicate tag names are not allowed."),
+            (json!({"name": "a", "namespace": "default", "global_data_tags": [{"name": "a b", "value": 1}]}), "[request body.global_data_tags]: Found tag names with spaces: ['a b'], tag names with spaces are not allowed."),
+            (json!({"name": "a", "namespace": "default", "global_data_tags": [{"name": "x", "value": true}]}), "[request body.global_data_tags.0.value]: types that failed validation:\n- [request body.global_data_tags.0.value.0]: expected value of type [string] but got [boolean]\n- [request body.global_data_tags.0.value.1]: expected value of type [number] but got [boolean]"),
+            (json!({"name": "a", "namespace": "default", "advanced_settings": {"agent_limits_go_max_procs": -1}}), "[request body.advanced_settings.agent_limits_go_max_procs]: types that failed validation:\n- [request body.advanced_settings.agent_limits_go_max_procs.0]: expected value to equal [null]\n- [request body.advanced_settings.agent_limits_go_max_procs.1]: Value must be equal to or greater than [0]."),
+            (json!({"name": "a", "namespace": "default", "agentless": {"resources": {"requests": {"memory": "2GB"}}}}), "[request body.agentless.resources.requests.memory]: Invalid memory format"),
+            (json!({"name": "a", "namespace": "default", "agentless": {"resources": {"requests": {"cpu": "two"}}}}), "[request body.agentless.resources.requests.cpu]: Invalid CPU format"),
+            (json!({"name": "a", "namespace": "default", "agentless": {"cloud_connectors": {"enabled": true, "target_csp": "ibm"}}}), "[request body.agentless.cloud_connectors.target_csp]: types that failed validation:\n- [request body.agentless.cloud_connectors.target_csp.0]: expected value to equal [aws]\n- [request body.agentless.cloud_connectors.target_csp.1]: expected value to equal [azure]\n- [request body.agentless.cloud_connectors.target_csp.2]: expected value to equal [gcp]"),
+            (json!({"name": "a", "namespace": "default", "overrides": {"inputs": {}}}), "[request body.overrides]: types that failed validation:\n- [request body.overrides.0]: expected value to equal [null]\n- [request body.overrides.1]: inputs overrides is not allowed"),
+            (json!({"name": "a", "namespace": "default", "required_versions": [{"version": "9.1.0", "percentage": 101}]}), "[request body.required_versions]: types that failed validation:\n- [request body.required_versions.0]: expected value to equal [null]\n- [request body.required_versions.1.0.percentage]: Value must be equal to or lower than [100]."),
+            (json!({"name": "a", "namespace": "default", "monitoring_http": {"port": 70000}}), "[request body.monitoring_http.port]: Value must be equal to or lower than [65353]."),
             (json!({"name": "a", "namespace": "default", "agent_features": [{"name": "fqdn"}]}), "[request body.agent_features.0.enabled]: expected value of type [boolean] but got [undefined]"),
             (json!([1]), "[request body]: expected a plain object value, but found [Array] instead."),
         ];
@@ -118,6 +133,36 @@ both_backends! {
         assert_eq!(body["message"], "Invalid request payload JSON format");
         let (_, list) = srv.get("/api/fleet/agent_policies").await;
         assert_eq!(list["total"], 0);
+
+        // Every agent policy route's declared query and body, refused with Kibana's message.
+        let p = srv.create_policy(json!({"name": "typed", "namespace": "default"})).await;
+        let id = p["id"].as_str().unwrap();
+        let query = "types that failed validation:\n- [request query.format.0]: expected value to equal [simplified]\n- [request query.format.1]: expected value to equal [legacy]";
+        let refusals = [
+            (Method::GET, "/api/fleet/agent_policies?perPage=101&full=true".to_string(), None, "[request query]: perPage should be less or equal to 100 when fetching full policies or agent count.".to_string()),
+            (Method::GET, "/api/fleet/agent_policies?perPage=500&withAgentCount=true".to_string(), None, "[request query]: perPage should be less or equal to 100 when fetching full policies or agent count.".to_string()),
+            (Method::GET, "/api/fleet/agent_policies?sortOrder=up".to_string(), None, "[request query.sortOrder]: types that failed validation:\n- [request query.sortOrder.0]: expected value to equal [desc]\n- [request query.sortOrder.1]: expected value to equal [asc]".to_string()),
+            (Method::POST, "/api/fleet/agent_policies?sys_monitoring=maybe".to_string(), Some(json!({"name": "x", "namespace": "default"})), "[request query.sys_monitoring]: expected value of type [boolean] but got [string]".to_string()),
+            (Method::GET, format!("/api/fleet/agent_policies/{id}?format=weird"), None, format!("[request query.format]: {query}")),
+            (Method::PUT, format!("/api/fleet/agent_policies/{id}"), Some(json!({"name": "typed"})), "[request body.namespace]: expected value of type [string] but got [undefined]".to_string()),
+            (Method::PUT, format!("/api/fleet/agent_policies/{id}"), Some(json!({"name": "typed", "namespace": "default", "bumpRevision": "often"})), "[request body.bumpRevision]: expected value of type [boolean] but got [string]".to_string()),
+            (Method::POST, format!("/api/fleet/agent_policies/{id}/copy"), Some(json!({"name": "c", "revision": 2})), "[request body.revision]: definition for this key is missing".to_string()),
+            (Method::POST, "/api/fleet/agent_policies/delete".to_string(), Some(json!({})), "[request body.agentPolicyId]: expected value of type [string] but got [undefined]".to_string()),
+            (Method::POST, "/api/fleet/agent_policies/_bulk_get".to_string(), Some(json!({"ids": "p1"})), "[request body.ids]: could not parse array value from json input".to_string()),
+            (Method::POST, "/api/fleet/agent_policies/outputs".to_string(), Some(json!({"ids": [1]})), "[request body.ids.0]: expected value of type [string] but got [number]".to_string()),
+            (Method::GET, format!("/api/fleet/agent_policies/{id}/full?standalone=perhaps"), None, "[request query.standalone]: expected value of type [boolean] but got [string]".to_string()),
+            (Method::GET, format!("/api/fleet/agent_policies/{id}/download?revision=0"), None, "[request query.revision]: Value must be equal to or greater than [1].".to_string()),
+            (Method::GET, format!("/api/fleet/agent_policies/{id}/outputs?x=1"), None, "[request query.x]: definition for this key is missing".to_string()),
+        ];
+        for (method, path, body, message) in refusals {
+            let (status, res) = srv.call(method.clone(), &path, body).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message.as_str()), "{method} {path}");
+        }
+        // Conversions config-schema makes: numbers and booleans given as strings.
+        let (status, res) = srv.post("/api/fleet/agent_policies", json!({"name": "converted", "namespace": "default", "inactivity_timeout": "60", "is_protected": "false"})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res["item"]["inactivity_timeout"], 60);
+        assert_eq!(res["item"]["is_protected"], false);
         srv.stop().await;
     }
 }
