@@ -14,7 +14,7 @@ use crate::authz::*;
 use crate::error::ApiResult;
 use crate::extract::QueryParams;
 
-use crate::{agents, enrollment_api_keys as eak, epm, package_policies as pp};
+use crate::{agents, epm, package_policies as pp};
 use crate::{settings, VERSION};
 
 /// One operation: method, path (OpenAPI syntax, Kibana's parameter names), tag, summary, the
@@ -113,11 +113,11 @@ pub static OPERATIONS: &[Operation] = &[
     op("POST", "/api/fleet/agents/bulk_request_diagnostics", ACTIONS, "Ask agents for diagnostics bundles", NONE, AGENTS_ALL),
     op("POST", "/api/fleet/agents/bulk_update_agent_tags", ACTIONS, "Add and remove tags on agents (ids or KQL)", NONE, AGENTS_ALL),
     // Enrollment API keys
-    op("GET", "/api/fleet/enrollment_api_keys", TOKENS, "List enrollment tokens", eak::LIST_QUERY, AGENTS_ALL),
+    op("GET", "/api/fleet/enrollment_api_keys", TOKENS, "List enrollment tokens", NONE, AGENTS_ALL),
     op("POST", "/api/fleet/enrollment_api_keys", TOKENS, "Create an enrollment token for a policy", NONE, AGENTS_ALL),
     op("POST", "/api/fleet/enrollment_api_keys/_bulk_delete", TOKENS, "Revoke or delete several enrollment tokens", NONE, AGENTS_ALL),
     op("GET", "/api/fleet/enrollment_api_keys/{keyId}", TOKENS, "Get an enrollment token", NONE, AGENTS_ALL),
-    op("DELETE", "/api/fleet/enrollment_api_keys/{keyId}", TOKENS, "Revoke an enrollment token", eak::DELETE_QUERY, AGENTS_ALL),
+    op("DELETE", "/api/fleet/enrollment_api_keys/{keyId}", TOKENS, "Revoke an enrollment token", NONE, AGENTS_ALL),
     // Packages
     op("GET", "/api/fleet/epm/categories", EPM, "Package categories", epm::CATEGORIES_QUERY, PACKAGES_READ),
     op("GET", "/api/fleet/epm/packages", EPM, "List packages", epm::LIST_QUERY, PACKAGES_READ),
@@ -279,72 +279,31 @@ const fn typed(
     }
 }
 
+#[rustfmt::skip]
 static TYPED: &[Typed] = {
     use contract::schema_of as of;
     use fleet::agent_policies::schema as ap;
+    use fleet::enrollment_api_keys as eak;
     const POLICY: &str = "/api/fleet/agent_policies/{agentPolicyId}";
+    const NO_QUERY: Option<fn() -> Arc<Value>> = Some(of::<ap::NoQuery>);
     &[
-        typed(
-            "GET",
-            "/api/fleet/agent_policies",
-            Some(of::<ap::ListAgentPoliciesQuery>),
-            None,
-        ),
-        typed(
-            "POST",
-            "/api/fleet/agent_policies",
-            Some(of::<ap::CreateAgentPolicyQuery>),
-            Some(of::<ap::NewAgentPolicy>),
-        ),
-        typed(
-            "POST",
-            "/api/fleet/agent_policies/_bulk_get",
-            Some(of::<ap::FormatQuery>),
-            Some(of::<ap::BulkGetAgentPolicies>),
-        ),
-        typed(
-            "POST",
-            "/api/fleet/agent_policies/delete",
-            Some(of::<ap::NoQuery>),
-            Some(of::<ap::DeleteAgentPolicy>),
-        ),
-        typed(
-            "POST",
-            "/api/fleet/agent_policies/outputs",
-            Some(of::<ap::NoQuery>),
-            Some(of::<ap::AgentPolicyIds>),
-        ),
+        typed("GET", "/api/fleet/agent_policies", Some(of::<ap::ListAgentPoliciesQuery>), None),
+        typed("POST", "/api/fleet/agent_policies", Some(of::<ap::CreateAgentPolicyQuery>), Some(of::<ap::NewAgentPolicy>)),
+        typed("POST", "/api/fleet/agent_policies/_bulk_get", Some(of::<ap::FormatQuery>), Some(of::<ap::BulkGetAgentPolicies>)),
+        typed("POST", "/api/fleet/agent_policies/delete", NO_QUERY, Some(of::<ap::DeleteAgentPolicy>)),
+        typed("POST", "/api/fleet/agent_policies/outputs", NO_QUERY, Some(of::<ap::AgentPolicyIds>)),
         typed("GET", POLICY, Some(of::<ap::FormatQuery>), None),
-        typed(
-            "PUT",
-            POLICY,
-            Some(of::<ap::FormatQuery>),
-            Some(of::<ap::UpdateAgentPolicy>),
-        ),
-        typed(
-            "POST",
-            "/api/fleet/agent_policies/{agentPolicyId}/copy",
-            Some(of::<ap::FormatQuery>),
-            Some(of::<ap::CopyAgentPolicy>),
-        ),
-        typed(
-            "GET",
-            "/api/fleet/agent_policies/{agentPolicyId}/full",
-            Some(of::<ap::FullPolicyQuery>),
-            None,
-        ),
-        typed(
-            "GET",
-            "/api/fleet/agent_policies/{agentPolicyId}/download",
-            Some(of::<ap::FullPolicyQuery>),
-            None,
-        ),
-        typed(
-            "GET",
-            "/api/fleet/agent_policies/{agentPolicyId}/outputs",
-            Some(of::<ap::NoQuery>),
-            None,
-        ),
+        typed("PUT", POLICY, Some(of::<ap::FormatQuery>), Some(of::<ap::UpdateAgentPolicy>)),
+        typed("POST", "/api/fleet/agent_policies/{agentPolicyId}/copy", Some(of::<ap::FormatQuery>), Some(of::<ap::CopyAgentPolicy>)),
+        typed("GET", "/api/fleet/agent_policies/{agentPolicyId}/full", Some(of::<ap::FullPolicyQuery>), None),
+        typed("GET", "/api/fleet/agent_policies/{agentPolicyId}/download", Some(of::<ap::FullPolicyQuery>), None),
+        typed("GET", "/api/fleet/agent_policies/{agentPolicyId}/outputs", NO_QUERY, None),
+        typed("GET", "/api/fleet/agent_policies/{agentPolicyId}/auto_upgrade_agents_status", NO_QUERY, None),
+        typed("GET", "/api/fleet/enrollment_api_keys", Some(of::<eak::ListEnrollmentApiKeysQuery>), None),
+        typed("POST", "/api/fleet/enrollment_api_keys", NO_QUERY, Some(of::<eak::NewEnrollmentApiKey>)),
+        typed("POST", "/api/fleet/enrollment_api_keys/_bulk_delete", NO_QUERY, Some(of::<eak::BulkDeleteEnrollmentApiKeys>)),
+        typed("GET", "/api/fleet/enrollment_api_keys/{keyId}", NO_QUERY, None),
+        typed("DELETE", "/api/fleet/enrollment_api_keys/{keyId}", Some(of::<eak::DeleteEnrollmentApiKeyQuery>), None),
     ]
 };
 

@@ -14,8 +14,10 @@ use crate::auth::{hash_secret, parse_duration_ms, random_token};
 use crate::error::{FleetError, Result};
 use crate::query::{filter, page_window};
 use crate::time::now;
-use crate::validate::{check_body, opt, req, Field, Ty, BOOL, STR};
 use crate::Fleet;
+use contract::{Request, Violation};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 /// The role stored on an enrollment token's key: it authorizes enrollment and nothing else.
 pub const ENROLLMENT_ROLE: &str = "enrollment";
@@ -34,16 +36,60 @@ pub static KUERY: Schema = Schema {
     ],
 };
 
-static CREATE: &[Field] = &[
-    req("policy_id", STR),
-    opt("name", STR),
-    opt("expiration", STR),
-];
-static BULK_DELETE: &[Field] = &[
-    opt("tokenIds", Ty::Array(&STR)),
-    opt("kuery", STR),
-    opt("forceDelete", BOOL),
-];
+/// `GET /api/fleet/enrollment_api_keys`: Kibana's query schema.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListEnrollmentApiKeysQuery {
+    pub page: Option<f64>,
+    pub per_page: Option<f64>,
+    pub kuery: Option<String>,
+}
+
+impl Request for ListEnrollmentApiKeysQuery {}
+
+/// `POST /api/fleet/enrollment_api_keys`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEnrollmentApiKey {
+    pub policy_id: String,
+    pub name: Option<String>,
+    /// An Elasticsearch duration (`30d`).
+    pub expiration: Option<String>,
+}
+
+impl Request for NewEnrollmentApiKey {}
+
+/// `DELETE /api/fleet/enrollment_api_keys/{id}`: Kibana's query schema.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeleteEnrollmentApiKeyQuery {
+    /// Remove the key, not only revoke it.
+    pub force_delete: Option<bool>,
+    pub include_hidden: Option<bool>,
+}
+
+impl Request for DeleteEnrollmentApiKeyQuery {}
+
+/// `POST /api/fleet/enrollment_api_keys/_bulk_delete`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BulkDeleteEnrollmentApiKeys {
+    pub token_ids: Option<Vec<String>>,
+    pub kuery: Option<String>,
+    pub force_delete: Option<bool>,
+}
+
+impl Request for BulkDeleteEnrollmentApiKeys {
+    fn check(&self) -> std::result::Result<(), Violation> {
+        if self.token_ids.as_ref().is_none_or(Vec::is_empty) && self.kuery.is_none() {
+            return Err(Violation::at(
+                "",
+                "Either tokenIds or kuery must be provided",
+            ));
+        }
+        Ok(())
+    }
+}
 
 fn to_item(doc: &Doc) -> Value {
     let mut item = Map::new();
@@ -167,16 +213,8 @@ pub async fn count_for_policy(tx: &mut dyn Tx, policy_id: &str) -> Result<u64> {
         .await?)
 }
 
-/// Query parameters of `GET /api/fleet/enrollment_api_keys`.
-#[derive(Debug, Clone, Default)]
-pub struct ListParams {
-    pub page: Option<f64>,
-    pub per_page: Option<f64>,
-    pub kuery: Option<String>,
-}
-
 impl Fleet {
-    pub async fn list_enrollment_api_keys(&self, p: &ListParams) -> Result<Value> {
+    pub async fn list_enrollment_api_keys(&self, p: &ListEnrollmentApiKeysQuery) -> Result<Value> {
         let (page, per_page) = page_window(p.page, p.per_page, 20)?;
         // Hidden keys (Fleet Server's own) are not listed, as in Kibana.
         let not_hidden = Filter::Not(Box::new(Filter::Eq(
@@ -221,14 +259,10 @@ impl Fleet {
         Ok(to_item(&doc))
     }
 
-    pub async fn create_enrollment_api_key(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, CREATE)?;
-        let policy_id = body["policy_id"].as_str().unwrap_or_default();
-        let name = body
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty());
-        let expire_at = match body.get("expiration").and_then(Value::as_str) {
+    pub async fn create_enrollment_api_key(&self, body: &NewEnrollmentApiKey) -> Result<Value> {
+        let policy_id = body.policy_id.as_str();
+        let name = body.name.as_deref().filter(|n| !n.is_empty());
+        let expire_at = match body.expiration.as_deref() {
             None => None,
             Some(e) => {
                 let ms = parse_duration_ms(e).ok_or_else(|| crate::auth::bad_expiration(e))?;
@@ -299,19 +333,13 @@ impl Fleet {
         Ok(json!({ "action": "deleted" }))
     }
 
-    pub async fn bulk_delete_enrollment_api_keys(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, BULK_DELETE)?;
-        let force = body
-            .get("forceDelete")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let ids = crate::validate::string_array(&body["tokenIds"]);
-        let kuery = body.get("kuery").and_then(Value::as_str);
-        if ids.is_empty() && kuery.is_none() {
-            return Err(FleetError::BadRequest(
-                "Either tokenIds or kuery must be provided".into(),
-            ));
-        }
+    pub async fn bulk_delete_enrollment_api_keys(
+        &self,
+        body: &BulkDeleteEnrollmentApiKeys,
+    ) -> Result<Value> {
+        let force = body.force_delete.unwrap_or(false);
+        let ids = body.token_ids.clone().unwrap_or_default();
+        let kuery = body.kuery.as_deref();
         let mut tx = self.store.begin(Mode::Write).await?;
         // Only keys of the request's space: another space's key counts as not found.
         let hidden = crate::space::hidden_policy_ids(tx.as_mut()).await?;

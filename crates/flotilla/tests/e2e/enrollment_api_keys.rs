@@ -139,3 +139,28 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+both_backends! {
+    async fn every_route_refuses_what_its_contract_refuses(srv: TestServer) {
+        let p = srv.create_policy(json!({"name": "p", "namespace": "default"})).await;
+        let (_, keys) = srv.get("/api/fleet/enrollment_api_keys").await;
+        let key = keys["items"][0]["id"].as_str().unwrap().to_string();
+        let refusals = [
+            (reqwest::Method::GET, "/api/fleet/enrollment_api_keys?perPage=many".to_string(), None, "[request query.perPage]: expected value of type [number] but got [string]"),
+            (reqwest::Method::POST, "/api/fleet/enrollment_api_keys".to_string(), Some(json!({"policy_id": p["id"], "expiration": 30})), "[request body.expiration]: expected value of type [string] but got [number]"),
+            (reqwest::Method::POST, "/api/fleet/enrollment_api_keys".to_string(), Some(json!({"policy_id": p["id"], "hidden": true})), "[request body.hidden]: definition for this key is missing"),
+            (reqwest::Method::GET, format!("/api/fleet/enrollment_api_keys/{key}?full=true"), None, "[request query.full]: definition for this key is missing"),
+            (reqwest::Method::DELETE, format!("/api/fleet/enrollment_api_keys/{key}?forceDelete=sure"), None, "[request query.forceDelete]: expected value of type [boolean] but got [string]"),
+            (reqwest::Method::POST, "/api/fleet/enrollment_api_keys/_bulk_delete".to_string(), Some(json!({"tokenIds": [1]})), "[request body.tokenIds.0]: expected value of type [string] but got [number]"),
+            (reqwest::Method::POST, "/api/fleet/enrollment_api_keys/_bulk_delete".to_string(), Some(json!({})), "[request body]: Either tokenIds or kuery must be provided"),
+        ];
+        for (method, path, body, message) in refusals {
+            let (status, res) = srv.call(method.clone(), &path, body).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{method} {path}");
+        }
+        let (_, list) = srv.get("/api/fleet/enrollment_api_keys").await;
+        assert_eq!(list["total"], 1, "nothing refused was made or revoked");
+        assert_eq!(list["items"][0]["active"], true);
+        srv.stop().await;
+    }
+}
