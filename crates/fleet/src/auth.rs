@@ -179,6 +179,9 @@ pub struct CreatedApiKey {
     pub encoded: String,
 }
 
+/// The role stored on an enrollment token's key: it authorizes enrollment and nothing else.
+pub const ENROLLMENT_ROLE: &str = "enrollment";
+
 /// The name of the API keys that stand for web UI sessions.
 pub const SESSION_KEY_NAME: &str = "flotilla-ui-session";
 /// How long a web UI session lasts (an Elasticsearch duration; Kibana's default
@@ -608,7 +611,7 @@ impl AuthService {
             .await?
             .into_iter()
             // Enrollment tokens are Fleet's, not users' keys.
-            .filter(|k| k.role != crate::enrollment_api_keys::ENROLLMENT_ROLE)
+            .filter(|k| k.role != ENROLLMENT_ROLE)
             .filter(|k| !own || k.owner == who.username)
             .filter(|k| q.ids.is_empty() || q.ids.contains(&k.id))
             .filter(|k| q.name.is_none_or(|n| k.name == n))

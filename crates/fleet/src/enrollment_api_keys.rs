@@ -19,8 +19,7 @@ use contract::{Request, Violation};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-/// The role stored on an enrollment token's key: it authorizes enrollment and nothing else.
-pub const ENROLLMENT_ROLE: &str = "enrollment";
+pub use crate::auth::ENROLLMENT_ROLE;
 
 /// Fields a `kuery` may name on enrollment API keys.
 pub static KUERY: Schema = Schema {

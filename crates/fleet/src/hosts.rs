@@ -6,9 +6,10 @@
 //! references to it; and every agent policy that uses a changed object gets a new revision in
 //! the same transaction.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use store::{Filter, Kind, Mode, Scalar, Tx};
 
+use crate::common::to_item;
 use crate::error::{FleetError, Result};
 use crate::validate::{check_body, opt, req, Field, Ty, BOOL, STR};
 use crate::Fleet;
@@ -139,20 +140,6 @@ fn check_url(path: &str, url: &str) -> Result<String> {
     Ok(url.to_string())
 }
 
-/// What the API answers for a stored settings object: its id and its non-null fields.
-pub(crate) fn to_item(doc: &store::Doc) -> Value {
-    let mut item = Map::new();
-    item.insert("id".into(), json!(doc.id));
-    if let Value::Object(attrs) = &doc.body {
-        for (k, v) in attrs {
-            if !v.is_null() {
-                item.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    Value::Object(item)
-}
-
 impl Setting {
     /// The store kind of these objects.
     pub fn kind(&self) -> Kind {
@@ -182,7 +169,7 @@ impl Setting {
                 let mut out = Vec::new();
                 for (i, u) in urls.iter().enumerate() {
                     let u = u.as_str().unwrap_or_default();
-                    out.push(crate::outputs::normalize_host(&check_url(
+                    out.push(crate::common::normalize_host(&check_url(
                         &format!("request body.host_urls.{i}"),
                         u,
                     )?));
@@ -220,7 +207,7 @@ impl Fleet {
                 DEFAULT_FLEET_SERVER_HOST_ID,
                 json!({
                     "name": "Default",
-                    "host_urls": self.config.fleet_server_hosts.iter().map(|h| crate::outputs::normalize_host(h)).collect::<Vec<_>>(),
+                    "host_urls": self.config.fleet_server_hosts.iter().map(|h| crate::common::normalize_host(h)).collect::<Vec<_>>(),
                     "is_default": true,
                     "is_preconfigured": false,
                     "is_internal": false,
@@ -332,7 +319,7 @@ impl Fleet {
             for u in users {
                 let default = u.body["is_default"] == json!(true);
                 filters.push(match kind {
-                    Kind::Output => crate::outputs::policies_using_output(
+                    Kind::Output => crate::common::policies_using_output(
                         &u.id,
                         default,
                         u.body["is_default_monitoring"] == json!(true),

@@ -5,6 +5,7 @@ pub mod agent_policies;
 pub mod agents;
 pub mod auth;
 pub mod bulk;
+pub mod common;
 pub mod enrollment_api_keys;
 pub mod epm;
 pub mod error;

@@ -7,8 +7,8 @@
 use serde_json::{json, Map, Value};
 use store::{Filter, Kind, Mode, Scalar, Tx};
 
+use crate::common::{normalize_host, policies_using_output, to_item};
 use crate::error::{FleetError, Result};
-use crate::hosts::to_item;
 use crate::time::now;
 use crate::validate::{check_body, opt, req, Field, Ty, BOOL, NUM, STR};
 use crate::{Fleet, DEFAULT_OUTPUT_ID};
@@ -211,26 +211,6 @@ fn url_host(s: &str) -> Option<(&str, &str)> {
     (!scheme.is_empty() && !host.is_empty() && !host.contains(' ')).then_some((scheme, rest))
 }
 
-/// Kibana's `normalizeHostsForAgents`: a missing port becomes the scheme's default one.
-pub(crate) fn normalize_host(h: &str) -> String {
-    let Some((scheme, rest)) = h.split_once("://") else {
-        return h.to_string();
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let has_port = authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-        && !authority.ends_with(']');
-    if has_port {
-        return h.to_string();
-    }
-    let port = if scheme == "https" { 443 } else { 80 };
-    format!("{scheme}://{authority}:{port}{path}")
-}
-
 /// Moves every plain value under `secrets` into its own stored secret, leaving `{id}` behind.
 async fn store_secrets(tx: &mut dyn Tx, secrets: &Value) -> Result<Value> {
     let mut out = Map::new();
@@ -265,30 +245,6 @@ pub(crate) async fn reveal_secrets(tx: &mut dyn Tx, secrets: &Value) -> Result<V
         }
     }
     Ok(Value::Object(out))
-}
-
-/// Agent policies that use output `id` (as data or monitoring output, or through the default).
-pub(crate) fn policies_using_output(
-    id: &str,
-    is_default: bool,
-    is_default_monitoring: bool,
-) -> Filter {
-    let field = |f: &str| store::doc_field(f);
-    let mut any = vec![
-        Filter::Eq(field("data_output_id"), Scalar::Str(id.into())),
-        Filter::Eq(field("monitoring_output_id"), Scalar::Str(id.into())),
-    ];
-    if is_default {
-        any.push(Filter::Not(Box::new(Filter::Exists(field(
-            "data_output_id",
-        )))));
-    }
-    if is_default_monitoring {
-        any.push(Filter::Not(Box::new(Filter::Exists(field(
-            "monitoring_output_id",
-        )))));
-    }
-    Filter::Or(any)
 }
 
 impl Fleet {

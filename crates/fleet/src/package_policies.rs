@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use store::{Doc, Kind, Mode, Query, Tx};
 
-use crate::agent_policies::version_string;
 use crate::auth::Principal;
+use crate::common::version_string;
 use crate::error::{FleetError, Result};
 use crate::query::{filter, page_window, sort_field, sort_order};
 use crate::time::now;
@@ -376,7 +376,7 @@ impl Fleet {
         }
         if let Some(ns) = body.get("namespace").and_then(Value::as_str) {
             if !ns.is_empty() {
-                crate::agent_policies::validate_namespace(ns)?;
+                crate::common::validate_namespace(ns)?;
             }
         }
         let pkg_name = body["package"]["name"].as_str().unwrap_or_default();
@@ -623,7 +623,7 @@ impl Fleet {
         policy::compile(&built.package, id, vars.as_ref(), &mut inputs).map_err(|e| bad(e.0))?;
         if let Some(ns) = body.get("namespace").and_then(Value::as_str) {
             if !ns.is_empty() {
-                crate::agent_policies::validate_namespace(ns)?;
+                crate::common::validate_namespace(ns)?;
             }
         }
         let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
@@ -1029,10 +1029,7 @@ impl Fleet {
         for doc in originals {
             let name = {
                 let refs: Vec<&str> = taken.iter().map(String::as_str).collect();
-                crate::agent_policies::copy_name(
-                    doc.body["name"].as_str().unwrap_or_default(),
-                    &refs,
-                )
+                crate::common::copy_name(doc.body["name"].as_str().unwrap_or_default(), &refs)
             };
             taken.push(name.clone());
             let new_id = uuid::Uuid::new_v4().to_string();

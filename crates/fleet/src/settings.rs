@@ -84,7 +84,7 @@ impl Fleet {
         check_body("request body", body, PUT_SPACE_SETTINGS)?;
         let prefixes = crate::validate::string_array(&body["allowed_namespace_prefixes"]);
         for p in &prefixes {
-            if crate::agent_policies::validate_namespace(p).is_err() || p.contains('-') {
+            if crate::common::validate_namespace(p).is_err() || p.contains('-') {
                 return Err(FleetError::BadRequest(format!(
                     "[request body.allowed_namespace_prefixes]: Invalid namespace prefix {p}"
                 )));
@@ -194,7 +194,7 @@ fn settings_item(stored: Option<&store::Doc>) -> Value {
     });
     if let Some(d) = stored {
         crate::agent_policies::merge_top(&mut item, &d.body);
-        item["version"] = json!(crate::agent_policies::version_string(d.version));
+        item["version"] = json!(crate::common::version_string(d.version));
     }
     item
 }

@@ -6,12 +6,12 @@ mod full;
 mod kubernetes;
 pub mod schema;
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use serde_json::{json, Map, Value};
 use store::{Doc, Kind, Mode, Query, Tx};
 
 use crate::auth::Principal;
+use crate::common::version_string;
+pub use crate::common::{copy_name, validate_namespace};
 use crate::enrollment_api_keys;
 use crate::error::{FleetError, Result};
 use crate::query::{filter, page_window, sort_field, sort_order};
@@ -25,11 +25,6 @@ pub const SCHEMA_VERSION: &str = "1.1.1";
 /// Kibana's default `inactivity_timeout`: two weeks, in seconds.
 pub const DEFAULT_INACTIVITY_TIMEOUT: u64 = 1_209_600;
 const MANAGED_SUFFIX: &str = " in Fleet because the agent policy is managed by an external orchestration solution, such as Elastic Cloud, Kubernetes, etc. Please make changes using your orchestration solution.";
-
-/// Kibana's saved-object version string: base64 of `[seq_no, primary_term]`.
-pub(crate) fn version_string(version: i64) -> String {
-    B64.encode(format!("[{version},1]"))
-}
 
 /// The wire form of a stored policy.
 fn to_item(doc: &Doc) -> Value {
@@ -87,38 +82,6 @@ async fn require_settings_exist(tx: &mut dyn store::Tx, attrs: &Value) -> Result
         }
     }
     Ok(())
-}
-
-/// Kibana's `isValidNamespace`, in its order of checks: what is wrong with a namespace.
-pub fn namespace_problem(namespace: &str) -> Option<&'static str> {
-    if namespace.trim().is_empty() {
-        return Some("Namespace is required");
-    }
-    if namespace != namespace.to_lowercase() {
-        return Some("Namespace must be lowercase");
-    }
-    if namespace.chars().any(|c| {
-        matches!(
-            c,
-            '*' | '\\' | '/' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ':' | '-'
-        ) || c.is_whitespace()
-    }) {
-        return Some("Namespace contains invalid characters");
-    }
-    if namespace.len() > 100 {
-        return Some("Namespace cannot be more than 100 bytes");
-    }
-    None
-}
-
-/// [`namespace_problem`] as the 400 of a request body's `namespace`.
-pub fn validate_namespace(namespace: &str) -> Result<()> {
-    match namespace_problem(namespace) {
-        Some(why) => Err(FleetError::BadRequest(format!(
-            "[request body.namespace]: {why}"
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// A typed request body as the attributes it sets (the keys it gives, `null` for cleared).
@@ -594,23 +557,6 @@ impl Fleet {
             .filter(|d| crate::space::visible(&d.body, "space_ids"))
             .ok_or_else(|| not_found(id))
     }
-}
-
-/// The name Kibana gives the copy of a package policy: `name (copy)`, then `(copy 2)`, ...
-/// `taken` are the names already used on the target policy.
-pub fn copy_name(name: &str, taken: &[&str]) -> String {
-    let base = match name.rfind(" (copy") {
-        Some(i) if name.ends_with(')') => &name[..i],
-        _ => name,
-    };
-    let first = format!("{base} (copy)");
-    if !taken.contains(&first.as_str()) {
-        return first;
-    }
-    (2..)
-        .map(|n| format!("{base} (copy {n})"))
-        .find(|c| !taken.contains(&c.as_str()))
-        .expect("an unbounded range always yields a free name")
 }
 
 #[cfg(test)]

@@ -529,7 +529,7 @@ fn check_policy(
     agentless: Option<&Agentless>,
 ) -> std::result::Result<(), Violation> {
     non_empty("name", name)?;
-    if let Some(why) = super::namespace_problem(namespace) {
+    if let Some(why) = crate::common::namespace_problem(namespace) {
         return Err(Violation::at("namespace", why));
     }
     if overrides.is_some_and(|o| o.keys().any(|k| k.starts_with("inputs"))) {
