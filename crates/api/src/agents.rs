@@ -4,40 +4,17 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use fleet::agents::ListParams;
+use fleet::agents::{
+    ActionStatusQuery, AgentStatusQuery, AgentTagsQuery, GetAgentQuery, ListAgentsQuery,
+};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, Query, QueryParams};
 use crate::AppState;
 
-/// The query parameters `list` accepts (also listed in the OpenAPI document).
-pub(crate) const LIST_QUERY: &[&str] = &[
-    "page",
-    "perPage",
-    "kuery",
-    "showAgentless",
-    "showInactive",
-    "withMetrics",
-    "showUpgradeable",
-    "getStatusSummary",
-    "sortField",
-    "sortOrder",
-    "searchAfter",
-    "openPit",
-    "pitId",
-    "pitKeepAlive",
-];
-/// The query parameters `get_one` accepts (also listed in the OpenAPI document).
-pub(crate) const GET_ONE_QUERY: &[&str] = &["withMetrics"];
-/// The query parameters `tags` accepts (also listed in the OpenAPI document).
-pub(crate) const TAGS_QUERY: &[&str] = &["kuery", "showInactive"];
 /// The query parameters `status_history` accepts (also listed in the OpenAPI document).
 pub(crate) const STATUS_HISTORY_QUERY: &[&str] = &["since"];
-/// The query parameters `status` accepts (also listed in the OpenAPI document).
-pub(crate) const STATUS_QUERY: &[&str] = &["policyId", "policyIds", "kuery"];
-/// The query parameters `action_status` accepts (also listed in the OpenAPI document).
-pub(crate) const ACTION_STATUS_QUERY: &[&str] = &["page", "perPage", "date", "latest", "errorSize"];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -118,40 +95,18 @@ pub fn routes() -> Router<AppState> {
         .route("/internal/fleet/agent_status_history", get(status_history))
 }
 
-async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(LIST_QUERY)?;
-    for flag in ["showAgentless", "withMetrics"] {
-        q.bool(flag)?;
-    }
-    let params = ListParams {
-        page: q.num("page")?,
-        per_page: q.num("perPage")?,
-        kuery: q.get("kuery").map(String::from),
-        show_inactive: q.bool("showInactive")?.unwrap_or(false),
-        sort_field: q.get("sortField").map(String::from),
-        sort_order: q.get("sortOrder").map(String::from),
-        get_status_summary: q.bool("getStatusSummary")?.unwrap_or(false),
-        show_upgradeable: q.bool("showUpgradeable")?.unwrap_or(false),
-        search_after: q.get("searchAfter").map(String::from),
-        open_pit: q.bool("openPit")?.unwrap_or(false),
-        pit_id: q.get("pitId").map(String::from),
-        pit_keep_alive: q.get("pitKeepAlive").map(String::from),
-    };
-    if params.open_pit && params.pit_id.is_some() {
-        return Err(ApiError::bad_request(
-            "[request query]: use either openPit or pitId, not both",
-        ));
-    }
-    Ok(Json(s.fleet.list_agents(&params).await?))
+async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<ListAgentsQuery>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.fleet.list_agents(&q).await?))
 }
 
 async fn get_one(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<GetAgentQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(GET_ONE_QUERY)?;
-    q.bool("withMetrics")?;
     Ok(Json(json!({ "item": s.fleet.get_agent(&id).await? })))
 }
 
@@ -176,11 +131,15 @@ async fn delete(
     Ok(Json(s.fleet.delete_agent(&id).await?))
 }
 
-async fn tags(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(TAGS_QUERY)?;
-    let show_inactive = q.bool("showInactive")?.unwrap_or(false);
+async fn tags(
+    State(s): State<AppState>,
+    Query(q): Query<AgentTagsQuery>,
+) -> ApiResult<Json<Value>> {
+    let show_inactive = q.show_inactive.unwrap_or(false);
     Ok(Json(
-        s.fleet.agent_tags(q.get("kuery"), show_inactive).await?,
+        s.fleet
+            .agent_tags(q.kuery.as_deref(), show_inactive)
+            .await?,
     ))
 }
 
@@ -190,13 +149,12 @@ async fn status_history(State(s): State<AppState>, q: QueryParams) -> ApiResult<
     Ok(Json(s.fleet.agent_status_history(q.get("since")).await?))
 }
 
-async fn status(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(STATUS_QUERY)?;
-    let mut ids: Vec<String> = q
-        .get("policyId")
-        .map(|p| vec![p.to_string()])
-        .unwrap_or_default();
-    if let Some(many) = q.get("policyIds") {
+async fn status(
+    State(s): State<AppState>,
+    Query(q): Query<AgentStatusQuery>,
+) -> ApiResult<Json<Value>> {
+    let mut ids: Vec<String> = q.policy_id.into_iter().collect();
+    if let Some(many) = &q.policy_ids {
         ids.extend(
             many.split(',')
                 .map(|p| p.trim().to_string())
@@ -204,7 +162,9 @@ async fn status(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Val
         );
     }
     Ok(Json(
-        s.fleet.agent_status_summary(&ids, q.get("kuery")).await?,
+        s.fleet
+            .agent_status_summary(&ids, q.kuery.as_deref())
+            .await?,
     ))
 }
 
@@ -282,24 +242,18 @@ async fn bulk_reassign(
 }
 
 /// `GET /agents/action_status`: the page index starts at 0, as in Kibana.
-async fn action_status(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(ACTION_STATUS_QUERY)?;
-    let num = |k: &str, default: f64| -> ApiResult<u64> {
-        let v = q.num(k)?.unwrap_or(default);
-        if v < 0.0 || v.fract() != 0.0 {
-            return Err(ApiError::bad_request(format!(
-                "[request query.{k}]: Value must be equal to or greater than [0]."
-            )));
-        }
-        Ok(v as u64)
-    };
-    let (page, per_page, error_size) = (
-        num("page", 0.0)?,
-        num("perPage", 20.0)?,
-        num("errorSize", 5.0)?,
-    );
+async fn action_status(
+    State(s): State<AppState>,
+    Query(q): Query<ActionStatusQuery>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.fleet.action_status(page, per_page, error_size).await?,
+        s.fleet
+            .action_status(
+                q.page.unwrap_or(0),
+                q.per_page.unwrap_or(20),
+                q.error_size.unwrap_or(5),
+            )
+            .await?,
     ))
 }
 

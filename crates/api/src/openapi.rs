@@ -84,21 +84,21 @@ pub static OPERATIONS: &[Operation] = &[
     op("GET", "/api/fleet/agent_policies/{agentPolicyId}/full", POLICIES, "The full policy an agent receives", NONE, FULL_POLICY),
     op("GET", "/api/fleet/agent_policies/{agentPolicyId}/outputs", POLICIES, "The outputs an agent policy uses", NONE, POLICY_OUTPUTS),
     // Agents
-    op("GET", "/api/fleet/agents", AGENTS, "List agents (KQL kuery, status, sort, searchAfter paging)", agents::LIST_QUERY, AGENTS_READ),
-    op("GET", "/api/fleet/agents/{agentId}", AGENTS, "Get an agent", agents::GET_ONE_QUERY, AGENTS_READ),
+    op("GET", "/api/fleet/agents", AGENTS, "List agents (KQL kuery, status, sort, searchAfter paging)", NONE, AGENTS_READ),
+    op("GET", "/api/fleet/agents/{agentId}", AGENTS, "Get an agent", NONE, AGENTS_READ),
     op("PUT", "/api/fleet/agents/{agentId}", AGENTS, "Update an agent's tags or user-provided metadata", NONE, AGENTS_ALL),
     op("DELETE", "/api/fleet/agents/{agentId}", AGENTS, "Delete an agent and revoke its keys", NONE, AGENTS_ALL),
-    op("GET", "/api/fleet/agents/tags", AGENTS, "The distinct tags of the agents", agents::TAGS_QUERY, AGENTS_READ),
+    op("GET", "/api/fleet/agents/tags", AGENTS, "The distinct tags of the agents", NONE, AGENTS_READ),
     op("GET", "/api/fleet/agents/setup", AGENTS, "Whether agents can enroll", NONE, SETUP),
     op("POST", "/api/fleet/agents/setup", AGENTS, "Prepare Fleet for agents", NONE, SETUP),
     op("GET", "/api/fleet/agents/available_versions", AGENTS, "Agent versions available for upgrades", NONE, AGENTS_READ),
     op("GET", "/api/fleet/agents/{agentId}/uploads", AGENTS, "Files an agent uploaded (diagnostics)", NONE, AGENTS_READ),
     op("GET", "/api/fleet/agents/files/{fileId}/{fileName}", AGENTS, "Download an uploaded file", NONE, AGENTS_READ),
     op("DELETE", "/api/fleet/agents/files/{fileId}", AGENTS, "Delete an uploaded file", NONE, AGENTS_ALL),
-    op("GET", "/api/fleet/agent_status", STATUS, "Agent counts by status", agents::STATUS_QUERY, AGENTS_READ),
+    op("GET", "/api/fleet/agent_status", STATUS, "Agent counts by status", NONE, AGENTS_READ),
     op("GET", "/internal/fleet/agent_status_history", STATUS, "Agent counts by status, a sample a minute (Flotilla's own; since: RFC 3339, default 24 h ago)", agents::STATUS_HISTORY_QUERY, AGENTS_READ),
     // Agent actions
-    op("GET", "/api/fleet/agents/action_status", ACTIONS, "Progress of recent actions", agents::ACTION_STATUS_QUERY, AGENTS_READ),
+    op("GET", "/api/fleet/agents/action_status", ACTIONS, "Progress of recent actions", NONE, AGENTS_READ),
     op("POST", "/api/fleet/agents/actions/{actionId}/cancel", ACTIONS, "Cancel an action", NONE, AGENTS_ALL),
     op("POST", "/api/fleet/agents/{agentId}/actions", ACTIONS, "Send an action to an agent", NONE, AGENTS_ALL),
     op("POST", "/api/fleet/agents/{agentId}/reassign", ACTIONS, "Move an agent to another policy", NONE, AGENTS_ALL),
@@ -283,6 +283,7 @@ const fn typed(
 static TYPED: &[Typed] = {
     use contract::schema_of as of;
     use fleet::agent_policies::schema as ap;
+    use fleet::agents as ag;
     use fleet::enrollment_api_keys as eak;
     const POLICY: &str = "/api/fleet/agent_policies/{agentPolicyId}";
     const NO_QUERY: Option<fn() -> Arc<Value>> = Some(of::<ap::NoQuery>);
@@ -299,6 +300,11 @@ static TYPED: &[Typed] = {
         typed("GET", "/api/fleet/agent_policies/{agentPolicyId}/download", Some(of::<ap::FullPolicyQuery>), None),
         typed("GET", "/api/fleet/agent_policies/{agentPolicyId}/outputs", NO_QUERY, None),
         typed("GET", "/api/fleet/agent_policies/{agentPolicyId}/auto_upgrade_agents_status", NO_QUERY, None),
+        typed("GET", "/api/fleet/agents", Some(of::<ag::ListAgentsQuery>), None),
+        typed("GET", "/api/fleet/agents/{agentId}", Some(of::<ag::GetAgentQuery>), None),
+        typed("GET", "/api/fleet/agents/tags", Some(of::<ag::AgentTagsQuery>), None),
+        typed("GET", "/api/fleet/agent_status", Some(of::<ag::AgentStatusQuery>), None),
+        typed("GET", "/api/fleet/agents/action_status", Some(of::<ag::ActionStatusQuery>), None),
         typed("GET", "/api/fleet/enrollment_api_keys", Some(of::<eak::ListEnrollmentApiKeysQuery>), None),
         typed("POST", "/api/fleet/enrollment_api_keys", NO_QUERY, Some(of::<eak::NewEnrollmentApiKey>)),
         typed("POST", "/api/fleet/enrollment_api_keys/_bulk_delete", NO_QUERY, Some(of::<eak::BulkDeleteEnrollmentApiKeys>)),

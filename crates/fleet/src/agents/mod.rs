@@ -10,6 +10,10 @@ use kuery::{field, Field, FieldType as F, Schema, Storage};
 use serde_json::{json, Map, Value};
 use store::{AgentRow, Filter, Mode, Query, Scalar};
 
+use contract::{Request, Violation};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
 use crate::error::{FleetError, Result};
 use crate::query::{filter, page_window, sort_order};
 use crate::validate::{check_body, opt, Field as BodyField, Ty, STR};
@@ -153,23 +157,145 @@ pub(crate) async fn agent_in_space(tx: &mut dyn store::Tx, id: &str) -> Result<A
         .ok_or_else(|| not_found(id))
 }
 
-/// Query parameters of `GET /api/fleet/agents`.
-#[derive(Debug, Clone, Default)]
-pub struct ListParams {
+/// `sortOrder` of the agents list: Kibana's `oneOf([literal('asc'), literal('desc')])`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentSortOrder {
+    Asc,
+    Desc,
+}
+
+/// The query of `GET /api/fleet/agents`: Kibana's `GetAgentsRequestSchema`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListAgentsQuery {
     pub page: Option<f64>,
     pub per_page: Option<f64>,
     pub kuery: Option<String>,
-    pub show_inactive: bool,
-    pub sort_field: Option<String>,
-    pub sort_order: Option<String>,
-    pub get_status_summary: bool,
+    pub show_agentless: Option<bool>,
+    pub show_inactive: Option<bool>,
+    pub with_metrics: Option<bool>,
     /// Only agents that can be upgraded to Flotilla's version.
-    pub show_upgradeable: bool,
+    pub show_upgradeable: Option<bool>,
+    pub get_status_summary: Option<bool>,
+    pub sort_field: Option<String>,
+    pub sort_order: Option<AgentSortOrder>,
     /// `nextSearchAfter` of the previous page (a JSON array: sort value, agent id).
     pub search_after: Option<String>,
-    pub open_pit: bool,
+    pub open_pit: Option<bool>,
     pub pit_id: Option<String>,
     pub pit_keep_alive: Option<String>,
+}
+
+/// How many agents paging by page number reaches (Kibana's `SO_SEARCH_LIMIT`); past it,
+/// `searchAfter` walks on.
+pub const SEARCH_LIMIT: f64 = 10_000.0;
+
+impl Request for ListAgentsQuery {
+    /// Kibana's object-level rules, in its order (truthiness as in JavaScript).
+    fn check(&self) -> std::result::Result<(), Violation> {
+        let set = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+        let page = self.page.filter(|p| *p != 0.0);
+        let open_pit = self.open_pit == Some(true);
+        if open_pit || set(&self.pit_id) || set(&self.pit_keep_alive) {
+            if open_pit && set(&self.pit_id) {
+                return Err(Violation::at(
+                    "",
+                    "You cannot request to open a new point-in-time with an existing pitId",
+                ));
+            }
+            if !set(&self.pit_keep_alive) {
+                return Err(Violation::at(
+                    "",
+                    "You must provide pitKeepAlive when using point-in-time parameters",
+                ));
+            }
+        }
+        if page.unwrap_or(1.0) * self.per_page.unwrap_or(20.0) > SEARCH_LIMIT {
+            return Err(Violation::at(
+                "",
+                "You cannot use page and perPage page over 10000 agents",
+            ));
+        }
+        if set(&self.search_after) {
+            if page.is_some() {
+                return Err(Violation::at(
+                    "",
+                    "You cannot use page parameter when using searchAfter",
+                ));
+            }
+            let parsed: Option<Value> = self
+                .search_after
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok());
+            if parsed
+                .as_ref()
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+            {
+                return Err(Violation::at("", "searchAfter must be a non-empty array"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The query of `GET /api/fleet/agents/{id}`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GetAgentQuery {
+    pub with_metrics: Option<bool>,
+}
+
+impl Request for GetAgentQuery {}
+
+/// The query of `GET /api/fleet/agents/tags`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AgentTagsQuery {
+    pub kuery: Option<String>,
+    pub show_inactive: Option<bool>,
+}
+
+impl Request for AgentTagsQuery {}
+
+/// The query of `GET /api/fleet/agent_status`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AgentStatusQuery {
+    pub policy_id: Option<String>,
+    /// Policy ids, comma-separated (Kibana also takes the parameter repeated).
+    pub policy_ids: Option<String>,
+    pub kuery: Option<String>,
+}
+
+impl Request for AgentStatusQuery {}
+
+/// The query of `GET /api/fleet/agents/action_status`: pages count from 0, as in Kibana.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ActionStatusQuery {
+    #[schemars(range(min = 0))]
+    pub page: Option<u64>,
+    #[schemars(range(min = 0))]
+    pub per_page: Option<u64>,
+    pub date: Option<String>,
+    pub latest: Option<f64>,
+    #[schemars(range(min = 0))]
+    pub error_size: Option<u64>,
+}
+
+impl Request for ActionStatusQuery {
+    fn check(&self) -> std::result::Result<(), Violation> {
+        if let Some(d) = &self.date {
+            if chrono::DateTime::parse_from_rfc3339(d).is_err()
+                && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err()
+            {
+                return Err(Violation::at("date", "not a valid date"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How long a point-in-time view lives without use when no `pitKeepAlive` is given.
@@ -340,7 +466,7 @@ fn summary(counts: &[(String, u64)]) -> Value {
 }
 
 impl Fleet {
-    pub async fn list_agents(&self, p: &ListParams) -> Result<Value> {
+    pub async fn list_agents(&self, p: &ListAgentsQuery) -> Result<Value> {
         let search_after = p
             .search_after
             .as_deref()
@@ -354,10 +480,10 @@ impl Fleet {
             page_window(p.page, p.per_page, 20)?
         };
         let mut filters = vec![filter(&KUERY, p.kuery.as_deref())?];
-        if !p.show_inactive {
+        if p.show_inactive != Some(true) {
             filters.push(active_only());
         }
-        if p.show_upgradeable {
+        if p.show_upgradeable == Some(true) {
             filters.push(upgradeable(&self.config.stack_version));
         }
         // Agents belong to their policy's space; with one space in use this adds nothing.
@@ -374,10 +500,13 @@ impl Fleet {
                 ))
             })?,
         };
-        let order = sort_order(p.sort_order.as_deref())?;
+        let order = sort_order(p.sort_order.map(|o| match o {
+            AgentSortOrder::Asc => "asc",
+            AgentSortOrder::Desc => "desc",
+        }))?;
 
         // A point-in-time view: opened here (a copy of every agent), or named by pitId.
-        let pit = if p.open_pit {
+        let pit = if p.open_pit == Some(true) {
             let expires = keep_alive_until(p.pit_keep_alive.as_deref())?;
             let id = uuid::Uuid::new_v4().to_string();
             let mut tx = self.store.begin(Mode::Write).await?;
@@ -435,7 +564,7 @@ impl Fleet {
         if let Some(pit) = pit {
             out["pit"] = json!(pit);
         }
-        if p.get_status_summary {
+        if p.get_status_summary == Some(true) {
             out["statusSummary"] = summary(&tx.agent_status_counts(&filter).await?);
         }
         Ok(out)

@@ -326,6 +326,20 @@ both_backends! {
         assert_eq!(status, 400);
         let (status, res) = srv.get("/api/fleet/agents?searchAfter=x").await;
         assert_eq!(status, 400, "{res}");
+        assert_eq!(res["message"], "[request query]: searchAfter must be a non-empty array");
+        // Each read route's declared query, refused with Kibana's message.
+        for (path, message) in [
+            ("/api/fleet/agents?sortOrder=up", "[request query.sortOrder]: types that failed validation:\n- [request query.sortOrder.0]: expected value to equal [asc]\n- [request query.sortOrder.1]: expected value to equal [desc]"),
+            ("/api/fleet/agents?showInactive=maybe", "[request query.showInactive]: expected value of type [boolean] but got [string]"),
+            ("/api/fleet/agents/some-agent?withMetrics=2", "[request query.withMetrics]: expected value of type [boolean] but got [string]"),
+            ("/api/fleet/agents/tags?sort=x", "[request query.sort]: definition for this key is missing"),
+            ("/api/fleet/agent_status?policy=x", "[request query.policy]: definition for this key is missing"),
+            ("/api/fleet/agents/action_status?perPage=-1", "[request query.perPage]: Value must be equal to or greater than [0]."),
+            ("/api/fleet/agents/action_status?date=yesterday", "[request query.date]: not a valid date"),
+        ] {
+            let (status, res) = srv.get(path).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{path}");
+        }
 
         let (status, summary) = srv.get(&format!("/api/fleet/agent_status?policyId={policy_id}")).await;
         assert_eq!(status, 200);
@@ -493,9 +507,21 @@ both_backends! {
         let (_, live) = srv.get("/api/fleet/agents?perPage=1").await;
         assert_eq!(live["total"], 25_000 - 40 + 2, "the live list did change");
 
-        let (status, res) = srv.get("/api/fleet/agents?perPage=10&pitId=unknown-pit").await;
+        let (status, res) = srv.get("/api/fleet/agents?perPage=10&pitId=unknown-pit&pitKeepAlive=1m").await;
         assert_eq!(status, 404, "{res}");
         assert!(res["message"].as_str().unwrap().contains("unknown or expired"));
+        // Kibana's query rules for point-in-time paging.
+        for (query, message) in [
+            ("perPage=10&pitId=unknown-pit", "You must provide pitKeepAlive when using point-in-time parameters"),
+            ("openPit=true", "You must provide pitKeepAlive when using point-in-time parameters"),
+            ("openPit=true&pitId=p&pitKeepAlive=1m", "You cannot request to open a new point-in-time with an existing pitId"),
+            ("page=2&perPage=5001", "You cannot use page and perPage page over 10000 agents"),
+            ("page=2&searchAfter=%5B1%5D", "You cannot use page parameter when using searchAfter"),
+            ("searchAfter=%5B%5D", "searchAfter must be a non-empty array"),
+        ] {
+            let (status, res) = srv.get(&format!("/api/fleet/agents?{query}")).await;
+            assert_eq!((status.as_u16(), res["message"].clone()), (400, json!(format!("[request query]: {message}"))), "{query}");
+        }
         let (status, _) = srv.get("/api/fleet/agents?openPit=true&pitKeepAlive=soon").await;
         assert_eq!(status, 400);
         srv.stop().await;
