@@ -4,13 +4,18 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use fleet::action_requests::{
+    BulkReassign, BulkRequestDiagnostics, BulkRollback, BulkUnenroll, BulkUpdateAgentTags,
+    BulkUpgrade, ReassignAgent, RequestDiagnostics, UnenrollAgent, UpgradeAgent,
+};
+use fleet::agent_policies::schema::NoQuery;
 use fleet::agents::{
     ActionStatusQuery, AgentStatusQuery, AgentTagsQuery, GetAgentQuery, ListAgentsQuery,
 };
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, Query, QueryParams};
+use crate::extract::{Body, JsonBody, Query, QueryParams};
 use crate::AppState;
 
 /// The query parameters `status_history` accepts (also listed in the OpenAPI document).
@@ -188,10 +193,9 @@ async fn setup(q: QueryParams) -> ApiResult<Json<Value>> {
 
 async fn bulk_tags(
     State(s): State<AppState>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<BulkUpdateAgentTags>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.bulk_update_agent_tags(&body).await?))
 }
 
@@ -206,38 +210,34 @@ async fn available_versions(State(s): State<AppState>, q: QueryParams) -> ApiRes
 async fn unenroll(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<UnenrollAgent>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.unenroll_agent(&id, &body).await?))
 }
 
 async fn bulk_unenroll(
     State(s): State<AppState>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<BulkUnenroll>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.bulk_unenroll(&body).await?))
 }
 
 async fn reassign(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<ReassignAgent>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.reassign_agent(&id, &body).await?))
 }
 
 async fn bulk_reassign(
     State(s): State<AppState>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<BulkReassign>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.bulk_reassign(&body).await?))
 }
 
@@ -260,11 +260,10 @@ async fn action_status(
 async fn upgrade(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<UpgradeAgent>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    q.allow(&[])?;
     match s.fleet.upgrade_agent(&id, &body).await {
         Ok(v) => Ok(Json(v).into_response()),
         Err(Err(e)) => Err(e.into()),
@@ -283,10 +282,9 @@ async fn upgrade(
 
 async fn bulk_upgrade(
     State(s): State<AppState>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<BulkUpgrade>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.bulk_upgrade(&body).await?))
 }
 
@@ -343,10 +341,9 @@ async fn rollback(
 
 async fn bulk_rollback(
     State(s): State<AppState>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<BulkRollback>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.bulk_rollback(&body).await?))
 }
 
@@ -372,25 +369,26 @@ async fn new_action(
 async fn diagnostics(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<RequestDiagnostics>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
-    let body = if body.is_null() { json!({}) } else { body };
     let selector = s.fleet.one_agent(&id).await;
     Ok(Json(
-        s.fleet.request_diagnostics(selector, &body, false).await?,
+        s.fleet
+            .request_diagnostics(selector, body.additional_metrics.as_deref(), None)
+            .await?,
     ))
 }
 
 async fn bulk_diagnostics(
     State(s): State<AppState>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<BulkRequestDiagnostics>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
-    let selector = s.fleet.bulk_agents(&body);
+    let selector = s.fleet.bulk_agents(&body.agents);
     Ok(Json(
-        s.fleet.request_diagnostics(selector, &body, true).await?,
+        s.fleet
+            .request_diagnostics(selector, body.additional_metrics.as_deref(), Some(&body))
+            .await?,
     ))
 }

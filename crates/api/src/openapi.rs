@@ -283,6 +283,7 @@ const fn typed(
 static TYPED: &[Typed] = {
     use contract::schema_of as of;
     use fleet::agent_policies::schema as ap;
+    use fleet::action_requests as act;
     use fleet::agents as ag;
     use fleet::enrollment_api_keys as eak;
     const POLICY: &str = "/api/fleet/agent_policies/{agentPolicyId}";
@@ -305,6 +306,16 @@ static TYPED: &[Typed] = {
         typed("GET", "/api/fleet/agents/tags", Some(of::<ag::AgentTagsQuery>), None),
         typed("GET", "/api/fleet/agent_status", Some(of::<ag::AgentStatusQuery>), None),
         typed("GET", "/api/fleet/agents/action_status", Some(of::<ag::ActionStatusQuery>), None),
+        typed("POST", "/api/fleet/agents/{agentId}/unenroll", NO_QUERY, Some(of::<act::UnenrollAgent>)),
+        typed("POST", "/api/fleet/agents/bulk_unenroll", NO_QUERY, Some(of::<act::BulkUnenroll>)),
+        typed("POST", "/api/fleet/agents/{agentId}/reassign", NO_QUERY, Some(of::<act::ReassignAgent>)),
+        typed("POST", "/api/fleet/agents/bulk_reassign", NO_QUERY, Some(of::<act::BulkReassign>)),
+        typed("POST", "/api/fleet/agents/{agentId}/upgrade", NO_QUERY, Some(of::<act::UpgradeAgent>)),
+        typed("POST", "/api/fleet/agents/bulk_upgrade", NO_QUERY, Some(of::<act::BulkUpgrade>)),
+        typed("POST", "/api/fleet/agents/{agentId}/request_diagnostics", NO_QUERY, Some(of::<act::RequestDiagnostics>)),
+        typed("POST", "/api/fleet/agents/bulk_request_diagnostics", NO_QUERY, Some(of::<act::BulkRequestDiagnostics>)),
+        typed("POST", "/api/fleet/agents/bulk_update_agent_tags", NO_QUERY, Some(of::<act::BulkUpdateAgentTags>)),
+        typed("POST", "/api/fleet/agents/bulk_rollback", NO_QUERY, Some(of::<act::BulkRollback>)),
         typed("GET", "/api/fleet/enrollment_api_keys", Some(of::<eak::ListEnrollmentApiKeysQuery>), None),
         typed("POST", "/api/fleet/enrollment_api_keys", NO_QUERY, Some(of::<eak::NewEnrollmentApiKey>)),
         typed("POST", "/api/fleet/enrollment_api_keys/_bulk_delete", NO_QUERY, Some(of::<eak::BulkDeleteEnrollmentApiKeys>)),

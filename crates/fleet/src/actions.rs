@@ -5,31 +5,19 @@
 use serde_json::{json, Value};
 use store::{Filter, Mode, Scalar, Tx};
 
+use crate::action_requests::{
+    AdditionalMetric, BulkReassign, BulkRequestDiagnostics, BulkUnenroll, BulkUpgrade,
+    ReassignAgent, UnenrollAgent, UpgradeAgent,
+};
 use crate::agents::{bulk_selector, column_target, KUERY};
 use crate::error::{FleetError, Result};
 use crate::time::now;
-use crate::validate::{check_body, opt, req, Field, Ty, BOOL, NUM, STR};
+use crate::validate::{check_body, opt, req, Field, Ty, STR};
 use crate::Fleet;
 
 /// How long an action waits for its agents (Kibana's default: 30 days).
 const DEFAULT_EXPIRATION_DAYS: i64 = 30;
 pub(crate) const MANAGED_SUFFIX: &str = " in Fleet because the agent policy is managed by an external orchestration solution, such as Elastic Cloud, Kubernetes, etc. Please make changes using your orchestration solution.";
-
-static UNENROLL: &[Field] = &[opt("force", BOOL), opt("revoke", BOOL)];
-static BULK_UNENROLL: &[Field] = &[
-    req("agents", Ty::Any),
-    opt("force", BOOL),
-    opt("revoke", BOOL),
-    opt("includeInactive", BOOL),
-    opt("batchSize", NUM),
-];
-static REASSIGN: &[Field] = &[req("policy_id", STR)];
-static BULK_REASSIGN: &[Field] = &[
-    req("policy_id", STR),
-    req("agents", Ty::Any),
-    opt("includeInactive", BOOL),
-    opt("batchSize", NUM),
-];
 
 fn id_filter(id: &str) -> Filter {
     Filter::Eq(column_target("id"), Scalar::Str(id.into()))
@@ -124,10 +112,12 @@ pub(crate) fn action_doc(kind: &str, data: Value, extra: Value) -> Value {
     doc
 }
 
-fn bulk_spec(kind: &str, body: &Value) -> crate::bulk::Spec {
+/// A bulk job of `kind` for a typed request, kept as the job's request (what the job reads back
+/// on whichever node resumes it).
+fn bulk_spec(kind: &str, body: &impl serde::Serialize) -> crate::bulk::Spec {
     crate::bulk::Spec {
         kind: kind.to_string(),
-        request: body.clone(),
+        request: serde_json::to_value(body).expect("requests serialize"),
         snapshot: now(),
         space: crate::space::current(),
     }
@@ -184,15 +174,9 @@ impl Fleet {
     }
 
     /// `POST /agents/{id}/unenroll`.
-    pub async fn unenroll_agent(&self, id: &str, body: &Value) -> Result<Value> {
-        let body = if body.is_null() {
-            json!({})
-        } else {
-            body.clone()
-        };
-        check_body("request body", &body, UNENROLL)?;
-        let force = body["force"] == json!(true);
-        let revoke = body["revoke"] == json!(true);
+    pub async fn unenroll_agent(&self, id: &str, body: &UnenrollAgent) -> Result<Value> {
+        let force = body.force == Some(true);
+        let revoke = body.revoke == Some(true);
         let mut tx = self.store.begin(Mode::Write).await?;
         let row = crate::agents::agent_in_space(tx.as_mut(), id).await?;
         if !force {
@@ -242,9 +226,8 @@ impl Fleet {
 
     /// `POST /agents/bulk_unenroll`: returns the action id at once; `revoke` unenrolls the
     /// agents right away (FORCE_UNENROLL, nothing to deliver).
-    pub async fn bulk_unenroll(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, BULK_UNENROLL)?;
-        let kind = if body["revoke"] == json!(true) {
+    pub async fn bulk_unenroll(&self, body: &BulkUnenroll) -> Result<Value> {
+        let kind = if body.revoke == Some(true) {
             "FORCE_UNENROLL"
         } else {
             "UNENROLL"
@@ -284,9 +267,8 @@ impl Fleet {
     }
 
     /// `POST /agents/{id}/reassign`.
-    pub async fn reassign_agent(&self, id: &str, body: &Value) -> Result<Value> {
-        check_body("request body", body, REASSIGN)?;
-        let policy_id = body["policy_id"].as_str().unwrap_or_default();
+    pub async fn reassign_agent(&self, id: &str, body: &ReassignAgent) -> Result<Value> {
+        let policy_id = body.policy_id.as_str();
         let mut tx = self.store.begin(Mode::Write).await?;
         let row = crate::agents::agent_in_space(tx.as_mut(), id).await?;
         self.reassign_target_policy(tx.as_mut(), policy_id).await?;
@@ -316,9 +298,8 @@ impl Fleet {
     }
 
     /// `POST /agents/bulk_reassign`: returns the action id at once.
-    pub async fn bulk_reassign(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, BULK_REASSIGN)?;
-        let policy_id = body["policy_id"].as_str().unwrap_or_default();
+    pub async fn bulk_reassign(&self, body: &BulkReassign) -> Result<Value> {
+        let policy_id = body.policy_id.as_str();
         {
             let mut tx = self.store.begin(Mode::Read).await?;
             self.reassign_target_policy(tx.as_mut(), policy_id).await?;
@@ -611,29 +592,6 @@ pub(crate) fn not_upgradeable_reason(doc: &Value, version: &str, force: bool) ->
 /// Minutes after an upgrade during which another is refused (Kibana's cooldown).
 pub(crate) const UPGRADE_COOLDOWN_MIN: i64 = 10;
 
-static UPGRADE: &[Field] = &[
-    req("version", STR),
-    opt("source_uri", STR),
-    opt("force", BOOL),
-    opt("skipRateLimitCheck", BOOL),
-];
-static BULK_UPGRADE: &[Field] = &[
-    req("version", STR),
-    req("agents", Ty::Any),
-    opt("source_uri", STR),
-    opt("force", BOOL),
-    opt("skipRateLimitCheck", BOOL),
-    opt(
-        "rollout_duration_seconds",
-        Ty::Num {
-            min: Some(600.0),
-            max: None,
-        },
-    ),
-    opt("start_time", STR),
-    opt("includeInactive", BOOL),
-    opt("batchSize", NUM),
-];
 static NEW_ACTION_TYPES: &[&str] = &[
     "SETTINGS",
     "UNENROLL",
@@ -650,12 +608,6 @@ static NEW_ACTION: &[Field] = &[
     opt("sent_at", STR),
 ];
 static AGENT_ACTION: &[Field] = &[req("action", Ty::Object(NEW_ACTION))];
-static DIAGNOSTICS: &[Field] = &[opt("additional_metrics", Ty::Array(&Ty::Enum(&["CPU"])))];
-static BULK_DIAGNOSTICS: &[Field] = &[
-    req("agents", Ty::Any),
-    opt("additional_metrics", Ty::Array(&Ty::Enum(&["CPU"]))),
-    opt("batchSize", NUM),
-];
 
 /// Upgrade failures a single-agent request reports with a status other than 400.
 pub struct RateLimited {
@@ -668,13 +620,12 @@ impl Fleet {
     pub async fn upgrade_agent(
         &self,
         id: &str,
-        body: &Value,
+        body: &UpgradeAgent,
     ) -> std::result::Result<Value, std::result::Result<RateLimited, FleetError>> {
         let inner = async {
-            check_body("request body", body, UPGRADE)?;
-            let version = body["version"].as_str().unwrap_or_default().to_string();
-            let force = body["force"] == json!(true);
-            let skip_rate = body["skipRateLimitCheck"] == json!(true);
+            let version = body.version.clone();
+            let force = body.force == Some(true);
+            let skip_rate = body.skip_rate_limit_check == Some(true);
             let target = check_stack_version(&version, &self.config.stack_version, force)?;
             let mut tx = self.store.begin(Mode::Write).await?;
             let row = crate::agents::agent_in_space(tx.as_mut(), id).await?;
@@ -725,9 +676,9 @@ impl Fleet {
                 )));
             }
             let mut data = json!({ "version": version });
-            if let Some(uri) = body.get("source_uri") {
-                data["source_uri"] = uri.clone();
-                data["sourceURI"] = uri.clone();
+            if let Some(uri) = &body.source_uri {
+                data["source_uri"] = json!(uri);
+                data["sourceURI"] = json!(uri);
             }
             let (action_id, targeted) = self
                 .create_action(tx.as_mut(), "UPGRADE", data, &id_filter(id), json!({}))
@@ -755,23 +706,18 @@ impl Fleet {
 
     /// `POST /agents/bulk_upgrade`: one UPGRADE action for the eligible agents, an error result
     /// for each other selected agent; returns the action id at once.
-    pub async fn bulk_upgrade(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, BULK_UPGRADE)?;
-        let version = body["version"].as_str().unwrap_or_default().to_string();
-        let force = body["force"] == json!(true);
+    pub async fn bulk_upgrade(&self, body: &BulkUpgrade) -> Result<Value> {
+        let version = body.version.clone();
+        let force = body.force == Some(true);
         check_stack_version(&version, &self.config.stack_version, force)?;
         let mut data = json!({ "version": version });
-        if let Some(uri) = body.get("source_uri") {
-            data["source_uri"] = uri.clone();
-            data["sourceURI"] = uri.clone();
+        if let Some(uri) = &body.source_uri {
+            data["source_uri"] = json!(uri);
+            data["sourceURI"] = json!(uri);
         }
         let mut extra = json!({});
-        if let Some(d) = body.get("rollout_duration_seconds") {
-            let start = body
-                .get("start_time")
-                .and_then(Value::as_str)
-                .map(String::from)
-                .unwrap_or_else(now);
+        if let Some(d) = &body.rollout_duration_seconds {
+            let start = body.start_time.clone().unwrap_or_else(now);
             extra = json!({ "rollout_duration_seconds": d, "start_time": start });
         }
         let action_id = self
@@ -866,23 +812,18 @@ impl Fleet {
     pub async fn request_diagnostics(
         &self,
         selector: Result<Filter>,
-        body: &Value,
-        bulk: bool,
+        additional_metrics: Option<&[AdditionalMetric]>,
+        bulk: Option<&BulkRequestDiagnostics>,
     ) -> Result<Value> {
-        check_body(
-            "request body",
-            body,
-            if bulk { BULK_DIAGNOSTICS } else { DIAGNOSTICS },
-        )?;
         let selector = selector?;
         let mut data = json!({});
-        if let Some(m) = body.get("additional_metrics") {
-            data["additional_metrics"] = m.clone();
+        if let Some(m) = additional_metrics {
+            data["additional_metrics"] = json!(m);
         }
         let expiration = (chrono::Utc::now() + chrono::Duration::hours(3))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let extra = json!({ "expiration": expiration });
-        if bulk {
+        if let Some(body) = bulk {
             let action_id = self
                 .start_bulk(
                     bulk_spec("REQUEST_DIAGNOSTICS", body),
@@ -908,7 +849,7 @@ impl Fleet {
     }
 
     /// The selector of a bulk request body.
-    pub fn bulk_agents(&self, body: &Value) -> Result<Filter> {
-        bulk_selector(&body["agents"], body["includeInactive"] == json!(true))
+    pub fn bulk_agents(&self, agents: &crate::action_requests::AgentSelection) -> Result<Filter> {
+        bulk_selector(&agents.to_value(), false)
     }
 }

@@ -116,3 +116,11 @@ pub fn validate_namespace(namespace: &str) -> Result<()> {
         None => Ok(()),
     }
 }
+
+/// Whether a caller's date parses (RFC 3339, or a calendar date), as Kibana's `moment(v).isValid()`
+/// checks dates it is given.
+pub fn is_date(value: &str) -> bool {
+    chrono::DateTime::parse_from_rfc3339(value).is_ok()
+        || chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+        || chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+}

@@ -1,5 +1,6 @@
 //! The Fleet domain: Kibana Fleet's rules over a [`store::Store`]. Knows nothing of HTTP.
 
+pub mod action_requests;
 pub mod actions;
 pub mod agent_policies;
 pub mod agents;

@@ -11,19 +11,12 @@ use crate::actions::{is_upgrading, semver, MANAGED_SUFFIX};
 use crate::agents::{bulk_selector, column_target};
 use crate::error::{FleetError, Result};
 use crate::time::now;
-use crate::validate::{check_body, opt, req, Field, Ty, BOOL, NUM};
 use crate::Fleet;
 
 const NO_ROLLBACK: &str = "upgrade rollback not available for agent";
 const EXPIRED: &str = "upgrade rollback window has expired";
 /// Both versions of a rollback must be at least this (older agents keep no rollback files).
 const FIRST_ROLLBACK_VERSION: (u64, u64, u64) = (9, 3, 0);
-
-static BULK_ROLLBACK: &[Field] = &[
-    req("agents", Ty::Any),
-    opt("batchSize", NUM),
-    opt("includeInactive", BOOL),
-];
 
 /// Kibana's `AgentRollbackError` wording.
 fn rollback_error(reason: &str) -> String {
@@ -173,9 +166,14 @@ impl Fleet {
     /// `POST /agents/bulk_rollback`: one action per rollback version among the selected agents;
     /// agents that cannot roll back get an error result (on their version's action, or on the
     /// first action when they have no version). Returns every action id.
-    pub async fn bulk_rollback(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, BULK_ROLLBACK)?;
-        let selector = bulk_selector(&body["agents"], body["includeInactive"] == json!(true))?;
+    pub async fn bulk_rollback(
+        &self,
+        body: &crate::action_requests::BulkRollback,
+    ) -> Result<Value> {
+        let selector = bulk_selector(
+            &body.agents.to_value(),
+            body.include_inactive.unwrap_or(false),
+        )?;
         let at = now();
         let mut tx = self.store.begin(Mode::Write).await?;
         let hosted = crate::bulk::hosted_policies(tx.as_mut()).await?;
@@ -229,9 +227,9 @@ impl Fleet {
             }
         }
         // Named agents that do not exist.
-        if let Some(names) = body["agents"].as_array() {
-            for id in names.iter().filter_map(Value::as_str) {
-                if !seen.contains(id) && tx.agent_get(id).await?.is_none() {
+        if let crate::action_requests::AgentSelection::Ids(names) = &body.agents {
+            for id in names {
+                if !seen.contains(id.as_str()) && tx.agent_get(id).await?.is_none() {
                     unversioned.push((id.to_string(), format!("Agent {id} not found")));
                 }
             }

@@ -287,12 +287,12 @@ pub struct ActionStatusQuery {
 
 impl Request for ActionStatusQuery {
     fn check(&self) -> std::result::Result<(), Violation> {
-        if let Some(d) = &self.date {
-            if chrono::DateTime::parse_from_rfc3339(d).is_err()
-                && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err()
-            {
-                return Err(Violation::at("date", "not a valid date"));
-            }
+        if self
+            .date
+            .as_deref()
+            .is_some_and(|d| !crate::common::is_date(d))
+        {
+            return Err(Violation::at("date", "not a valid date"));
         }
         Ok(())
     }
@@ -341,13 +341,6 @@ fn parse_search_after(raw: &str) -> Result<(Value, String)> {
 static UPDATE: &[BodyField] = &[
     opt("tags", Ty::Array(&STR)),
     opt("user_provided_metadata", Ty::Map),
-];
-static BULK_TAGS: &[BodyField] = &[
-    crate::validate::req("agents", Ty::Any),
-    opt("tagsToAdd", Ty::Array(&STR)),
-    opt("tagsToRemove", Ty::Array(&STR)),
-    opt("batchSize", crate::validate::NUM),
-    opt("includeInactive", crate::validate::BOOL),
 ];
 
 /// A real column of the agent table as a filter target (`id`, `policy_id`, `version_sort`).
@@ -615,15 +608,14 @@ impl Fleet {
 
     /// `POST /agents/bulk_update_agent_tags`: adds and removes tags on the selected agents, in
     /// one transaction. Returns an action id, as Kibana does.
-    pub async fn bulk_update_agent_tags(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, BULK_TAGS)?;
-        let include_inactive = body
-            .get("includeInactive")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let selector = bulk_selector(&body["agents"], include_inactive)?;
-        let add = crate::validate::string_array(&body["tagsToAdd"]);
-        let remove = crate::validate::string_array(&body["tagsToRemove"]);
+    pub async fn bulk_update_agent_tags(
+        &self,
+        body: &crate::action_requests::BulkUpdateAgentTags,
+    ) -> Result<Value> {
+        let include_inactive = body.include_inactive.unwrap_or(false);
+        let selector = bulk_selector(&body.agents.to_value(), include_inactive)?;
+        let add = body.tags_to_add.clone().unwrap_or_default();
+        let remove = body.tags_to_remove.clone().unwrap_or_default();
         let mut tx = self.store.begin(Mode::Write).await?;
         // Only the agents of the request's space.
         let space = in_space(tx.as_mut()).await?;

@@ -592,3 +592,39 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+both_backends! {
+    async fn every_action_route_refuses_what_its_contract_refuses(srv: TestServer) {
+        let policy = srv.create_policy(serde_json::json!({"name": "p", "namespace": "default"})).await;
+        let token = srv.enrollment_token(policy["id"].as_str().unwrap()).await;
+        let (agent, _) = srv.enroll(&token, "h").await;
+        let post = reqwest::Method::POST;
+        let refusals = [
+            (format!("/api/fleet/agents/{agent}/unenroll"), serde_json::json!({"force": "always"}), "[request body.force]: expected value of type [boolean] but got [string]"),
+            ("/api/fleet/agents/bulk_unenroll".to_string(), serde_json::json!({"force": true}), "[request body.agents]: expected at least one defined value but got [undefined]"),
+            ("/api/fleet/agents/bulk_unenroll".to_string(), serde_json::json!({"agents": 5}), "[request body.agents]: types that failed validation:\n- [request body.agents.0]: expected value of type [array] but got [number]\n- [request body.agents.1]: expected value of type [string] but got [number]"),
+            (format!("/api/fleet/agents/{agent}/reassign"), serde_json::json!({}), "[request body.policy_id]: expected value of type [string] but got [undefined]"),
+            ("/api/fleet/agents/bulk_reassign".to_string(), serde_json::json!({"policy_id": "p", "agents": [], "batchSize": "big"}), "[request body.batchSize]: expected value of type [number] but got [string]"),
+            (format!("/api/fleet/agents/{agent}/upgrade"), serde_json::json!({"version": "latest"}), "[request body.version]: not a valid semver"),
+            ("/api/fleet/agents/bulk_upgrade".to_string(), serde_json::json!({"agents": [agent], "version": "9.3.0", "rollout_duration_seconds": 599}), "[request body.rollout_duration_seconds]: Value must be equal to or greater than [600]."),
+            ("/api/fleet/agents/bulk_upgrade".to_string(), serde_json::json!({"agents": [agent], "version": "9.3.0", "start_time": "tomorrow"}), "[request body.start_time]: not a valid date"),
+            (format!("/api/fleet/agents/{agent}/request_diagnostics"), serde_json::json!({"additional_metrics": ["MEM"]}), "[request body.additional_metrics.0]: expected value to equal [CPU]"),
+            ("/api/fleet/agents/bulk_request_diagnostics".to_string(), serde_json::json!({"agents": [agent], "includeInactive": true}), "[request body.includeInactive]: definition for this key is missing"),
+            ("/api/fleet/agents/bulk_update_agent_tags".to_string(), serde_json::json!({"agents": [agent], "tagsToAdd": ["1","2","3","4","5","6","7","8","9","10","11"]}), "[request body.tagsToAdd]: array size is [11], but cannot be greater than [10]"),
+            ("/api/fleet/agents/bulk_rollback".to_string(), serde_json::json!({"agents": [agent], "rollback": true}), "[request body.rollback]: definition for this key is missing"),
+        ];
+        for (path, body, message) in refusals {
+            let (status, res) = srv.call(post.clone(), &path, Some(body.clone())).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{path} {body}");
+        }
+        // Nothing was done: no action was created.
+        let (_, status) = srv.get("/api/fleet/agents/action_status").await;
+        assert_eq!(status["items"], serde_json::json!([]), "{status}");
+        // As config-schema: a JSON text of ids is a list of ids.
+        let (status, res) = srv.post("/api/fleet/agents/bulk_update_agent_tags", serde_json::json!({"agents": format!("[\"{agent}\"]"), "tagsToAdd": ["x"]})).await;
+        assert_eq!(status, 200, "{res}");
+        let (_, one) = srv.get(&format!("/api/fleet/agents/{agent}")).await;
+        assert!(one["item"]["tags"].as_array().unwrap().contains(&serde_json::json!("x")), "{one}");
+        srv.stop().await;
+    }
+}
