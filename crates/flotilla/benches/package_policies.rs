@@ -6,7 +6,7 @@
 //!    PostgreSQL when `FLOTILLA_TEST_DATABASE_URL` is set), beside `GET /api/status` on the same
 //!    server as the baseline.
 //!
-//! The real packages come from `../shared/reference/packages`; without it the project's own
+//! The real packages come from `tests/fixtures/packages`; without it the project's own
 //! fixture package is used instead (and the table says so).
 
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ const CONCURRENCY: usize = 8;
 
 fn reference(name: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/packages")
+        .join("../../tests/fixtures/packages")
         .join(name);
     p.is_dir().then_some(p)
 }

@@ -1,4 +1,4 @@
-//! The real packages in `../shared/reference/packages` compiled as Kibana compiles them (the
+//! The real packages in `tests/fixtures/packages` compiled as Kibana compiles them (the
 //! expected values are the documented Kibana responses).
 
 use packages::{policy, Package};
@@ -6,15 +6,12 @@ use serde_json::{json, Value};
 use std::io::Read;
 use std::path::PathBuf;
 
+/// A real package kept in the repository (`tests/fixtures/packages`); missing is a failure.
 fn reference(name: &str) -> Option<Package> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/packages")
+        .join("../../tests/fixtures/packages")
         .join(name);
-    if !dir.exists() {
-        eprintln!("skipping: {} is absent", dir.display());
-        return None;
-    }
-    Some(Package::from_dir(&dir).expect("reference package loads"))
+    Some(Package::from_dir(&dir).expect("reference package is in the repository and loads"))
 }
 
 fn example_inputs(pkg: &Package) -> Value {

@@ -12,9 +12,9 @@ use std::sync::Arc;
 fn local_packages() -> Option<Options> {
     Some(Options {
         packages: vec![
-            reference_package("nginx-1.5.0")?,
-            reference_package("system-1.20.4")?,
-            reference_package("elastic_agent-1.3.5")?,
+            reference_package("nginx-1.5.0"),
+            reference_package("system-1.20.4"),
+            reference_package("elastic_agent-1.3.5"),
             fixture_package("flotilla_test-1.0.0"),
         ],
         ..Default::default()
@@ -321,9 +321,7 @@ async fn installs_from_the_registry_and_keeps_working_offline_from_its_cache_pos
 }
 
 async fn from_the_registry(backend: crate::support::Backend) {
-    let Some(dir) = reference_package("nginx-1.5.0") else {
-        return;
-    };
+    let dir = reference_package("nginx-1.5.0");
     let pkg = packages::Package::from_dir(&dir).unwrap();
     let hits = Arc::new(AtomicUsize::new(0));
     let (url, registry) = fake_registry(pkg.to_zip(), pkg.search_entry(), hits.clone()).await;

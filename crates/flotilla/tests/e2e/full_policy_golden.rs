@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 fn options() -> Option<Options> {
     Some(Options {
         packages: vec![
-            reference_package("nginx-1.5.0")?,
-            reference_package("system-1.20.4")?,
+            reference_package("nginx-1.5.0"),
+            reference_package("system-1.20.4"),
         ],
         ..Default::default()
     })

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 fn nginx_and_fixture() -> Option<Options> {
     Some(Options {
         packages: vec![
-            reference_package("nginx-1.5.0")?,
+            reference_package("nginx-1.5.0"),
             fixture_package("flotilla_test-1.0.0"),
         ],
         ..Default::default()

@@ -38,18 +38,17 @@ pub struct TestServer {
     pub registry_url: String,
 }
 
-/// A real package of `../shared/reference/packages` (None, and a note, when that folder is
-/// absent: the test then skips).
-pub fn reference_package(name: &str) -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/packages")
-        .join(name);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: {} is absent", dir.display());
-        None
-    }
+/// A real package kept in the repository (`tests/fixtures/packages/<name>`: nginx, system,
+/// elastic_agent as published; see `tests/fixtures/NOTICE.md`). Missing is a broken checkout,
+/// so the test fails rather than skipping.
+pub fn reference_package(name: &str) -> std::path::PathBuf {
+    let dir = fixture_package(name);
+    assert!(
+        dir.join("manifest.yml").is_file(),
+        "{} is missing from the repository",
+        dir.display()
+    );
+    dir
 }
 
 /// One of the project's own test packages (`tests/fixtures/packages/<name>`).
