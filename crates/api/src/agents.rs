@@ -6,16 +6,17 @@ use axum::routing::get;
 use axum::{Json, Router};
 use fleet::action_requests::{
     BulkReassign, BulkRequestDiagnostics, BulkRollback, BulkUnenroll, BulkUpdateAgentTags,
-    BulkUpgrade, ReassignAgent, RequestDiagnostics, UnenrollAgent, UpgradeAgent,
+    BulkUpgrade, PostAgentAction, ReassignAgent, RequestDiagnostics, UnenrollAgent, UpgradeAgent,
 };
 use fleet::agent_policies::schema::NoQuery;
 use fleet::agents::{
     ActionStatusQuery, AgentStatusQuery, AgentTagsQuery, GetAgentQuery, ListAgentsQuery,
+    UpdateAgent,
 };
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Body, JsonBody, Query, QueryParams};
+use crate::extract::{Body, Query, QueryParams};
 use crate::AppState;
 
 /// The query parameters `status_history` accepts (also listed in the OpenAPI document).
@@ -118,10 +119,9 @@ async fn get_one(
 async fn update(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<UpdateAgent>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(
         json!({ "item": s.fleet.update_agent(&id, &body).await? }),
     ))
@@ -359,10 +359,9 @@ async fn cancel(
 async fn new_action(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<PostAgentAction>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.create_agent_action(&id, &body).await?))
 }
 

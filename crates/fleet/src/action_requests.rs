@@ -217,3 +217,94 @@ pub struct BulkRollback {
 }
 
 impl Request for BulkRollback {}
+
+/// The action types `POST /agents/{id}/actions` takes besides SETTINGS.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum GenericActionType {
+    Unenroll,
+    Upgrade,
+    PolicyReassign,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenericAction {
+    #[serde(rename = "type")]
+    pub kind: GenericActionType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_data: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+pub enum SettingsActionType {
+    #[serde(rename = "SETTINGS")]
+    Settings,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionLogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+/// SETTINGS' data: the agent's log level, `null` for its default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsData {
+    #[serde(default)]
+    #[schemars(extend("x-nullable" = true))]
+    pub log_level: Option<ActionLogLevel>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsAction {
+    #[serde(rename = "type")]
+    pub kind: SettingsActionType,
+    #[serde(default)]
+    pub data: SettingsData,
+}
+
+/// Kibana's `NewAgentActionSchema`: UNENROLL, UPGRADE or POLICY_REASSIGN with free data, or
+/// SETTINGS with a log level.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum NewAgentAction {
+    Generic(GenericAction),
+    Settings(SettingsAction),
+}
+
+impl NewAgentAction {
+    /// The action's type as agents receive it, and its data.
+    pub fn kind_and_data(&self) -> (&'static str, Value) {
+        match self {
+            NewAgentAction::Generic(a) => (
+                match a.kind {
+                    GenericActionType::Unenroll => "UNENROLL",
+                    GenericActionType::Upgrade => "UPGRADE",
+                    GenericActionType::PolicyReassign => "POLICY_REASSIGN",
+                },
+                a.data.clone().unwrap_or_else(|| serde_json::json!({})),
+            ),
+            NewAgentAction::Settings(a) => (
+                "SETTINGS",
+                serde_json::to_value(&a.data).expect("settings serialize"),
+            ),
+        }
+    }
+}
+
+/// `POST /agents/{id}/actions`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostAgentAction {
+    pub action: NewAgentAction,
+}
+
+impl Request for PostAgentAction {}

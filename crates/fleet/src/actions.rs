@@ -7,12 +7,11 @@ use store::{Filter, Mode, Scalar, Tx};
 
 use crate::action_requests::{
     AdditionalMetric, BulkReassign, BulkRequestDiagnostics, BulkUnenroll, BulkUpgrade,
-    ReassignAgent, UnenrollAgent, UpgradeAgent,
+    PostAgentAction, ReassignAgent, UnenrollAgent, UpgradeAgent,
 };
 use crate::agents::{bulk_selector, column_target, KUERY};
 use crate::error::{FleetError, Result};
 use crate::time::now;
-use crate::validate::{check_body, opt, req, Field, Ty, STR};
 use crate::Fleet;
 
 /// How long an action waits for its agents (Kibana's default: 30 days).
@@ -592,23 +591,6 @@ pub(crate) fn not_upgradeable_reason(doc: &Value, version: &str, force: bool) ->
 /// Minutes after an upgrade during which another is refused (Kibana's cooldown).
 pub(crate) const UPGRADE_COOLDOWN_MIN: i64 = 10;
 
-static NEW_ACTION_TYPES: &[&str] = &[
-    "SETTINGS",
-    "UNENROLL",
-    "UPGRADE",
-    "POLICY_REASSIGN",
-    "REQUEST_DIAGNOSTICS",
-    "INPUT_ACTION",
-    "UPDATE_TAGS",
-];
-static NEW_ACTION: &[Field] = &[
-    req("type", Ty::Enum(NEW_ACTION_TYPES)),
-    opt("data", Ty::Any),
-    opt("ack_data", Ty::Any),
-    opt("sent_at", STR),
-];
-static AGENT_ACTION: &[Field] = &[req("action", Ty::Object(NEW_ACTION))];
-
 /// Upgrade failures a single-agent request reports with a status other than 400.
 pub struct RateLimited {
     pub message: String,
@@ -779,17 +761,12 @@ impl Fleet {
     }
 
     /// `POST /agents/{id}/actions`: any action for one agent (e.g. SETTINGS with a log level).
-    pub async fn create_agent_action(&self, id: &str, body: &Value) -> Result<Value> {
-        check_body("request body", body, AGENT_ACTION)?;
-        let kind = body["action"]["type"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let data = body["action"].get("data").cloned().unwrap_or(json!({}));
+    pub async fn create_agent_action(&self, id: &str, body: &PostAgentAction) -> Result<Value> {
+        let (kind, data) = body.action.kind_and_data();
         let mut tx = self.store.begin(Mode::Write).await?;
         crate::agents::agent_in_space(tx.as_mut(), id).await?;
         let (action_id, targeted) = self
-            .create_action(tx.as_mut(), &kind, data.clone(), &id_filter(id), json!({}))
+            .create_action(tx.as_mut(), kind, data.clone(), &id_filter(id), json!({}))
             .await?;
         let action = tx
             .action_get(&action_id)

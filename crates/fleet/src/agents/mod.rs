@@ -16,7 +16,6 @@ use serde::Deserialize;
 
 use crate::error::{FleetError, Result};
 use crate::query::{filter, page_window, sort_order};
-use crate::validate::{check_body, opt, Field as BodyField, Ty, STR};
 use crate::Fleet;
 
 /// A field stored as a real column of the agent table (qualified: the status expression joins
@@ -338,10 +337,16 @@ fn parse_search_after(raw: &str) -> Result<(Value, String)> {
     }
 }
 
-static UPDATE: &[BodyField] = &[
-    opt("tags", Ty::Array(&STR)),
-    opt("user_provided_metadata", Ty::Map),
-];
+/// `PUT /api/fleet/agents/{id}`: Kibana's `UpdateAgentRequestSchema`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAgent {
+    pub user_provided_metadata: Option<Map<String, Value>>,
+    #[schemars(length(max = 10))]
+    pub tags: Option<Vec<String>>,
+}
+
+impl Request for UpdateAgent {}
 
 /// A real column of the agent table as a filter target (`id`, `policy_id`, `version_sort`).
 pub(crate) fn column_target(name: &'static str) -> store::Target {
@@ -570,22 +575,21 @@ impl Fleet {
     }
 
     /// `PUT /agents/{id}`: tags and user-provided metadata.
-    pub async fn update_agent(&self, id: &str, body: &Value) -> Result<Value> {
-        check_body("request body", body, UPDATE)?;
+    pub async fn update_agent(&self, id: &str, body: &UpdateAgent) -> Result<Value> {
         let mut tx = self.store.begin(Mode::Write).await?;
         let row = agent_in_space(tx.as_mut(), id).await?;
         let mut doc = row.doc.body.clone();
-        if let Some(tags) = body.get("tags").and_then(Value::as_array) {
-            let mut unique: Vec<Value> = Vec::new();
+        if let Some(tags) = &body.tags {
+            let mut unique: Vec<&String> = Vec::new();
             for t in tags {
-                if !unique.contains(t) {
-                    unique.push(t.clone());
+                if !unique.contains(&t) {
+                    unique.push(t);
                 }
             }
-            doc["tags"] = Value::Array(unique);
+            doc["tags"] = json!(unique);
         }
-        if let Some(m) = body.get("user_provided_metadata") {
-            doc["user_provided_metadata"] = m.clone();
+        if let Some(m) = &body.user_provided_metadata {
+            doc["user_provided_metadata"] = Value::Object(m.clone());
         }
         doc["updated_at"] = json!(crate::time::now());
         tx.agent_update(id, Some(row.doc.version), &doc).await?;

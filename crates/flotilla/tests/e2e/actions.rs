@@ -398,8 +398,12 @@ both_backends! {
         assert!((170..=180).contains(&hours), "diagnostics expire in 3 hours: {hours} minutes");
         let (status, res) = srv.post("/api/fleet/agents/bulk_request_diagnostics", json!({"agents": "local_metadata.host.hostname:a"})).await;
         assert_eq!(status, 200, "{res}");
-        let (status, _) = srv.post(&format!("/api/fleet/agents/{id}/actions"), json!({"action": {"type": "DANCE"}})).await;
+        let (status, res) = srv.post(&format!("/api/fleet/agents/{id}/actions"), json!({"action": {"type": "DANCE"}})).await;
         assert_eq!(status, 400);
+        assert!(res["message"].as_str().unwrap().starts_with("[request body.action]: types that failed validation:\n- [request body.action.0.type]: types that failed validation:\n - [request body.action.0.type.0]: expected value to equal [UNENROLL]"), "{res}");
+        let (status, res) = srv.post(&format!("/api/fleet/agents/{id}/actions"), json!({"action": {"type": "SETTINGS", "data": {"log_level": "loud"}}})).await;
+        assert_eq!(status, 400, "{res}");
+        assert!(res["message"].as_str().unwrap().contains("- [request body.action.1.data.log_level.1]: types that failed validation:"), "{res}");
         let (status, _) = srv.post("/api/fleet/agents/nope/actions", json!({"action": {"type": "SETTINGS"}})).await;
         assert_eq!(status, 404);
         srv.stop().await;

@@ -340,6 +340,19 @@ both_backends! {
             let (status, res) = srv.get(path).await;
             assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{path}");
         }
+        // The agent update's declared body.
+        let some = hosts(&sorted).first().cloned().unwrap_or_default();
+        let (_, listed) = srv.get(&format!("/api/fleet/agents?kuery=local_metadata.host.hostname:{some}")).await;
+        let agent = listed["items"][0]["id"].as_str().unwrap().to_string();
+        for (body, message) in [
+            (json!({"tags": "one"}), "[request body.tags]: could not parse array value from json input"),
+            (json!({"tags": ["1","2","3","4","5","6","7","8","9","10","11"]}), "[request body.tags]: array size is [11], but cannot be greater than [10]"),
+            (json!({"user_provided_metadata": []}), "[request body.user_provided_metadata]: expected a plain object value, but found [Array] instead."),
+            (json!({"policy_id": "x"}), "[request body.policy_id]: definition for this key is missing"),
+        ] {
+            let (status, res) = srv.put(&format!("/api/fleet/agents/{agent}"), body.clone()).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{body}");
+        }
 
         let (status, summary) = srv.get(&format!("/api/fleet/agent_status?policyId={policy_id}")).await;
         assert_eq!(status, 200);
