@@ -216,3 +216,21 @@ impl<S: Send + Sync, T: contract::Request> FromRequestParts<S> for Query<T> {
             .map_err(ApiError::bad_request)
     }
 }
+
+/// [`StrictJsonBody`] as its declared type (the Elasticsearch-compatible routes).
+pub struct StrictBody<T>(pub T);
+
+impl<S: Send + Sync, T: contract::Request> FromRequest<S> for StrictBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body_>, state: &S) -> Result<Self, Self::Rejection> {
+        let StrictJsonBody(value) = StrictJsonBody::from_request(req, state).await?;
+        let value = match value {
+            Value::Null => Value::Object(Default::default()),
+            v => v,
+        };
+        contract::parse("request body", value)
+            .map(StrictBody)
+            .map_err(ApiError::bad_request)
+    }
+}

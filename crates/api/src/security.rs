@@ -4,29 +4,14 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use fleet::auth::{ApiKeyAction, ApiKeySelection, Principal};
-use fleet::validate::{check_body, opt, req, Field, Ty, STR};
+use fleet::auth::{
+    ApiKeyAction, CreateApiKeyRequest, InvalidateApiKeysRequest, ListApiKeysQuery, Principal,
+};
 use serde_json::{json, Value};
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::QueryParams;
-use crate::extract::StrictJsonBody;
+use crate::error::ApiResult;
+use crate::extract::{Query, StrictBody};
 use crate::AppState;
-
-static CREATE: &[Field] = &[
-    req("name", STR),
-    opt("expiration", STR),
-    opt("role_descriptors", Ty::Map),
-    opt("metadata", Ty::Map),
-];
-static INVALIDATE: &[Field] = &[
-    opt("ids", Ty::Array(&STR)),
-    opt("id", STR),
-    opt("name", STR),
-    opt("owner", Ty::Bool),
-    opt("username", STR),
-    opt("realm_name", STR),
-];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -40,46 +25,28 @@ pub fn routes() -> Router<AppState> {
 async fn create(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-    StrictJsonBody(body): StrictJsonBody,
+    StrictBody(body): StrictBody<CreateApiKeyRequest>,
 ) -> ApiResult<Json<Value>> {
-    check_body("request body", &body, CREATE)?;
     // Like Elasticsearch without role descriptors: the key gets its owner's privileges.
     let key = s
         .fleet
         .auth
         .create_api_key(
             &who.username,
-            body["name"].as_str().unwrap_or_default(),
+            &body.name,
             who.role,
-            body["expiration"].as_str(),
+            body.expiration.as_deref(),
         )
         .await?;
     Ok(Json(serde_json::to_value(key).expect("API keys serialize")))
 }
 
-/// Query parameters of `GET /_security/api_key` (Elasticsearch's).
-const LIST_QUERY: &[&str] = &[
-    "owner",
-    "id",
-    "name",
-    "username",
-    "realm_name",
-    "active_only",
-];
-
 async fn list(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-    q: QueryParams,
+    Query(q): Query<ListApiKeysQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(LIST_QUERY)?;
-    let selection = ApiKeySelection {
-        owner: q.bool("owner")?.unwrap_or(false),
-        ids: q.get("id").map(str::to_string).into_iter().collect(),
-        name: q.get("name"),
-        username: q.get("username"),
-        active_only: q.bool("active_only")?.unwrap_or(false),
-    };
+    let selection = q.selection();
     let keys: Vec<Value> = s
         .fleet
         .auth
@@ -115,28 +82,9 @@ async fn list(
 async fn invalidate(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-    StrictJsonBody(body): StrictJsonBody,
+    StrictBody(body): StrictBody<InvalidateApiKeysRequest>,
 ) -> ApiResult<Json<Value>> {
-    check_body("request body", &body, INVALIDATE)?;
-    let mut selection = ApiKeySelection {
-        owner: body["owner"].as_bool().unwrap_or(false),
-        ids: fleet::validate::string_array(&body["ids"]),
-        name: body["name"].as_str(),
-        username: body["username"].as_str(),
-        active_only: false,
-    };
-    if let Some(id) = body["id"].as_str() {
-        selection.ids.push(id.to_string());
-    }
-    if selection.ids.is_empty()
-        && selection.name.is_none()
-        && selection.username.is_none()
-        && !selection.owner
-    {
-        return Err(ApiError::bad_request(
-            "One of [api key id, api key name, username, realm name] must be specified",
-        ));
-    }
+    let selection = body.selection();
     let selected: Vec<String> = s
         .fleet
         .auth

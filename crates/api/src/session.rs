@@ -8,20 +8,12 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use fleet::auth::Principal;
-use fleet::validate::{check_body, opt, req, Field, Ty, STR};
+use fleet::auth::{LoginRequest, Principal};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
+use crate::extract::Body;
 use crate::AppState;
-
-static LOGIN: &[Field] = &[
-    req("providerType", STR),
-    req("providerName", STR),
-    opt("currentURL", STR),
-    req("params", Ty::Map),
-];
 
 /// Routes that need no session (login, logout).
 pub fn open_routes() -> Router<AppState> {
@@ -69,28 +61,16 @@ async fn login(
     State(s): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    JsonBody(body): JsonBody,
+    Body(body): Body<LoginRequest>,
 ) -> ApiResult<Response> {
     if !headers.contains_key("kbn-xsrf") {
         return Err(ApiError::bad_request(
             "Request must contain a kbn-xsrf header.",
         ));
     }
-    check_body("request body", &body, LOGIN)?;
-    if body["providerType"] != "basic" {
-        return Err(ApiError::bad_request(format!(
-            "[request body.providerType]: login with provider type [{}] is not supported; use [basic]",
-            body["providerType"].as_str().unwrap_or_default()
-        )));
-    }
-    let (Some(username), Some(password)) = (
-        body["params"]["username"].as_str(),
-        body["params"]["password"].as_str(),
-    ) else {
-        return Err(ApiError::bad_request(
-            "[request body.params]: username and password are required",
-        ));
-    };
+    let (username, password) = body
+        .credentials()
+        .expect("the login request's check requires them");
     // Kibana answers a failed login with a bare 401, whatever failed.
     let (_, session) = s
         .fleet
@@ -111,7 +91,7 @@ async fn login(
         lifetime_s,
         over_tls(&headers, uri.scheme_str()),
     );
-    let location = next_location(body["currentURL"].as_str());
+    let location = next_location(body.current_url.as_deref());
     Ok((
         [(header::SET_COOKIE, cookie)],
         Json(json!({ "location": location })),

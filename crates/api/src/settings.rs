@@ -4,12 +4,14 @@
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use fleet::agent_policies::schema::NoQuery;
 use fleet::auth::Principal;
 use fleet::hosts::{Setting, DOWNLOAD_SOURCES, FLEET_SERVER_HOSTS, PROXIES};
+use fleet::settings::{HealthCheck, PutSettings, PutSpaceSettings};
 use serde_json::Value;
 
 use crate::error::ApiResult;
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{Body, JsonBody, Query, QueryParams};
 use crate::AppState;
 
 /// The query parameters the settings lists (hosts, download sources, proxies) accept.
@@ -158,10 +160,9 @@ async fn get_settings(State(s): State<AppState>, q: QueryParams) -> ApiResult<Js
 
 async fn put_settings(
     State(s): State<AppState>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<PutSettings>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.put_settings(&body).await?))
 }
 
@@ -172,10 +173,9 @@ async fn get_space_settings(State(s): State<AppState>, q: QueryParams) -> ApiRes
 
 async fn put_space_settings(
     State(s): State<AppState>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<PutSpaceSettings>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.put_space_settings(&body).await?))
 }
 
@@ -197,10 +197,9 @@ async fn check_permissions(
 
 async fn health_check(
     State(s): State<AppState>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(_): Query<NoQuery>,
+    Body(body): Body<HealthCheck>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.health_check(&body).await?))
 }
 

@@ -630,6 +630,131 @@ impl AuthService {
     }
 }
 
+/// `POST`/`PUT /_security/api_key` (Elasticsearch's body; role descriptors are accepted and
+/// ignored: a key carries its owner's role).
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    pub name: String,
+    /// An Elasticsearch duration (`30d`).
+    pub expiration: Option<String>,
+    pub role_descriptors: Option<serde_json::Map<String, serde_json::Value>>,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl contract::Request for CreateApiKeyRequest {}
+
+/// `DELETE /_security/api_key`.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvalidateApiKeysRequest {
+    pub ids: Option<Vec<String>>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub owner: Option<bool>,
+    pub username: Option<String>,
+    pub realm_name: Option<String>,
+}
+
+impl contract::Request for InvalidateApiKeysRequest {
+    fn check(&self) -> std::result::Result<(), contract::Violation> {
+        let named = self.ids.as_ref().is_some_and(|i| !i.is_empty())
+            || self.id.is_some()
+            || self.name.is_some()
+            || self.username.is_some()
+            || self.realm_name.is_some()
+            || self.owner == Some(true);
+        if !named {
+            return Err(contract::Violation::at(
+                "",
+                "One of [api key id, api key name, username, realm name] must be specified",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl InvalidateApiKeysRequest {
+    /// The keys it names, as [`AuthService::select_api_keys`] takes them.
+    pub fn selection(&self) -> ApiKeySelection<'_> {
+        ApiKeySelection {
+            owner: self.owner.unwrap_or(false),
+            ids: self.ids.iter().flatten().chain(&self.id).cloned().collect(),
+            name: self.name.as_deref(),
+            username: self.username.as_deref(),
+            active_only: false,
+        }
+    }
+}
+
+/// The query of `GET /_security/api_key` (Elasticsearch's).
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListApiKeysQuery {
+    pub owner: Option<bool>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub username: Option<String>,
+    pub realm_name: Option<String>,
+    pub active_only: Option<bool>,
+}
+
+impl contract::Request for ListApiKeysQuery {}
+
+impl ListApiKeysQuery {
+    pub fn selection(&self) -> ApiKeySelection<'_> {
+        ApiKeySelection {
+            owner: self.owner.unwrap_or(false),
+            ids: self.id.iter().cloned().collect(),
+            name: self.name.as_deref(),
+            username: self.username.as_deref(),
+            active_only: self.active_only.unwrap_or(false),
+        }
+    }
+}
+
+/// `POST /internal/security/login`: Kibana's login form's request.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginRequest {
+    pub provider_type: String,
+    pub provider_name: String,
+    #[serde(rename = "currentURL")]
+    pub current_url: Option<String>,
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+impl contract::Request for LoginRequest {
+    fn check(&self) -> std::result::Result<(), contract::Violation> {
+        if self.provider_type != "basic" {
+            return Err(contract::Violation::at(
+                "providerType",
+                format!(
+                    "login with provider type [{}] is not supported; use [basic]",
+                    self.provider_type
+                ),
+            ));
+        }
+        if self.credentials().is_none() {
+            return Err(contract::Violation::at(
+                "params",
+                "username and password are required",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl LoginRequest {
+    /// (username, password) of a basic login.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        Some((
+            self.params.get("username")?.as_str()?,
+            self.params.get("password")?.as_str()?,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,29 +5,80 @@
 
 use std::time::Duration;
 
+use contract::{Request, Violation};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use store::{Kind, Mode};
 
 use crate::auth::{Principal, Role};
 use crate::error::{FleetError, Result};
-use crate::validate::{check_body, opt, req, Field, Ty, BOOL, STR};
 use crate::Fleet;
 
 /// Kibana's id of the settings document.
 pub const SETTINGS_ID: &str = "fleet-default-settings";
 const SPACE_SETTINGS_ID: &str = "default";
 
-static DELETE_UNENROLLED: &[Field] = &[req("enabled", BOOL), req("is_preconfigured", BOOL)];
-static PUT_SETTINGS: &[Field] = &[
-    opt("additional_yaml_config", STR),
-    opt("delete_unenrolled_agents", Ty::Object(DELETE_UNENROLLED)),
-    opt("has_seen_add_data_notice", BOOL),
-    opt("kibana_ca_sha256", STR),
-    opt("kibana_urls", Ty::Array(&STR)),
-    opt("prerelease_integrations_enabled", BOOL),
-];
-static PUT_SPACE_SETTINGS: &[Field] = &[opt("allowed_namespace_prefixes", Ty::Array(&STR))];
-static HEALTH_CHECK: &[Field] = &[req("id", STR)];
+/// `delete_unenrolled_agents` of the settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteUnenrolledAgents {
+    pub enabled: bool,
+    pub is_preconfigured: bool,
+}
+
+/// `PUT /api/fleet/settings`: the fields given are stored.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_yaml_config: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_unenrolled_agents: Option<DeleteUnenrolledAgents>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_seen_add_data_notice: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kibana_ca_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kibana_urls: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prerelease_integrations_enabled: Option<bool>,
+}
+
+impl Request for PutSettings {}
+
+/// `PUT /api/fleet/space_settings`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSpaceSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_namespace_prefixes: Option<Vec<String>>,
+}
+
+impl Request for PutSpaceSettings {
+    /// Each prefix must itself be a namespace, without `-`.
+    fn check(&self) -> std::result::Result<(), Violation> {
+        for p in self.allowed_namespace_prefixes.iter().flatten() {
+            if crate::common::namespace_problem(p).is_some() || p.contains('-') {
+                return Err(Violation::at(
+                    "allowed_namespace_prefixes",
+                    format!("Invalid namespace prefix {p}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `POST /api/fleet/health_check`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// A Fleet Server host's id.
+    pub id: String,
+}
+
+impl Request for HealthCheck {}
 
 fn es_only(what: &str) -> FleetError {
     FleetError::BadRequest(format!(
@@ -44,8 +95,8 @@ impl Fleet {
     }
 
     /// `PUT /settings`: stores the given fields.
-    pub async fn put_settings(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, PUT_SETTINGS)?;
+    pub async fn put_settings(&self, settings: &PutSettings) -> Result<Value> {
+        let body = &serde_json::to_value(settings).expect("settings serialize");
         let mut tx = self.store.begin(Mode::Write).await?;
         let saved = match tx.get(Kind::Settings, SETTINGS_ID).await? {
             Some(existing) => {
@@ -80,16 +131,8 @@ impl Fleet {
     }
 
     /// `PUT /space_settings`: each prefix must itself be a valid namespace.
-    pub async fn put_space_settings(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, PUT_SPACE_SETTINGS)?;
-        let prefixes = crate::validate::string_array(&body["allowed_namespace_prefixes"]);
-        for p in &prefixes {
-            if crate::common::validate_namespace(p).is_err() || p.contains('-') {
-                return Err(FleetError::BadRequest(format!(
-                    "[request body.allowed_namespace_prefixes]: Invalid namespace prefix {p}"
-                )));
-            }
-        }
+    pub async fn put_space_settings(&self, body: &PutSpaceSettings) -> Result<Value> {
+        let prefixes = body.allowed_namespace_prefixes.clone().unwrap_or_default();
         let doc = json!({ "allowed_namespace_prefixes": prefixes });
         let mut tx = self.store.begin(Mode::Write).await?;
         match tx.get(Kind::SpaceSettings, SPACE_SETTINGS_ID).await? {
@@ -147,9 +190,8 @@ impl Fleet {
     }
 
     /// `POST /health_check`: asks a Fleet Server host's first URL for `/api/status`.
-    pub async fn health_check(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, HEALTH_CHECK)?;
-        let id = body["id"].as_str().unwrap_or_default();
+    pub async fn health_check(&self, body: &HealthCheck) -> Result<Value> {
+        let id = body.id.as_str();
         let host = {
             let mut tx = self.store.begin(Mode::Read).await?;
             tx.get(Kind::FleetServerHost, id).await?.ok_or_else(|| {

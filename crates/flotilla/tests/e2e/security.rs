@@ -689,3 +689,24 @@ both_backends! {
         srv.stop().await;
     }
 }
+
+both_backends! {
+    async fn security_routes_refuse_what_their_contracts_refuse(srv: TestServer) {
+        let auth = srv.auth.clone().unwrap();
+        let json_headers = [("kbn-xsrf", "x"), ("content-type", "application/json")];
+        for (method, path, body, message) in [
+            (Method::POST, "/_security/api_key", json!({"name": 5}), "[request body.name]: expected value of type [string] but got [number]"),
+            (Method::POST, "/_security/api_key", json!({"name": "k", "role": "superuser"}), "[request body.role]: definition for this key is missing"),
+            (Method::DELETE, "/_security/api_key", json!({}), "[request body]: One of [api key id, api key name, username, realm name] must be specified"),
+            (Method::DELETE, "/_security/api_key", json!({"ids": "k"}), "[request body.ids]: could not parse array value from json input"),
+            (Method::POST, "/internal/security/login", json!({"providerType": "saml", "providerName": "s", "params": {}}), "[request body.providerType]: login with provider type [saml] is not supported; use [basic]"),
+            (Method::POST, "/internal/security/login", json!({"providerType": "basic", "providerName": "basic", "params": {"username": "elastic"}}), "[request body.params]: username and password are required"),
+        ] {
+            let (status, _, res) = send(&srv, method.clone(), path, &auth, &json_headers, Some(&body.to_string())).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{method} {path} {body}");
+        }
+        let (status, res) = srv.get("/_security/api_key?owner=perhaps").await;
+        assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, "[request query.owner]: expected value of type [boolean] but got [string]"));
+        srv.stop().await;
+    }
+}

@@ -237,6 +237,18 @@ both_backends! {
         assert_eq!(res["item"]["prerelease_integrations_enabled"], true);
         let (status, _) = srv.put("/api/fleet/settings", json!({"nope": 1})).await;
         assert_eq!(status, 400);
+        // The settings routes' declared bodies, refused with Kibana's messages.
+        for (method, path, body, message) in [
+            (reqwest::Method::PUT, "/api/fleet/settings", json!({"kibana_urls": "http://k"}), "[request body.kibana_urls]: could not parse array value from json input"),
+            (reqwest::Method::PUT, "/api/fleet/settings", json!({"delete_unenrolled_agents": {"enabled": true}}), "[request body.delete_unenrolled_agents.is_preconfigured]: expected value of type [boolean] but got [undefined]"),
+            (reqwest::Method::PUT, "/api/fleet/space_settings", json!({"allowed_namespace_prefixes": ["a-b"]}), "[request body.allowed_namespace_prefixes]: Invalid namespace prefix a-b"),
+            (reqwest::Method::POST, "/api/fleet/health_check", json!({"host": "x"}), "[request body.id]: expected value of type [string] but got [undefined]"),
+        ] {
+            let (status, res) = srv.call(method, path, Some(body.clone())).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{path} {body}");
+        }
+        let (_, res) = srv.get("/api/fleet/settings").await;
+        assert_eq!(res["item"]["prerelease_integrations_enabled"], true, "nothing refused was stored");
 
         // Space settings restrict policy namespaces.
         let (status, res) = srv.put("/api/fleet/space_settings", json!({"allowed_namespace_prefixes": ["team"]})).await;
