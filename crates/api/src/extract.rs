@@ -186,13 +186,7 @@ impl<S: Send + Sync, T: contract::Request> FromRequest<S> for Body<T> {
 
     async fn from_request(req: Request<Body_>, state: &S) -> Result<Self, Self::Rejection> {
         let JsonBody(value) = JsonBody::from_request(req, state).await?;
-        let value = match value {
-            Value::Null => Value::Object(Default::default()),
-            v => v,
-        };
-        contract::parse("request body", value)
-            .map(Body)
-            .map_err(ApiError::bad_request)
+        typed_body(value).map(Body)
     }
 }
 
@@ -225,12 +219,15 @@ impl<S: Send + Sync, T: contract::Request> FromRequest<S> for StrictBody<T> {
 
     async fn from_request(req: Request<Body_>, state: &S) -> Result<Self, Self::Rejection> {
         let StrictJsonBody(value) = StrictJsonBody::from_request(req, state).await?;
-        let value = match value {
-            Value::Null => Value::Object(Default::default()),
-            v => v,
-        };
-        contract::parse("request body", value)
-            .map(StrictBody)
-            .map_err(ApiError::bad_request)
+        typed_body(value).map(StrictBody)
     }
+}
+
+/// A body checked as `T`; no body is `{}`, as config-schema defaults an object.
+fn typed_body<T: contract::Request>(value: Value) -> Result<T, ApiError> {
+    let value = match value {
+        Value::Null => Value::Object(Default::default()),
+        v => v,
+    };
+    contract::parse("request body", value).map_err(ApiError::bad_request)
 }
