@@ -11,16 +11,13 @@ use fleet::action_requests::{
 use fleet::agent_policies::schema::NoQuery;
 use fleet::agents::{
     ActionStatusQuery, AgentStatusQuery, AgentTagsQuery, GetAgentQuery, ListAgentsQuery,
-    UpdateAgent,
+    StatusHistoryQuery, UpdateAgent,
 };
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Body, Query, QueryParams};
+use crate::extract::{Body, Query};
 use crate::AppState;
-
-/// The query parameters `status_history` accepts (also listed in the OpenAPI document).
-pub(crate) const STATUS_HISTORY_QUERY: &[&str] = &["since"];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -130,9 +127,8 @@ async fn update(
 async fn delete(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.delete_agent(&id).await?))
 }
 
@@ -149,9 +145,13 @@ async fn tags(
 }
 
 /// Flotilla's own: agent counts by status over time (a sample a minute), for the UI's chart.
-async fn status_history(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(STATUS_HISTORY_QUERY)?;
-    Ok(Json(s.fleet.agent_status_history(q.get("since")).await?))
+async fn status_history(
+    State(s): State<AppState>,
+    Query(q): Query<StatusHistoryQuery>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.fleet.agent_status_history(q.since.as_deref()).await?,
+    ))
 }
 
 async fn status(
@@ -174,8 +174,7 @@ async fn status(
 }
 
 /// `GET /agents/setup`: Flotilla is its own Fleet Server, so agents can always enroll.
-async fn setup_status(q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
+async fn setup_status(Query(_): Query<NoQuery>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({
         "isReady": true,
         "missing_requirements": [],
@@ -186,8 +185,7 @@ async fn setup_status(q: QueryParams) -> ApiResult<Json<Value>> {
 }
 
 /// `POST /agents/setup`: nothing to initialize beyond what the first start did.
-async fn setup(q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
+async fn setup(Query(_): Query<NoQuery>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "isInitialized": true, "nonFatalErrors": [] })))
 }
 
@@ -202,8 +200,10 @@ async fn bulk_tags(
 /// `GET /agents/available_versions`. Kibana lists released agent versions up to its own from a
 /// list fetched at build time and from elastic.co; Flotilla has no such list offline, so it
 /// offers what Kibana offers without one: its own version.
-async fn available_versions(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
+async fn available_versions(
+    State(s): State<AppState>,
+    Query(_): Query<NoQuery>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "items": [s.fleet.config.stack_version] })))
 }
 
@@ -291,9 +291,8 @@ async fn bulk_upgrade(
 async fn uploads(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.agent_uploads(&id).await?))
 }
 
@@ -301,10 +300,9 @@ async fn uploads(
 async fn download_file(
     State(s): State<AppState>,
     Path((file_id, file_name)): Path<(String, String)>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    q.allow(&[])?;
     let file = s.fleet.agent_file(&file_id, &file_name).await?;
     let body: Vec<u8> = file.chunks.concat();
     let disposition = format!(
@@ -324,18 +322,16 @@ async fn download_file(
 async fn delete_file(
     State(s): State<AppState>,
     Path(file_id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.delete_agent_file(&file_id).await?))
 }
 
 async fn rollback(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.rollback_agent(&id).await?))
 }
 
@@ -350,9 +346,8 @@ async fn bulk_rollback(
 async fn cancel(
     State(s): State<AppState>,
     Path(action_id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.cancel_action(&action_id).await?))
 }
 

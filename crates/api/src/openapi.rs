@@ -14,7 +14,7 @@ use crate::authz::*;
 use crate::error::ApiResult;
 use crate::extract::QueryParams;
 
-use crate::{agents, epm, package_policies as pp};
+use crate::{epm, package_policies as pp};
 use crate::{settings, VERSION};
 
 /// One operation: method, path (OpenAPI syntax, Kibana's parameter names), tag, summary, the
@@ -96,7 +96,7 @@ pub static OPERATIONS: &[Operation] = &[
     op("GET", "/api/fleet/agents/files/{fileId}/{fileName}", AGENTS, "Download an uploaded file", NONE, AGENTS_READ),
     op("DELETE", "/api/fleet/agents/files/{fileId}", AGENTS, "Delete an uploaded file", NONE, AGENTS_ALL),
     op("GET", "/api/fleet/agent_status", STATUS, "Agent counts by status", NONE, AGENTS_READ),
-    op("GET", "/internal/fleet/agent_status_history", STATUS, "Agent counts by status, a sample a minute (Flotilla's own; since: RFC 3339, default 24 h ago)", agents::STATUS_HISTORY_QUERY, AGENTS_READ),
+    op("GET", "/internal/fleet/agent_status_history", STATUS, "Agent counts by status, a sample a minute (Flotilla's own; since: RFC 3339, default 24 h ago)", NONE, AGENTS_READ),
     // Agent actions
     op("GET", "/api/fleet/agents/action_status", ACTIONS, "Progress of recent actions", NONE, AGENTS_READ),
     op("POST", "/api/fleet/agents/actions/{actionId}/cancel", ACTIONS, "Cancel an action", NONE, AGENTS_ALL),
@@ -305,6 +305,16 @@ static TYPED: &[Typed] = {
         typed("GET", "/api/fleet/agents/{agentId}", Some(of::<ag::GetAgentQuery>), None),
         typed("PUT", "/api/fleet/agents/{agentId}", NO_QUERY, Some(of::<ag::UpdateAgent>)),
         typed("GET", "/api/fleet/agents/tags", Some(of::<ag::AgentTagsQuery>), None),
+        typed("DELETE", "/api/fleet/agents/{agentId}", NO_QUERY, None),
+        typed("GET", "/api/fleet/agents/setup", NO_QUERY, None),
+        typed("POST", "/api/fleet/agents/setup", NO_QUERY, None),
+        typed("GET", "/api/fleet/agents/available_versions", NO_QUERY, None),
+        typed("GET", "/api/fleet/agents/{agentId}/uploads", NO_QUERY, None),
+        typed("GET", "/api/fleet/agents/files/{fileId}/{fileName}", NO_QUERY, None),
+        typed("DELETE", "/api/fleet/agents/files/{fileId}", NO_QUERY, None),
+        typed("POST", "/api/fleet/agents/actions/{actionId}/cancel", NO_QUERY, None),
+        typed("POST", "/api/fleet/agents/{agentId}/rollback", NO_QUERY, None),
+        typed("GET", "/internal/fleet/agent_status_history", Some(of::<ag::StatusHistoryQuery>), None),
         typed("GET", "/api/fleet/agent_status", Some(of::<ag::AgentStatusQuery>), None),
         typed("GET", "/api/fleet/agents/action_status", Some(of::<ag::ActionStatusQuery>), None),
         typed("POST", "/api/fleet/agents/{agentId}/actions", NO_QUERY, Some(of::<act::PostAgentAction>)),

@@ -248,6 +248,16 @@ pub struct GetAgentQuery {
 
 impl Request for GetAgentQuery {}
 
+/// The query of Flotilla's `GET /internal/fleet/agent_status_history`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusHistoryQuery {
+    /// RFC 3339; 24 hours ago when absent.
+    pub since: Option<String>,
+}
+
+impl Request for StatusHistoryQuery {}
+
 /// The query of `GET /api/fleet/agents/tags`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
