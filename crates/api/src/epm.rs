@@ -13,49 +13,14 @@ use fleet::package_tasks::PackageTask;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{Body as TypedBody, JsonBody, Query};
 use crate::AppState;
-
-/// The query parameters `categories` accepts (also listed in the OpenAPI document).
-pub(crate) const CATEGORIES_QUERY: &[&str] =
-    &["prerelease", "include_policy_templates", "experimental"];
-/// The query parameters `list` accepts (also listed in the OpenAPI document).
-pub(crate) const LIST_QUERY: &[&str] = &[
-    "category",
-    "prerelease",
-    "excludeInstallStatus",
-    "withPackagePoliciesCount",
-    "experimental",
-];
-/// The query parameters `upload` accepts (also listed in the OpenAPI document).
-pub(crate) const UPLOAD_QUERY: &[&str] = &["ignoreMappingUpdateErrors", "skipDataStreamRollover"];
-/// The query parameters `bulk_install` accepts (also listed in the OpenAPI document).
-pub(crate) const BULK_INSTALL_QUERY: &[&str] = &["prerelease"];
-/// The query parameters `installed` accepts (also listed in the OpenAPI document).
-pub(crate) const INSTALLED_QUERY: &[&str] = &[
-    "dataStreamType",
-    "showOnlyActiveDataStreams",
-    "nameQuery",
-    "searchAfter",
-    "perPage",
-    "sortOrder",
-];
-/// The query parameters `info_for` accepts (also listed in the OpenAPI document).
-pub(crate) const INFO_FOR_QUERY: &[&str] =
-    &["ignoreUnverified", "prerelease", "full", "withMetadata"];
-/// The query parameters `install_for` accepts (also listed in the OpenAPI document).
-pub(crate) const INSTALL_FOR_QUERY: &[&str] = &[
-    "prerelease",
-    "ignoreMappingUpdateErrors",
-    "skipDataStreamRollover",
-    "skipDependencyCheck",
-];
-/// The query parameters `uninstall_any` accepts (also listed in the OpenAPI document).
-pub(crate) const UNINSTALL_ANY_QUERY: &[&str] = &["force"];
-/// The query parameters `uninstall` accepts (also listed in the OpenAPI document).
-pub(crate) const UNINSTALL_QUERY: &[&str] = &["force"];
-/// The query parameters `inputs_template` accepts (also listed in the OpenAPI document).
-pub(crate) const INPUTS_TEMPLATE_QUERY: &[&str] = &["format", "prerelease", "ignoreUnverified"];
+use fleet::agent_policies::schema::NoQuery;
+use fleet::epm_requests::{
+    BulkInstallQuery, CategoriesQuery, InputsTemplateQuery, InstallPackage, InstallPackageQuery,
+    InstalledPackagesQuery, ListPackagesQuery, PackageInfoQuery, PackageSortOrder, TemplateFormat,
+    UninstallPackageQuery, UploadPackageQuery,
+};
 
 /// Largest package archive accepted by upload (conventions: 100 MiB).
 pub const MAX_PACKAGE_UPLOAD: usize = 100 * 1024 * 1024;
@@ -175,24 +140,28 @@ fn not_supported(what: &str) -> ApiError {
     ApiError::bad_request(format!("{what}: not supported by Flotilla yet"))
 }
 
-async fn categories(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(CATEGORIES_QUERY)?;
-    let prerelease = q.bool("prerelease")?.unwrap_or(false);
-    let templates = q.bool("include_policy_templates")?.unwrap_or(false);
+async fn categories(
+    State(s): State<AppState>,
+    Query(q): Query<CategoriesQuery>,
+) -> ApiResult<Json<Value>> {
+    let prerelease = q.prerelease.unwrap_or(false);
+    let templates = q.include_policy_templates.unwrap_or(false);
     Ok(Json(
         s.fleet.package_categories(prerelease, templates).await?,
     ))
 }
 
-async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(LIST_QUERY)?;
+async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<ListPackagesQuery>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.fleet
             .list_packages(
-                q.get("category"),
-                q.bool("prerelease")?.unwrap_or(false),
-                q.bool("excludeInstallStatus")?.unwrap_or(false),
-                q.bool("withPackagePoliciesCount")?.unwrap_or(false),
+                q.category.as_deref(),
+                q.prerelease.unwrap_or(false),
+                q.exclude_install_status.unwrap_or(false),
+                q.with_package_policies_count.unwrap_or(false),
             )
             .await?,
     ))
@@ -201,10 +170,9 @@ async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value
 async fn upload(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-    q: QueryParams,
+    Query(_): Query<UploadPackageQuery>,
     req: Request<Body>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(UPLOAD_QUERY)?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -236,11 +204,10 @@ async fn upload(
 async fn bulk_install(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-    q: QueryParams,
+    Query(q): Query<BulkInstallQuery>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(BULK_INSTALL_QUERY)?;
-    let prerelease = q.bool("prerelease")?.unwrap_or(false);
+    let prerelease = q.prerelease.unwrap_or(false);
     Ok(Json(
         s.fleet
             .bulk_install_packages(&who, &body, prerelease)
@@ -252,9 +219,8 @@ async fn rollback(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.rollback_package(&who, &name).await?))
 }
 
@@ -262,11 +228,10 @@ async fn rollback(
 async fn start_task(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
     JsonBody(body): JsonBody,
     task: PackageTask,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.start_package_task(&who, task, &body).await?))
 }
 
@@ -274,27 +239,28 @@ async fn start_task(
 async fn task_status(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
     task: PackageTask,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.package_task_status(task, &id).await?))
 }
 
-async fn installed(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(INSTALLED_QUERY)?;
-    let per_page = q.num("perPage")?.unwrap_or(15.0).max(0.0) as u64;
-    let search_after = q.get("searchAfter").map(|raw| {
+async fn installed(
+    State(s): State<AppState>,
+    Query(q): Query<InstalledPackagesQuery>,
+) -> ApiResult<Json<Value>> {
+    let per_page = q.per_page.unwrap_or(15.0) as u64;
+    let search_after = q.search_after.as_deref().map(|raw| {
         serde_json::from_str::<Value>(raw)
             .ok()
             .and_then(|v| v.get(0).and_then(Value::as_str).map(String::from))
             .unwrap_or_else(|| raw.to_string())
     });
-    let descending = q.one_of("sortOrder", &["asc", "desc"])?.as_deref() == Some("desc");
+    let descending = q.sort_order == Some(PackageSortOrder::Desc);
     Ok(Json(
         s.fleet
             .installed_packages(
-                q.get("nameQuery"),
+                q.name_query.as_deref(),
                 per_page,
                 search_after.as_deref(),
                 descending,
@@ -303,8 +269,7 @@ async fn installed(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<
     ))
 }
 
-async fn limited(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
+async fn limited(State(s): State<AppState>, Query(_): Query<NoQuery>) -> ApiResult<Json<Value>> {
     Ok(Json(s.fleet.limited_packages().await?))
 }
 
@@ -312,11 +277,10 @@ async fn info_for(
     s: &AppState,
     name: &str,
     version: Option<&str>,
-    q: &QueryParams,
+    q: &PackageInfoQuery,
 ) -> ApiResult<Json<Value>> {
-    q.allow(INFO_FOR_QUERY)?;
-    let prerelease = q.bool("prerelease")?.unwrap_or(false);
-    let with_metadata = q.bool("withMetadata")?.unwrap_or(false);
+    let prerelease = q.prerelease.unwrap_or(false);
+    let with_metadata = q.with_metadata.unwrap_or(false);
     Ok(Json(
         s.fleet
             .package_info(name, version, prerelease, with_metadata)
@@ -327,7 +291,7 @@ async fn info_for(
 async fn info_latest(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    q: QueryParams,
+    Query(q): Query<PackageInfoQuery>,
 ) -> ApiResult<Json<Value>> {
     info_for(&s, &name, None, &q).await
 }
@@ -335,7 +299,7 @@ async fn info_latest(
 async fn info(
     State(s): State<AppState>,
     Path((name, version)): Path<(String, String)>,
-    q: QueryParams,
+    Query(q): Query<PackageInfoQuery>,
 ) -> ApiResult<Json<Value>> {
     info_for(&s, &name, Some(&version), &q).await
 }
@@ -345,12 +309,11 @@ async fn install_for(
     who: &Principal,
     name: &str,
     version: Option<&str>,
-    q: &QueryParams,
-    body: &Value,
+    q: &InstallPackageQuery,
+    body: &InstallPackage,
 ) -> ApiResult<Json<Value>> {
-    q.allow(INSTALL_FOR_QUERY)?;
-    let prerelease = q.bool("prerelease")?.unwrap_or(false);
-    let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let prerelease = q.prerelease.unwrap_or(false);
+    let force = body.force.unwrap_or(false);
     Ok(Json(
         s.fleet
             .install_package(who, name, version, prerelease, force)
@@ -362,8 +325,8 @@ async fn install_latest(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(q): Query<InstallPackageQuery>,
+    TypedBody(body): TypedBody<InstallPackage>,
 ) -> ApiResult<Json<Value>> {
     install_for(&s, &who, &name, None, &q, &body).await
 }
@@ -372,8 +335,8 @@ async fn install(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     Path((name, version)): Path<(String, String)>,
-    q: QueryParams,
-    JsonBody(body): JsonBody,
+    Query(q): Query<InstallPackageQuery>,
+    TypedBody(body): TypedBody<InstallPackage>,
 ) -> ApiResult<Json<Value>> {
     install_for(&s, &who, &name, Some(&version), &q, &body).await
 }
@@ -381,10 +344,9 @@ async fn install(
 async fn update_settings(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(
         s.fleet.update_package_settings(&name, None, &body).await?,
     ))
@@ -393,10 +355,9 @@ async fn update_settings(
 async fn update_settings_version(
     State(s): State<AppState>,
     Path((name, version)): Path<(String, String)>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(
         s.fleet
             .update_package_settings(&name, Some(&version), &body)
@@ -407,20 +368,18 @@ async fn update_settings_version(
 async fn uninstall_any(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    q: QueryParams,
+    Query(q): Query<UninstallPackageQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(UNINSTALL_ANY_QUERY)?;
-    let force = q.bool("force")?.unwrap_or(false);
+    let force = q.force.unwrap_or(false);
     Ok(Json(s.fleet.uninstall_package(&name, None, force).await?))
 }
 
 async fn uninstall(
     State(s): State<AppState>,
     Path((name, version)): Path<(String, String)>,
-    q: QueryParams,
+    Query(q): Query<UninstallPackageQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(UNINSTALL_QUERY)?;
-    let force = q.bool("force")?.unwrap_or(false);
+    let force = q.force.unwrap_or(false);
     Ok(Json(
         s.fleet
             .uninstall_package(&name, Some(&version), force)
@@ -431,18 +390,16 @@ async fn uninstall(
 async fn stats(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.package_stats(&name).await?))
 }
 
 async fn file(
     State(s): State<AppState>,
     Path((name, version, path)): Path<(String, String, String)>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Response> {
-    q.allow(&[])?;
     let (data, content_type) = s.fleet.package_file(&name, &version, &path).await?;
     Ok(([(header::CONTENT_TYPE, content_type)], data).into_response())
 }
@@ -450,10 +407,9 @@ async fn file(
 async fn inputs_template(
     State(s): State<AppState>,
     Path((name, version)): Path<(String, String)>,
-    q: QueryParams,
+    Query(q): Query<InputsTemplateQuery>,
 ) -> ApiResult<Response> {
-    q.allow(INPUTS_TEMPLATE_QUERY)?;
-    let format = q.get("format").unwrap_or("json");
+    let format = q.format.map(TemplateFormat::as_str).unwrap_or("json");
     let (text, content_type) = s
         .fleet
         .package_inputs_template(&name, &version, format)

@@ -14,7 +14,7 @@ use crate::authz::*;
 use crate::error::ApiResult;
 use crate::extract::QueryParams;
 
-use crate::{epm, package_policies as pp};
+use crate::package_policies as pp;
 use crate::{settings, VERSION};
 
 /// One operation: method, path (OpenAPI syntax, Kibana's parameter names), tag, summary, the
@@ -119,23 +119,23 @@ pub static OPERATIONS: &[Operation] = &[
     op("GET", "/api/fleet/enrollment_api_keys/{keyId}", TOKENS, "Get an enrollment token", NONE, AGENTS_ALL),
     op("DELETE", "/api/fleet/enrollment_api_keys/{keyId}", TOKENS, "Revoke an enrollment token", NONE, AGENTS_ALL),
     // Packages
-    op("GET", "/api/fleet/epm/categories", EPM, "Package categories", epm::CATEGORIES_QUERY, PACKAGES_READ),
-    op("GET", "/api/fleet/epm/packages", EPM, "List packages", epm::LIST_QUERY, PACKAGES_READ),
-    op("POST", "/api/fleet/epm/packages", EPM, "Install a package from an uploaded zip", epm::UPLOAD_QUERY, PACKAGES_INSTALL),
-    op("POST", "/api/fleet/epm/packages/_bulk", EPM, "Install several packages", epm::BULK_INSTALL_QUERY, PACKAGES_INSTALL),
-    op("GET", "/api/fleet/epm/packages/installed", EPM, "Installed packages", epm::INSTALLED_QUERY, PACKAGES_READ),
+    op("GET", "/api/fleet/epm/categories", EPM, "Package categories", NONE, PACKAGES_READ),
+    op("GET", "/api/fleet/epm/packages", EPM, "List packages", NONE, PACKAGES_READ),
+    op("POST", "/api/fleet/epm/packages", EPM, "Install a package from an uploaded zip", NONE, PACKAGES_INSTALL),
+    op("POST", "/api/fleet/epm/packages/_bulk", EPM, "Install several packages", NONE, PACKAGES_INSTALL),
+    op("GET", "/api/fleet/epm/packages/installed", EPM, "Installed packages", NONE, PACKAGES_READ),
     op("GET", "/api/fleet/epm/packages/limited", EPM, "Packages that cannot be removed", NONE, PACKAGES_READ),
-    op("GET", "/api/fleet/epm/packages/{pkgName}", EPM, "Get a package (latest version)", epm::INFO_FOR_QUERY, PACKAGES_READ),
-    op("POST", "/api/fleet/epm/packages/{pkgName}", EPM, "Install a package (latest version)", epm::INSTALL_FOR_QUERY, PACKAGES_INSTALL),
+    op("GET", "/api/fleet/epm/packages/{pkgName}", EPM, "Get a package (latest version)", NONE, PACKAGES_READ),
+    op("POST", "/api/fleet/epm/packages/{pkgName}", EPM, "Install a package (latest version)", NONE, PACKAGES_INSTALL),
     op("PUT", "/api/fleet/epm/packages/{pkgName}", EPM, "Update a package's settings", NONE, PACKAGES_INSTALL),
-    op("DELETE", "/api/fleet/epm/packages/{pkgName}", EPM, "Uninstall a package", epm::UNINSTALL_ANY_QUERY, PACKAGES_INSTALL),
+    op("DELETE", "/api/fleet/epm/packages/{pkgName}", EPM, "Uninstall a package", NONE, PACKAGES_INSTALL),
     op("GET", "/api/fleet/epm/packages/{pkgName}/stats", EPM, "How many package policies use a package", NONE, PACKAGES_READ),
-    op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Get a package version", epm::INFO_FOR_QUERY, PACKAGES_READ),
-    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Install a package version", epm::INSTALL_FOR_QUERY, PACKAGES_INSTALL),
+    op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Get a package version", NONE, PACKAGES_READ),
+    op("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Install a package version", NONE, PACKAGES_INSTALL),
     op("PUT", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Update a package's settings", NONE, PACKAGES_INSTALL),
-    op("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Uninstall a package version", epm::UNINSTALL_QUERY, PACKAGES_INSTALL),
+    op("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", EPM, "Uninstall a package version", NONE, PACKAGES_INSTALL),
     op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/{filePath}", EPM, "A file of a package", NONE, PACKAGES_READ),
-    op("GET", "/api/fleet/epm/templates/{pkgName}/{pkgVersion}/inputs", EPM, "The package's inputs as a policy template", epm::INPUTS_TEMPLATE_QUERY, PACKAGES_READ),
+    op("GET", "/api/fleet/epm/templates/{pkgName}/{pkgVersion}/inputs", EPM, "The package's inputs as a policy template", NONE, PACKAGES_READ),
     op("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}/dependencies", EPM, "A package's dependencies (not supported)", NONE, PACKAGES_READ),
     op("GET", "/api/fleet/epm/data_streams", EPM, "Data streams (needs Elasticsearch)", NONE, PACKAGES_READ),
     op("POST", "/api/fleet/epm/bulk_assets", EPM, "Package assets (needs Elasticsearch)", NONE, PACKAGES_READ),
@@ -286,6 +286,7 @@ static TYPED: &[Typed] = {
     use fleet::action_requests as act;
     use fleet::agents as ag;
     use fleet::enrollment_api_keys as eak;
+    use fleet::epm_requests as epm;
     const POLICY: &str = "/api/fleet/agent_policies/{agentPolicyId}";
     const NO_QUERY: Option<fn() -> Arc<Value>> = Some(of::<ap::NoQuery>);
     &[
@@ -336,6 +337,18 @@ static TYPED: &[Typed] = {
         typed("PUT", "/_security/api_key", None, Some(of::<fleet::auth::CreateApiKeyRequest>)),
         typed("DELETE", "/_security/api_key", None, Some(of::<fleet::auth::InvalidateApiKeysRequest>)),
         typed("POST", "/internal/security/login", None, Some(of::<fleet::auth::LoginRequest>)),
+        typed("GET", "/api/fleet/epm/categories", Some(of::<epm::CategoriesQuery>), None),
+        typed("GET", "/api/fleet/epm/packages", Some(of::<epm::ListPackagesQuery>), None),
+        typed("POST", "/api/fleet/epm/packages", Some(of::<epm::UploadPackageQuery>), None),
+        typed("POST", "/api/fleet/epm/packages/_bulk", Some(of::<epm::BulkInstallQuery>), None),
+        typed("GET", "/api/fleet/epm/packages/installed", Some(of::<epm::InstalledPackagesQuery>), None),
+        typed("GET", "/api/fleet/epm/packages/{pkgName}", Some(of::<epm::PackageInfoQuery>), None),
+        typed("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", Some(of::<epm::PackageInfoQuery>), None),
+        typed("POST", "/api/fleet/epm/packages/{pkgName}", Some(of::<epm::InstallPackageQuery>), Some(of::<epm::InstallPackage>)),
+        typed("POST", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", Some(of::<epm::InstallPackageQuery>), Some(of::<epm::InstallPackage>)),
+        typed("DELETE", "/api/fleet/epm/packages/{pkgName}", Some(of::<epm::UninstallPackageQuery>), None),
+        typed("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", Some(of::<epm::UninstallPackageQuery>), None),
+        typed("GET", "/api/fleet/epm/templates/{pkgName}/{pkgVersion}/inputs", Some(of::<epm::InputsTemplateQuery>), None),
         typed("GET", "/api/fleet/enrollment_api_keys", Some(of::<eak::ListEnrollmentApiKeysQuery>), None),
         typed("POST", "/api/fleet/enrollment_api_keys", NO_QUERY, Some(of::<eak::NewEnrollmentApiKey>)),
         typed("POST", "/api/fleet/enrollment_api_keys/_bulk_delete", NO_QUERY, Some(of::<eak::BulkDeleteEnrollmentApiKeys>)),

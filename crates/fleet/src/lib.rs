@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod common;
 pub mod enrollment_api_keys;
 pub mod epm;
+pub mod epm_requests;
 pub mod error;
 pub mod hosts;
 pub mod hub;

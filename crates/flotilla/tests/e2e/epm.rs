@@ -516,3 +516,25 @@ both_backends_with! { local_packages();
         srv.stop().await;
     }
 }
+
+both_backends_with! { local_packages();
+    async fn package_routes_refuse_what_their_contracts_refuse(srv: TestServer) {
+        for (method, path, body, message) in [
+            (Method::GET, "/api/fleet/epm/categories?prerelease=soon", None, "[request query.prerelease]: expected value of type [boolean] but got [string]"),
+            (Method::GET, "/api/fleet/epm/packages?sort=name", None, "[request query.sort]: definition for this key is missing"),
+            (Method::GET, "/api/fleet/epm/packages/installed?sortOrder=up", None, "[request query.sortOrder]: types that failed validation:\n- [request query.sortOrder.0]: expected value to equal [asc]\n- [request query.sortOrder.1]: expected value to equal [desc]"),
+            (Method::GET, "/api/fleet/epm/packages/installed?perPage=-1", None, "[request query.perPage]: Value must be equal to or greater than [0]."),
+            (Method::GET, "/api/fleet/epm/packages/nginx?withMetadata=3", None, "[request query.withMetadata]: expected value of type [boolean] but got [string]"),
+            (Method::POST, "/api/fleet/epm/packages/nginx/1.5.0", Some(json!({"force": "yes"})), "[request body.force]: expected value of type [boolean] but got [string]"),
+            (Method::DELETE, "/api/fleet/epm/packages/nginx/1.5.0?force=always", None, "[request query.force]: expected value of type [boolean] but got [string]"),
+            (Method::GET, "/api/fleet/epm/templates/nginx/1.5.0/inputs?format=xml", None, "[request query.format]: types that failed validation:\n- [request query.format.0]: expected value to equal [json]\n- [request query.format.1]: expected value to equal [yml]\n- [request query.format.2]: expected value to equal [yaml]"),
+            (Method::GET, "/api/fleet/epm/packages/nginx/stats?x=1", None, "[request query.x]: definition for this key is missing"),
+        ] {
+            let (status, res) = srv.call(method.clone(), path, body).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{method} {path}");
+        }
+        let (_, installed) = srv.get("/api/fleet/epm/packages/installed").await;
+        assert_eq!(installed["items"], json!([]), "nothing was installed by a refused request");
+        srv.stop().await;
+    }
+}
