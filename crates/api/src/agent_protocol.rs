@@ -77,6 +77,8 @@ async fn json_body(req: Request<Body>, limit: usize) -> AResult<(HeaderMap, Valu
 pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/status", get(status))
+        .route("/livez", get(crate::livez))
+        .route("/readyz", get(crate::readyz))
         .route("/api/fleet/agents/enroll", post(enroll))
         .route("/api/fleet/agents/{id}/checkin", post(checkin))
         .route("/api/fleet/agents/{id}/acks", post(acks))

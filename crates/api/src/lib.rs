@@ -53,6 +53,8 @@ pub fn management_router(fleet: Fleet) -> Router {
     let ui = ui::router(state.fleet.clone());
     let inner = Router::new()
         .route("/api/status", get(status))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
         .merge(session::open_routes())
         .merge(guarded)
         .fallback(not_found)
@@ -121,6 +123,24 @@ async fn status(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             },
         })),
     )
+}
+
+/// Liveness, for Kubernetes and load balancers: the process answers.
+pub(crate) async fn livez() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the store answers (its migrations ran when the server started), else 503, so
+/// a node whose database went away is taken out of rotation until it is back.
+pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if store_available(&state.fleet).await {
+        (StatusCode::OK, Json(json!({ "status": "ok" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "reason": "the database cannot be reached" })),
+        )
+    }
 }
 
 async fn not_found() -> error::ApiError {

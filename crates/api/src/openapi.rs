@@ -191,6 +191,8 @@ pub static OPERATIONS: &[Operation] = &[
     op("GET", "/api/security/logout", SECURITY, "Log out of the web UI", NONE, OPEN),
     op("GET", "/internal/security/me", SECURITY, "The logged-in user", NONE, USER),
     op("GET", "/api/status", SECURITY, "Server status (no authentication)", NONE, OPEN),
+    op("GET", "/livez", SECURITY, "Liveness: the process answers (no authentication)", NONE, OPEN),
+    op("GET", "/readyz", SECURITY, "Readiness: the database answers, else 503 (no authentication)", NONE, OPEN),
     op("GET", "/api/oas", SECURITY, "This document", OAS_QUERY, USER),
 ];
 

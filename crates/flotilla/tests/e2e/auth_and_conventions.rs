@@ -174,6 +174,14 @@ both_backends! {
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["status"], "HEALTHY");
+        // Health checks for load balancers and Kubernetes, on both listeners, without credentials.
+        for base in [&srv.base, &srv.agent_base] {
+            for path in ["/livez", "/readyz"] {
+                let res = srv.http.get(format!("{base}{path}")).send().await.unwrap();
+                assert_eq!(res.status(), 200, "{base}{path}");
+                assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
+            }
+        }
         let (status, body) = srv.get("/api/fleet/nope").await;
         assert_eq!(status, 404);
         assert_eq!(body["statusCode"], 404);

@@ -438,6 +438,20 @@ async fn a_database_that_goes_away_answers_503_and_status_says_so_postgres() {
         .unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "FAILED");
+    for base in [&srv.base, &srv.agent_base] {
+        let ready = srv.http.get(format!("{base}/readyz")).send().await.unwrap();
+        assert_eq!(
+            ready.status(),
+            503,
+            "{base}/readyz while the database is gone"
+        );
+        let live = srv.http.get(format!("{base}/livez")).send().await.unwrap();
+        assert_eq!(
+            live.status(),
+            200,
+            "{base}/livez: the process still answers"
+        );
+    }
 
     // Back: the same server serves again, nothing written while it was gone.
     sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
@@ -461,6 +475,14 @@ async fn a_database_that_goes_away_answers_503_and_status_says_so_postgres() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(back, "status is available again");
+    for base in [&srv.base, &srv.agent_base] {
+        let ready = srv.http.get(format!("{base}/readyz")).send().await.unwrap();
+        assert_eq!(
+            ready.status(),
+            200,
+            "{base}/readyz once the database is back"
+        );
+    }
     let (status, list) = srv
         .get("/api/fleet/agent_policies?kuery=ingest-agent-policies.name:%22while%20gone%22")
         .await;
