@@ -255,6 +255,10 @@ async fn sqlite_agrees_with_the_evaluator() {
     run(store).await;
 }
 
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set FLOTILLA_TEST_DATABASE_URL"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_agrees_with_the_evaluator() {
     let Some(url) = common::postgres_url() else {

@@ -75,6 +75,10 @@ macro_rules! both {
                 ($body)(f.store.clone()).await;
                 f.done().await;
             }
+            #[cfg_attr(
+                not(postgres_tests),
+                ignore = "needs PostgreSQL: set FLOTILLA_TEST_DATABASE_URL"
+            )]
             #[tokio::test]
             async fn postgres() {
                 if let Some(f) = Fixture::postgres().await {

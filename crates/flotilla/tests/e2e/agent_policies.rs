@@ -581,6 +581,10 @@ mod failed_writes_change_nothing {
     async fn sqlite() {
         run(Backend::Sqlite).await
     }
+    #[cfg_attr(
+        not(postgres_tests),
+        ignore = "needs PostgreSQL: set FLOTILLA_TEST_DATABASE_URL"
+    )]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         run(Backend::Postgres).await

@@ -543,6 +543,10 @@ both_backends! {
 
 /// Two `flotilla serve` nodes on one PostgreSQL: a policy change made through one wakes the
 /// check-in held by the other at once.
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set FLOTILLA_TEST_DATABASE_URL"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_change_on_one_node_wakes_a_checkin_held_by_another() {
     let Some(a) = TestServer::start(crate::support::Backend::Postgres).await else {

@@ -315,6 +315,10 @@ async fn installs_from_the_registry_and_keeps_working_offline_from_its_cache_sql
     from_the_registry(crate::support::Backend::Sqlite).await;
 }
 
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set FLOTILLA_TEST_DATABASE_URL"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn installs_from_the_registry_and_keeps_working_offline_from_its_cache_postgres() {
     from_the_registry(crate::support::Backend::Postgres).await;

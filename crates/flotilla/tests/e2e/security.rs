@@ -316,6 +316,10 @@ async fn package_names_never_reach_the_file_system_sqlite() {
     package_names_never_reach_the_file_system(Backend::Sqlite).await;
 }
 
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set FLOTILLA_TEST_DATABASE_URL"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn package_names_never_reach_the_file_system_postgres() {
     package_names_never_reach_the_file_system(Backend::Postgres).await;
@@ -323,6 +327,10 @@ async fn package_names_never_reach_the_file_system_postgres() {
 
 /// PostgreSQL only: the database of one test server is refused and its backends terminated
 /// (as an operator or a failover does), then allowed again.
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set FLOTILLA_TEST_DATABASE_URL"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_goes_away_answers_503_and_status_says_so_postgres() {
     let Some(url) = crate::support::postgres_url() else {

@@ -459,6 +459,10 @@ mod preconfigured_objects {
         }
     }
 
+    #[cfg_attr(
+        not(postgres_tests),
+        ignore = "needs PostgreSQL: set FLOTILLA_TEST_DATABASE_URL"
+    )]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         if let Some(s) = TestServer::start_preconfigured(

@@ -146,6 +146,10 @@ both_backends! {
 
 /// Two nodes sharing PostgreSQL: an action created through one node reaches, at once, the
 /// agents whose check-ins the other node holds (not when their five-minute polls end).
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set FLOTILLA_TEST_DATABASE_URL"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actions_created_on_one_node_wake_agents_held_by_another() {
     let Some(a) = TestServer::start(crate::support::Backend::Postgres).await else {

@@ -494,6 +494,9 @@ macro_rules! both_backends {
                 }
             }
             $(#[$meta])*
+            // An at-scale test is already ignored; without PostgreSQL it is ignored twice.
+            #[allow(unused_attributes)]
+            #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: set FLOTILLA_TEST_DATABASE_URL")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if let Some(s) = $crate::support::TestServer::start($crate::support::Backend::Postgres).await {
@@ -534,6 +537,9 @@ macro_rules! both_backends_with {
                 }
             }
             $(#[$meta])*
+            // An at-scale test is already ignored; without PostgreSQL it is ignored twice.
+            #[allow(unused_attributes)]
+            #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: set FLOTILLA_TEST_DATABASE_URL")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let Some(options) = $options else { return };
