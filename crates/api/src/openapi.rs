@@ -14,7 +14,6 @@ use crate::authz::*;
 use crate::error::ApiResult;
 use crate::extract::QueryParams;
 
-use crate::package_policies as pp;
 use crate::{settings, VERSION};
 
 /// One operation: method, path (OpenAPI syntax, Kibana's parameter names), tag, summary, the
@@ -157,15 +156,15 @@ pub static OPERATIONS: &[Operation] = &[
     op("POST", "/api/fleet/epm/packages/{pkgName}/rollback", EPM, "Roll a package back", NONE, PACKAGES_INSTALL),
     op("POST", "/api/fleet/epm/packages/{pkgName}/review_upgrade", EPM, "Review a package upgrade (not supported)", NONE, PACKAGES_INSTALL),
     // Package policies
-    op("GET", "/api/fleet/package_policies", PACKAGE_POLICIES, "List integration policies (KQL kuery, paging, sort)", pp::LIST_QUERY, INTEGRATION_POLICIES_READ),
-    op("POST", "/api/fleet/package_policies", PACKAGE_POLICIES, "Add an integration to agent policies", pp::CREATE_QUERY, INTEGRATION_POLICIES_WRITE),
-    op("POST", "/api/fleet/package_policies/_bulk_get", PACKAGE_POLICIES, "Get several integration policies by id", pp::BULK_GET_QUERY, INTEGRATION_POLICIES_READ),
+    op("GET", "/api/fleet/package_policies", PACKAGE_POLICIES, "List integration policies (KQL kuery, paging, sort)", NONE, INTEGRATION_POLICIES_READ),
+    op("POST", "/api/fleet/package_policies", PACKAGE_POLICIES, "Add an integration to agent policies", NONE, INTEGRATION_POLICIES_WRITE),
+    op("POST", "/api/fleet/package_policies/_bulk_get", PACKAGE_POLICIES, "Get several integration policies by id", NONE, INTEGRATION_POLICIES_READ),
     op("POST", "/api/fleet/package_policies/delete", PACKAGE_POLICIES, "Delete several integration policies", NONE, INTEGRATION_POLICIES_REMOVE),
     op("POST", "/api/fleet/package_policies/upgrade", PACKAGE_POLICIES, "Upgrade integration policies to the installed package", NONE, INTEGRATION_POLICIES_REMOVE),
     op("POST", "/api/fleet/package_policies/upgrade/dryrun", PACKAGE_POLICIES, "What an upgrade would change", NONE, INTEGRATION_POLICIES_DRY_RUN),
-    op("GET", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Get an integration policy", pp::GET_ONE_QUERY, INTEGRATION_POLICIES_READ),
-    op("PUT", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Update an integration policy", pp::UPDATE_QUERY, INTEGRATION_POLICIES_WRITE),
-    op("DELETE", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Delete an integration policy", pp::DELETE_ONE_QUERY, INTEGRATION_POLICIES_REMOVE),
+    op("GET", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Get an integration policy", NONE, INTEGRATION_POLICIES_READ),
+    op("PUT", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Update an integration policy", NONE, INTEGRATION_POLICIES_WRITE),
+    op("DELETE", "/api/fleet/package_policies/{packagePolicyId}", PACKAGE_POLICIES, "Delete an integration policy", NONE, INTEGRATION_POLICIES_REMOVE),
     // Outputs, hosts, download sources and proxies: see COLLECTIONS.
     op("GET", "/api/fleet/outputs/{outputId}/health", OUTPUTS, "An output's health as agents report it", NONE, SETTINGS_READ),
     op("POST", "/api/fleet/logstash_api_keys", OUTPUTS, "Logstash API key (needs Elasticsearch)", NONE, SETTINGS_ALL),
@@ -289,6 +288,7 @@ static TYPED: &[Typed] = {
     use fleet::agents as ag;
     use fleet::enrollment_api_keys as eak;
     use fleet::epm_requests as epm;
+    use fleet::package_policies as pp;
     const POLICY: &str = "/api/fleet/agent_policies/{agentPolicyId}";
     const NO_QUERY: Option<fn() -> Arc<Value>> = Some(of::<ap::NoQuery>);
     &[
@@ -351,6 +351,15 @@ static TYPED: &[Typed] = {
         typed("DELETE", "/api/fleet/epm/packages/{pkgName}", Some(of::<epm::UninstallPackageQuery>), None),
         typed("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", Some(of::<epm::UninstallPackageQuery>), None),
         typed("GET", "/api/fleet/epm/templates/{pkgName}/{pkgVersion}/inputs", Some(of::<epm::InputsTemplateQuery>), None),
+        typed("GET", "/api/fleet/package_policies", Some(of::<pp::ListPackagePoliciesQuery>), None),
+        typed("POST", "/api/fleet/package_policies", Some(of::<pp::PackagePolicyFormatQuery>), None),
+        typed("POST", "/api/fleet/package_policies/_bulk_get", Some(of::<pp::PackagePolicyFormatQuery>), None),
+        typed("GET", "/api/fleet/package_policies/{packagePolicyId}", Some(of::<pp::PackagePolicyFormatQuery>), None),
+        typed("PUT", "/api/fleet/package_policies/{packagePolicyId}", Some(of::<pp::PackagePolicyFormatQuery>), None),
+        typed("DELETE", "/api/fleet/package_policies/{packagePolicyId}", Some(of::<pp::DeletePackagePolicyQuery>), None),
+        typed("POST", "/api/fleet/package_policies/delete", NO_QUERY, None),
+        typed("POST", "/api/fleet/package_policies/upgrade", NO_QUERY, None),
+        typed("POST", "/api/fleet/package_policies/upgrade/dryrun", NO_QUERY, None),
         typed("GET", "/api/fleet/enrollment_api_keys", Some(of::<eak::ListEnrollmentApiKeysQuery>), None),
         typed("POST", "/api/fleet/enrollment_api_keys", NO_QUERY, Some(of::<eak::NewEnrollmentApiKey>)),
         typed("POST", "/api/fleet/enrollment_api_keys/_bulk_delete", NO_QUERY, Some(of::<eak::BulkDeleteEnrollmentApiKeys>)),

@@ -4,35 +4,16 @@
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use fleet::agent_policies::schema::NoQuery;
 use fleet::auth::Principal;
-use fleet::package_policies::{Format, ListParams};
+use fleet::package_policies::{
+    DeletePackagePolicyQuery, ListPackagePoliciesQuery, PackagePolicyFormatQuery,
+};
 use serde_json::{json, Value};
 
 use crate::error::ApiResult;
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, Query};
 use crate::AppState;
-
-/// The query parameters `list` accepts (also listed in the OpenAPI document).
-pub(crate) const LIST_QUERY: &[&str] = &[
-    "page",
-    "perPage",
-    "sortField",
-    "sortOrder",
-    "showUpgradeable",
-    "kuery",
-    "format",
-    "withAgentCount",
-];
-/// The query parameters `create` accepts (also listed in the OpenAPI document).
-pub(crate) const CREATE_QUERY: &[&str] = &["format"];
-/// The query parameters `bulk_get` accepts (also listed in the OpenAPI document).
-pub(crate) const BULK_GET_QUERY: &[&str] = &["format"];
-/// The query parameters `get_one` accepts (also listed in the OpenAPI document).
-pub(crate) const GET_ONE_QUERY: &[&str] = &["format"];
-/// The query parameters `update` accepts (also listed in the OpenAPI document).
-pub(crate) const UPDATE_QUERY: &[&str] = &["format"];
-/// The query parameters `delete_one` accepts (also listed in the OpenAPI document).
-pub(crate) const DELETE_ONE_QUERY: &[&str] = &["force"];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -50,47 +31,34 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn format(q: &QueryParams) -> ApiResult<Format> {
-    Ok(Format::parse(q.get("format"))?)
-}
-
-async fn list(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(LIST_QUERY)?;
-    let params = ListParams {
-        page: q.num("page")?,
-        per_page: q.num("perPage")?,
-        sort_field: q.get("sortField").map(String::from),
-        sort_order: q.get("sortOrder").map(String::from),
-        kuery: q.get("kuery").map(String::from),
-        format: format(&q)?,
-        with_agent_count: q.bool("withAgentCount")?.unwrap_or(false),
-    };
-    Ok(Json(s.fleet.list_package_policies(&params).await?))
+async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<ListPackagePoliciesQuery>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.fleet.list_package_policies(&q.params()).await?))
 }
 
 async fn create(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-    q: QueryParams,
+    Query(q): Query<PackagePolicyFormatQuery>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(CREATE_QUERY)?;
     Ok(Json(
         s.fleet
-            .create_package_policy(&who, &body, format(&q)?)
+            .create_package_policy(&who, &body, q.format.unwrap_or_default())
             .await?,
     ))
 }
 
 async fn bulk_get(
     State(s): State<AppState>,
-    q: QueryParams,
+    Query(q): Query<PackagePolicyFormatQuery>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(BULK_GET_QUERY)?;
     Ok(Json(
         s.fleet
-            .bulk_get_package_policies(&body, format(&q)?)
+            .bulk_get_package_policies(&body, q.format.unwrap_or_default())
             .await?,
     ))
 }
@@ -98,23 +66,25 @@ async fn bulk_get(
 async fn get_one(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(q): Query<PackagePolicyFormatQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(GET_ONE_QUERY)?;
-    Ok(Json(s.fleet.get_package_policy(&id, format(&q)?).await?))
+    Ok(Json(
+        s.fleet
+            .get_package_policy(&id, q.format.unwrap_or_default())
+            .await?,
+    ))
 }
 
 async fn update(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(q): Query<PackagePolicyFormatQuery>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(UPDATE_QUERY)?;
     Ok(Json(
         s.fleet
-            .update_package_policy(&who, &id, &body, format(&q)?)
+            .update_package_policy(&who, &id, &body, q.format.unwrap_or_default())
             .await?,
     ))
 }
@@ -122,29 +92,26 @@ async fn update(
 async fn delete_one(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(q): Query<DeletePackagePolicyQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(DELETE_ONE_QUERY)?;
-    let force = q.bool("force")?.unwrap_or(false);
+    let force = q.force.unwrap_or(false);
     Ok(Json(s.fleet.delete_package_policy(&id, force).await?))
 }
 
 async fn bulk_delete(
     State(s): State<AppState>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.delete_package_policies(&body).await?))
 }
 
 async fn upgrade(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(
         s.fleet.upgrade_package_policies(&who, &body, false).await?,
     ))
@@ -153,10 +120,9 @@ async fn upgrade(
 async fn upgrade_dry_run(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     let _ = json!(null);
     Ok(Json(
         s.fleet.upgrade_package_policies(&who, &body, true).await?,

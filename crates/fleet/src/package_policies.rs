@@ -89,26 +89,81 @@ pub static KUERY: Schema = Schema {
     ],
 };
 
-/// `format=` of package policy responses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// `format=` of package policy responses: `inputs` as Kibana stores them (`legacy`, the
+/// default) or as maps (`simplified`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
+    Simplified,
     #[default]
     Legacy,
-    Simplified,
 }
 
-impl Format {
-    pub fn parse(raw: Option<&str>) -> Result<Format> {
-        match raw {
-            None | Some("legacy") => Ok(Format::Legacy),
-            Some("simplified") => Ok(Format::Simplified),
-            Some(other) => Err(FleetError::BadRequest(format!(
-                "[request query.format]: types that failed validation:\n- [request query.format.0]: expected value to equal [simplified]\n- [request query.format.1]: expected value to equal [legacy] (got {other})"
-            ))),
+/// `sortOrder` of the package policy list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PackagePolicySortOrder {
+    Desc,
+    Asc,
+}
+
+/// The query of `GET /api/fleet/package_policies`.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListPackagePoliciesQuery {
+    pub page: Option<f64>,
+    pub per_page: Option<f64>,
+    pub sort_field: Option<String>,
+    pub sort_order: Option<PackagePolicySortOrder>,
+    pub show_upgradeable: Option<bool>,
+    pub kuery: Option<String>,
+    pub format: Option<Format>,
+    pub with_agent_count: Option<bool>,
+}
+
+impl contract::Request for ListPackagePoliciesQuery {}
+
+impl ListPackagePoliciesQuery {
+    /// What the list service takes.
+    pub fn params(&self) -> ListParams {
+        ListParams {
+            page: self.page,
+            per_page: self.per_page,
+            sort_field: self.sort_field.clone(),
+            sort_order: self.sort_order.map(|o| {
+                match o {
+                    PackagePolicySortOrder::Desc => "desc",
+                    PackagePolicySortOrder::Asc => "asc",
+                }
+                .to_string()
+            }),
+            kuery: self.kuery.clone(),
+            format: self.format.unwrap_or_default(),
+            with_agent_count: self.with_agent_count.unwrap_or(false),
         }
     }
 }
 
+/// The query of the routes that answer package policies (`format`).
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackagePolicyFormatQuery {
+    pub format: Option<Format>,
+}
+
+impl contract::Request for PackagePolicyFormatQuery {}
+
+/// The query of `DELETE /api/fleet/package_policies/{id}`.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeletePackagePolicyQuery {
+    /// Delete even from a hosted agent policy.
+    pub force: Option<bool>,
+}
+
+impl contract::Request for DeletePackagePolicyQuery {}
+
+/// What the package policy list takes.
 #[derive(Debug, Clone, Default)]
 pub struct ListParams {
     pub page: Option<f64>,

@@ -751,3 +751,22 @@ both_backends_with! { preconfigured_secrets();
         srv.stop().await;
     }
 }
+
+both_backends! {
+    async fn package_policy_queries_refuse_what_their_contracts_refuse(srv: TestServer) {
+        let format = "types that failed validation:\n- [request query.format.0]: expected value to equal [simplified]\n- [request query.format.1]: expected value to equal [legacy]";
+        for (method, path, message) in [
+            (reqwest::Method::GET, "/api/fleet/package_policies?sortOrder=up".to_string(), "[request query.sortOrder]: types that failed validation:\n- [request query.sortOrder.0]: expected value to equal [desc]\n- [request query.sortOrder.1]: expected value to equal [asc]".to_string()),
+            (reqwest::Method::GET, "/api/fleet/package_policies?withAgentCount=many".to_string(), "[request query.withAgentCount]: expected value of type [boolean] but got [string]".to_string()),
+            (reqwest::Method::GET, "/api/fleet/package_policies?format=fancy".to_string(), format!("[request query.format]: {format}")),
+            (reqwest::Method::GET, "/api/fleet/package_policies/some-id?full=1".to_string(), "[request query.full]: definition for this key is missing".to_string()),
+            (reqwest::Method::DELETE, "/api/fleet/package_policies/some-id?force=sure".to_string(), "[request query.force]: expected value of type [boolean] but got [string]".to_string()),
+            (reqwest::Method::POST, "/api/fleet/package_policies/upgrade?dry=1".to_string(), "[request query.dry]: definition for this key is missing".to_string()),
+        ] {
+            let body = (method == reqwest::Method::POST).then(|| json!({"packagePolicyIds": []}));
+            let (status, res) = srv.call(method.clone(), &path, body).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message.as_str()), "{method} {path}");
+        }
+        srv.stop().await;
+    }
+}
