@@ -14,7 +14,7 @@ use crate::authz::*;
 use crate::error::ApiResult;
 use crate::extract::QueryParams;
 
-use crate::{settings, VERSION};
+use crate::VERSION;
 
 /// One operation: method, path (OpenAPI syntax, Kibana's parameter names), tag, summary, the
 /// query parameters its handler accepts, and who may call it (the gate reads this, see
@@ -174,12 +174,12 @@ pub static OPERATIONS: &[Operation] = &[
     op("GET", "/api/fleet/space_settings", INTERNALS, "Settings of the current space", NONE, SPACE_SETTINGS_READ),
     op("PUT", "/api/fleet/space_settings", INTERNALS, "Update the settings of the current space", NONE, SETTINGS_ALL),
     op("POST", "/api/fleet/setup", INTERNALS, "Set Fleet up (idempotent)", NONE, SETUP),
-    op("GET", "/api/fleet/check-permissions", INTERNALS, "Whether the caller may use Fleet", settings::CHECK_PERMISSIONS_QUERY, USER),
+    op("GET", "/api/fleet/check-permissions", INTERNALS, "Whether the caller may use Fleet", NONE, USER),
     op("POST", "/api/fleet/health_check", INTERNALS, "Check a Fleet Server host", NONE, SETTINGS_ALL),
     op("POST", "/api/fleet/service_tokens", INTERNALS, "Fleet Server service token (needs Elasticsearch)", NONE, AGENTS_ALL),
-    op("GET", "/api/fleet/uninstall_tokens", UNINSTALL, "List uninstall tokens (metadata)", settings::LIST_UNINSTALL_TOKENS_QUERY, AGENTS_ALL),
+    op("GET", "/api/fleet/uninstall_tokens", UNINSTALL, "List uninstall tokens (metadata)", NONE, AGENTS_ALL),
     op("GET", "/api/fleet/uninstall_tokens/{uninstallTokenId}", UNINSTALL, "Get an uninstall token", NONE, AGENTS_ALL),
-    op("POST", "/api/fleet/message_signing_service/rotate_key_pair", SIGNING, "Rotate the message signing key pair", settings::ROTATE_KEY_PAIR_QUERY, FLEET_ALL_AREAS),
+    op("POST", "/api/fleet/message_signing_service/rotate_key_pair", SIGNING, "Rotate the message signing key pair", NONE, FLEET_ALL_AREAS),
     // Security: API keys and the UI's session (Elasticsearch's and Kibana's paths)
     op("GET", "/_security/api_key", SECURITY, "List API keys", NONE, API_KEYS),
     op("POST", "/_security/api_key", SECURITY, "Create an API key", NONE, API_KEYS),
@@ -217,7 +217,7 @@ static COLLECTIONS: &[Collection] = &[
         tag: OUTPUTS,
         plural: "outputs",
         one: "an output",
-        query: settings::LIST_OUTPUTS_QUERY,
+        query: NONE,
         list_authz: OUTPUTS_READ,
         get_authz: OUTPUTS_READ,
         write_authz: SETTINGS_ALL,
@@ -228,7 +228,7 @@ static COLLECTIONS: &[Collection] = &[
         tag: HOSTS,
         plural: "Fleet Server hosts",
         one: "a Fleet Server host",
-        query: settings::SETTINGS_LIST_QUERY,
+        query: NONE,
         list_authz: FLEET_SERVER_HOSTS_LIST,
         get_authz: SETTINGS_READ,
         write_authz: SETTINGS_ALL,
@@ -239,7 +239,7 @@ static COLLECTIONS: &[Collection] = &[
         tag: SOURCES,
         plural: "agent binary download sources",
         one: "a download source",
-        query: settings::SETTINGS_LIST_QUERY,
+        query: NONE,
         list_authz: DOWNLOAD_SOURCES_READ,
         get_authz: DOWNLOAD_SOURCES_READ,
         write_authz: SETTINGS_ALL,
@@ -250,7 +250,7 @@ static COLLECTIONS: &[Collection] = &[
         tag: PROXIES,
         plural: "proxies",
         one: "a proxy",
-        query: settings::SETTINGS_LIST_QUERY,
+        query: NONE,
         list_authz: SETTINGS_READ,
         get_authz: SETTINGS_READ,
         write_authz: SETTINGS_ALL,
@@ -289,6 +289,7 @@ static TYPED: &[Typed] = {
     use fleet::enrollment_api_keys as eak;
     use fleet::epm_requests as epm;
     use fleet::package_policies as pp;
+    use fleet::settings as st;
     const POLICY: &str = "/api/fleet/agent_policies/{agentPolicyId}";
     const NO_QUERY: Option<fn() -> Arc<Value>> = Some(of::<ap::NoQuery>);
     &[
@@ -331,6 +332,15 @@ static TYPED: &[Typed] = {
         typed("POST", "/api/fleet/agents/bulk_request_diagnostics", NO_QUERY, Some(of::<act::BulkRequestDiagnostics>)),
         typed("POST", "/api/fleet/agents/bulk_update_agent_tags", NO_QUERY, Some(of::<act::BulkUpdateAgentTags>)),
         typed("POST", "/api/fleet/agents/bulk_rollback", NO_QUERY, Some(of::<act::BulkRollback>)),
+        typed("GET", "/api/fleet/outputs", Some(of::<st::PagingQuery>), None),
+        typed("GET", "/api/fleet/fleet_server_hosts", Some(of::<st::PagingQuery>), None),
+        typed("GET", "/api/fleet/agent_download_sources", Some(of::<st::PagingQuery>), None),
+        typed("GET", "/api/fleet/proxies", Some(of::<st::PagingQuery>), None),
+        typed("GET", "/api/fleet/check-permissions", Some(of::<st::CheckPermissionsQuery>), None),
+        typed("GET", "/api/fleet/uninstall_tokens", Some(of::<st::UninstallTokensQuery>), None),
+        typed("GET", "/api/fleet/uninstall_tokens/{uninstallTokenId}", NO_QUERY, None),
+        typed("POST", "/api/fleet/message_signing_service/rotate_key_pair", Some(of::<st::RotateKeyPairQuery>), None),
+        typed("GET", "/api/fleet/settings", NO_QUERY, None),
         typed("PUT", "/api/fleet/settings", NO_QUERY, Some(of::<fleet::settings::PutSettings>)),
         typed("PUT", "/api/fleet/space_settings", NO_QUERY, Some(of::<fleet::settings::PutSpaceSettings>)),
         typed("POST", "/api/fleet/health_check", NO_QUERY, Some(of::<fleet::settings::HealthCheck>)),

@@ -7,23 +7,15 @@ use axum::{Extension, Json, Router};
 use fleet::agent_policies::schema::NoQuery;
 use fleet::auth::Principal;
 use fleet::hosts::{Setting, DOWNLOAD_SOURCES, FLEET_SERVER_HOSTS, PROXIES};
-use fleet::settings::{HealthCheck, PutSettings, PutSpaceSettings};
+use fleet::settings::{
+    CheckPermissionsQuery, HealthCheck, PagingQuery, PutSettings, PutSpaceSettings,
+    RotateKeyPairQuery, UninstallTokensQuery,
+};
 use serde_json::Value;
 
 use crate::error::ApiResult;
-use crate::extract::{Body, JsonBody, Query, QueryParams};
+use crate::extract::{Body, JsonBody, Query};
 use crate::AppState;
-
-/// The query parameters the settings lists (hosts, download sources, proxies) accept.
-pub(crate) const SETTINGS_LIST_QUERY: &[&str] = &["page", "perPage"];
-/// The query parameters `list_outputs` accepts (also listed in the OpenAPI document).
-pub(crate) const LIST_OUTPUTS_QUERY: &[&str] = &["page", "perPage"];
-/// The query parameters `check_permissions` accepts (also listed in the OpenAPI document).
-pub(crate) const CHECK_PERMISSIONS_QUERY: &[&str] = &["fleetServerSetup"];
-/// The query parameters `list_uninstall_tokens` accepts (also listed in the OpenAPI document).
-pub(crate) const LIST_UNINSTALL_TOKENS_QUERY: &[&str] = &["policyId", "search", "perPage", "page"];
-/// The query parameters `rotate_key_pair` accepts (also listed in the OpenAPI document).
-pub(crate) const ROTATE_KEY_PAIR_QUERY: &[&str] = &["acknowledge"];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -65,13 +57,15 @@ fn setting_routes(path: &'static str, which: &'static Setting) -> Router<AppStat
     Router::new()
         .route(
             path,
-            get(move |State(s): State<AppState>, q: QueryParams| async move {
-                q.allow(SETTINGS_LIST_QUERY)?;
-                ApiResult::Ok(Json(s.fleet.list_settings(which).await?))
-            })
+            get(
+                move |State(s): State<AppState>, Query(_): Query<PagingQuery>| async move {
+                    ApiResult::Ok(Json(s.fleet.list_settings(which).await?))
+                },
+            )
             .post(
-                move |State(s): State<AppState>, q: QueryParams, JsonBody(body): JsonBody| async move {
-                    q.allow(&[])?;
+                move |State(s): State<AppState>,
+                      Query(_): Query<NoQuery>,
+                      JsonBody(body): JsonBody| async move {
                     ApiResult::Ok(Json(s.fleet.create_setting(which, &body).await?))
                 },
             ),
@@ -79,82 +73,82 @@ fn setting_routes(path: &'static str, which: &'static Setting) -> Router<AppStat
         .route(
             &format!("{path}/{{id}}"),
             get(
-                move |State(s): State<AppState>, Path(id): Path<String>, q: QueryParams| async move {
-                    q.allow(&[])?;
+                move |State(s): State<AppState>,
+                      Path(id): Path<String>,
+                      Query(_): Query<NoQuery>| async move {
                     ApiResult::Ok(Json(s.fleet.get_setting(which, &id).await?))
                 },
             )
             .put(
                 move |State(s): State<AppState>,
                       Path(id): Path<String>,
-                      q: QueryParams,
+                      Query(_): Query<NoQuery>,
                       JsonBody(body): JsonBody| async move {
-                    q.allow(&[])?;
                     ApiResult::Ok(Json(s.fleet.update_setting(which, &id, &body).await?))
                 },
             )
             .delete(
-                move |State(s): State<AppState>, Path(id): Path<String>, q: QueryParams| async move {
-                    q.allow(&[])?;
+                move |State(s): State<AppState>,
+                      Path(id): Path<String>,
+                      Query(_): Query<NoQuery>| async move {
                     ApiResult::Ok(Json(s.fleet.delete_setting(which, &id).await?))
                 },
             ),
         )
 }
 
-async fn list_outputs(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(LIST_OUTPUTS_QUERY)?;
+async fn list_outputs(
+    State(s): State<AppState>,
+    Query(_): Query<PagingQuery>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(s.fleet.list_outputs().await?))
 }
 
 async fn create_output(
     State(s): State<AppState>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.create_output(&body).await?))
 }
 
 async fn get_output(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.get_output(&id).await?))
 }
 
 async fn update_output(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.update_output(&id, &body).await?))
 }
 
 async fn delete_output(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.delete_output(&id).await?))
 }
 
 async fn output_health(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.output_health(&id).await?))
 }
 
-async fn get_settings(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
+async fn get_settings(
+    State(s): State<AppState>,
+    Query(_): Query<NoQuery>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(s.fleet.get_settings().await?))
 }
 
@@ -166,8 +160,10 @@ async fn put_settings(
     Ok(Json(s.fleet.put_settings(&body).await?))
 }
 
-async fn get_space_settings(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
+async fn get_space_settings(
+    State(s): State<AppState>,
+    Query(_): Query<NoQuery>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(s.fleet.get_space_settings().await?))
 }
 
@@ -179,19 +175,16 @@ async fn put_space_settings(
     Ok(Json(s.fleet.put_space_settings(&body).await?))
 }
 
-async fn setup(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
+async fn setup(State(s): State<AppState>, Query(_): Query<NoQuery>) -> ApiResult<Json<Value>> {
     Ok(Json(s.fleet.setup().await?))
 }
 
 async fn check_permissions(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-    q: QueryParams,
+    Query(q): Query<CheckPermissionsQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(CHECK_PERMISSIONS_QUERY)?;
-    let fleet_server = fleet::validate::query_bool("fleetServerSetup", q.get("fleetServerSetup"))?
-        .unwrap_or(false);
+    let fleet_server = q.fleet_server_setup.unwrap_or(false);
     Ok(Json(s.fleet.check_permissions(&who, fleet_server)))
 }
 
@@ -203,26 +196,29 @@ async fn health_check(
     Ok(Json(s.fleet.health_check(&body).await?))
 }
 
-async fn logstash_api_key(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
+async fn logstash_api_key(
+    State(s): State<AppState>,
+    Query(_): Query<NoQuery>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(s.fleet.logstash_api_key()?))
 }
 
-async fn service_token(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
+async fn service_token(
+    State(s): State<AppState>,
+    Query(_): Query<NoQuery>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(s.fleet.service_token()?))
 }
 
 async fn list_uninstall_tokens(
     State(s): State<AppState>,
-    q: QueryParams,
+    Query(q): Query<UninstallTokensQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(LIST_UNINSTALL_TOKENS_QUERY)?;
-    let page = q.num("page")?.unwrap_or(1.0).max(1.0) as u64;
-    let per_page = q.num("perPage")?.unwrap_or(20.0).max(5.0) as u64;
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(20);
     Ok(Json(
         s.fleet
-            .list_uninstall_tokens(q.get("policyId"), q.get("search"), page, per_page)
+            .list_uninstall_tokens(q.policy_id.as_deref(), q.search.as_deref(), page, per_page)
             .await?,
     ))
 }
@@ -230,15 +226,15 @@ async fn list_uninstall_tokens(
 async fn get_uninstall_token(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(_): Query<NoQuery>,
 ) -> ApiResult<Json<Value>> {
-    q.allow(&[])?;
     Ok(Json(s.fleet.get_uninstall_token(&id).await?))
 }
 
-async fn rotate_key_pair(State(s): State<AppState>, q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(ROTATE_KEY_PAIR_QUERY)?;
-    let acknowledge =
-        fleet::validate::query_bool("acknowledge", q.get("acknowledge"))?.unwrap_or(false);
+async fn rotate_key_pair(
+    State(s): State<AppState>,
+    Query(q): Query<RotateKeyPairQuery>,
+) -> ApiResult<Json<Value>> {
+    let acknowledge = q.acknowledge.unwrap_or(false);
     Ok(Json(s.fleet.rotate_key_pair(acknowledge).await?))
 }

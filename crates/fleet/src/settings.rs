@@ -70,6 +70,50 @@ impl Request for PutSpaceSettings {
     }
 }
 
+/// The query of the settings lists (outputs, Fleet Server hosts, proxies, download sources).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PagingQuery {
+    pub page: Option<f64>,
+    pub per_page: Option<f64>,
+}
+
+impl Request for PagingQuery {}
+
+/// The query of `GET /api/fleet/check-permissions`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CheckPermissionsQuery {
+    /// Also whether the caller may set up a Fleet Server.
+    pub fleet_server_setup: Option<bool>,
+}
+
+impl Request for CheckPermissionsQuery {}
+
+/// The query of `GET /api/fleet/uninstall_tokens`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UninstallTokensQuery {
+    pub policy_id: Option<String>,
+    pub search: Option<String>,
+    #[schemars(range(min = 5))]
+    pub per_page: Option<u64>,
+    #[schemars(range(min = 1))]
+    pub page: Option<u64>,
+}
+
+impl Request for UninstallTokensQuery {}
+
+/// The query of `POST /api/fleet/message_signing_service/rotate_key_pair`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeyPairQuery {
+    /// The caller knows agents must be re-enrolled with the new key's policies.
+    pub acknowledge: Option<bool>,
+}
+
+impl Request for RotateKeyPairQuery {}
+
 /// `POST /api/fleet/health_check`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

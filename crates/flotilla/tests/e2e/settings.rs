@@ -247,6 +247,18 @@ both_backends! {
             let (status, res) = srv.call(method, path, Some(body.clone())).await;
             assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{path} {body}");
         }
+        // And their declared queries.
+        for (method, path, message) in [
+            (reqwest::Method::GET, "/api/fleet/outputs?perPage=all", "[request query.perPage]: expected value of type [number] but got [string]"),
+            (reqwest::Method::GET, "/api/fleet/proxies?sort=name", "[request query.sort]: definition for this key is missing"),
+            (reqwest::Method::GET, "/api/fleet/check-permissions?fleetServerSetup=maybe", "[request query.fleetServerSetup]: expected value of type [boolean] but got [string]"),
+            (reqwest::Method::GET, "/api/fleet/uninstall_tokens?perPage=2", "[request query.perPage]: Value must be equal to or greater than [5]."),
+            (reqwest::Method::POST, "/api/fleet/message_signing_service/rotate_key_pair?acknowledge=ok", "[request query.acknowledge]: expected value of type [boolean] but got [string]"),
+        ] {
+            let body = (method == reqwest::Method::POST).then(|| json!({}));
+            let (status, res) = srv.call(method, path, body).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{path}");
+        }
         let (_, res) = srv.get("/api/fleet/settings").await;
         assert_eq!(res["item"]["prerelease_integrations_enabled"], true, "nothing refused was stored");
 
