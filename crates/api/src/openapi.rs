@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::authz::*;
 use crate::error::ApiResult;
-use crate::extract::QueryParams;
+use crate::extract::Query;
 
 use crate::VERSION;
 
@@ -192,7 +192,7 @@ pub static OPERATIONS: &[Operation] = &[
     op("GET", "/api/status", SECURITY, "Server status (no authentication)", NONE, OPEN),
     op("GET", "/livez", SECURITY, "Liveness: the process answers (no authentication)", NONE, OPEN),
     op("GET", "/readyz", SECURITY, "Readiness: the database answers, else 503 (no authentication)", NONE, OPEN),
-    op("GET", "/api/oas", SECURITY, "This document", OAS_QUERY, USER),
+    op("GET", "/api/oas", SECURITY, "This document", NONE, USER),
 ];
 
 /// A settings collection served as list, create, get, update and delete (settings.rs serves
@@ -332,6 +332,7 @@ static TYPED: &[Typed] = {
         typed("POST", "/api/fleet/agents/bulk_request_diagnostics", NO_QUERY, Some(of::<act::BulkRequestDiagnostics>)),
         typed("POST", "/api/fleet/agents/bulk_update_agent_tags", NO_QUERY, Some(of::<act::BulkUpdateAgentTags>)),
         typed("POST", "/api/fleet/agents/bulk_rollback", NO_QUERY, Some(of::<act::BulkRollback>)),
+        typed("GET", "/api/oas", Some(of::<OasQuery>), None),
         typed("GET", "/api/fleet/outputs", Some(of::<st::PagingQuery>), None),
         typed("GET", "/api/fleet/fleet_server_hosts", Some(of::<st::PagingQuery>), None),
         typed("GET", "/api/fleet/agent_download_sources", Some(of::<st::PagingQuery>), None),
@@ -443,13 +444,19 @@ pub(crate) fn operations() -> Vec<(Operation, String)> {
     out
 }
 
-/// `GET /api/oas` accepts Kibana's filter on the path prefix.
-pub(crate) const OAS_QUERY: &[&str] = &["pathStartsWith"];
+/// `GET /api/oas` takes Kibana's filter on the path prefix.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OasQuery {
+    /// Only the paths that start with this.
+    pub path_starts_with: Option<String>,
+}
+
+impl contract::Request for OasQuery {}
 
 /// `GET /api/oas`: the document, optionally only the paths starting with `pathStartsWith`.
-pub(crate) async fn serve(q: QueryParams) -> ApiResult<Json<Value>> {
-    q.allow(OAS_QUERY)?;
-    Ok(Json(document(q.get("pathStartsWith"))))
+pub(crate) async fn serve(Query(q): Query<OasQuery>) -> ApiResult<Json<Value>> {
+    Ok(Json(document(q.path_starts_with.as_deref())))
 }
 
 /// The OpenAPI 3.0 document of the operations whose path starts with `prefix`.
