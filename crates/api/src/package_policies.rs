@@ -7,12 +7,13 @@ use axum::{Extension, Json, Router};
 use fleet::agent_policies::schema::NoQuery;
 use fleet::auth::Principal;
 use fleet::package_policies::{
-    DeletePackagePolicyQuery, ListPackagePoliciesQuery, PackagePolicyFormatQuery,
+    BulkGetPackagePolicies, DeletePackagePolicies, DeletePackagePolicyQuery,
+    ListPackagePoliciesQuery, PackagePolicyFormatQuery, UpgradePackagePolicies,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::ApiResult;
-use crate::extract::{JsonBody, Query};
+use crate::extract::{Body, JsonBody, Query};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -54,7 +55,7 @@ async fn create(
 async fn bulk_get(
     State(s): State<AppState>,
     Query(q): Query<PackagePolicyFormatQuery>,
-    JsonBody(body): JsonBody,
+    Body(body): Body<BulkGetPackagePolicies>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.fleet
@@ -101,7 +102,7 @@ async fn delete_one(
 async fn bulk_delete(
     State(s): State<AppState>,
     Query(_): Query<NoQuery>,
-    JsonBody(body): JsonBody,
+    Body(body): Body<DeletePackagePolicies>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(s.fleet.delete_package_policies(&body).await?))
 }
@@ -110,7 +111,7 @@ async fn upgrade(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     Query(_): Query<NoQuery>,
-    JsonBody(body): JsonBody,
+    Body(body): Body<UpgradePackagePolicies>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.fleet.upgrade_package_policies(&who, &body, false).await?,
@@ -121,9 +122,8 @@ async fn upgrade_dry_run(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     Query(_): Query<NoQuery>,
-    JsonBody(body): JsonBody,
+    Body(body): Body<UpgradePackagePolicies>,
 ) -> ApiResult<Json<Value>> {
-    let _ = json!(null);
     Ok(Json(
         s.fleet.upgrade_package_policies(&who, &body, true).await?,
     ))

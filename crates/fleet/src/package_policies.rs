@@ -61,9 +61,35 @@ static UPDATE: &[Field] = body_fields!(
     opt("spaceIds", Ty::Any),
     opt("secret_references", Ty::Any)
 );
-static BULK_GET: &[Field] = &[req("ids", Ty::Array(&STR)), opt("ignoreMissing", BOOL)];
-static DELETE: &[Field] = &[req("packagePolicyIds", Ty::Array(&STR)), opt("force", BOOL)];
-static UPGRADE: &[Field] = &[req("packagePolicyIds", Ty::Array(&STR))];
+/// `POST /api/fleet/package_policies/_bulk_get`.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BulkGetPackagePolicies {
+    pub ids: Vec<String>,
+    pub ignore_missing: Option<bool>,
+}
+
+impl contract::Request for BulkGetPackagePolicies {}
+
+/// `POST /api/fleet/package_policies/delete`.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeletePackagePolicies {
+    pub package_policy_ids: Vec<String>,
+    /// Delete even from hosted agent policies.
+    pub force: Option<bool>,
+}
+
+impl contract::Request for DeletePackagePolicies {}
+
+/// `POST /api/fleet/package_policies/upgrade` and `upgrade/dryrun`.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpgradePackagePolicies {
+    pub package_policy_ids: Vec<String>,
+}
+
+impl contract::Request for UpgradePackagePolicies {}
 
 /// Fields a `kuery` or `sortField` may name on package policies.
 pub static KUERY: Schema = Schema {
@@ -607,14 +633,17 @@ impl Fleet {
     }
 
     /// `POST /package_policies/_bulk_get`.
-    pub async fn bulk_get_package_policies(&self, body: &Value, format: Format) -> Result<Value> {
-        check_body("request body", body, BULK_GET)?;
-        let ids = crate::validate::string_array(&body["ids"]);
-        let ignore_missing = body["ignoreMissing"].as_bool().unwrap_or(false);
+    pub async fn bulk_get_package_policies(
+        &self,
+        body: &BulkGetPackagePolicies,
+        format: Format,
+    ) -> Result<Value> {
+        let ids = &body.ids;
+        let ignore_missing = body.ignore_missing.unwrap_or(false);
         let mut tx = self.store.begin(Mode::Read).await?;
         let mut items = Vec::new();
         let mut missing = Vec::new();
-        for id in &ids {
+        for id in ids {
             let found = tx
                 .get(Kind::PackagePolicy, id)
                 .await?
@@ -789,10 +818,9 @@ impl Fleet {
     }
 
     /// `POST /package_policies/delete`: per-item results; each deletion its own transaction.
-    pub async fn delete_package_policies(&self, body: &Value) -> Result<Value> {
-        check_body("request body", body, DELETE)?;
-        let ids = crate::validate::string_array(&body["packagePolicyIds"]);
-        let force = body["force"].as_bool().unwrap_or(false);
+    pub async fn delete_package_policies(&self, body: &DeletePackagePolicies) -> Result<Value> {
+        let ids = body.package_policy_ids.clone();
+        let force = body.force.unwrap_or(false);
         let mut results = Vec::with_capacity(ids.len());
         for id in ids {
             match self.delete_one_package_policy(&id, force).await {
@@ -884,11 +912,10 @@ impl Fleet {
     pub async fn upgrade_package_policies(
         &self,
         who: &Principal,
-        body: &Value,
+        body: &UpgradePackagePolicies,
         dry_run: bool,
     ) -> Result<Value> {
-        check_body("request body", body, UPGRADE)?;
-        let ids = crate::validate::string_array(&body["packagePolicyIds"]);
+        let ids = body.package_policy_ids.clone();
         let mut results = Vec::new();
         for id in ids {
             let existing = {

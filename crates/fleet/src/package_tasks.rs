@@ -284,7 +284,13 @@ impl Fleet {
             return Ok(());
         }
         let outcome = self
-            .upgrade_package_policies(who, &json!({ "packagePolicyIds": ids }), false)
+            .upgrade_package_policies(
+                who,
+                &crate::package_policies::UpgradePackagePolicies {
+                    package_policy_ids: ids,
+                },
+                false,
+            )
             .await?;
         let errors: Vec<String> = outcome
             .as_array()

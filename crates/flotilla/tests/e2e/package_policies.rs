@@ -767,6 +767,16 @@ both_backends! {
             let (status, res) = srv.call(method.clone(), &path, body).await;
             assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message.as_str()), "{method} {path}");
         }
+        // The bulk routes' declared bodies.
+        for (path, body, message) in [
+            ("/api/fleet/package_policies/_bulk_get", json!({"ids": "a"}), "[request body.ids]: could not parse array value from json input"),
+            ("/api/fleet/package_policies/delete", json!({"force": true}), "[request body.packagePolicyIds]: expected value of type [array] but got [undefined]"),
+            ("/api/fleet/package_policies/upgrade", json!({"packagePolicyIds": [], "version": "1"}), "[request body.version]: definition for this key is missing"),
+            ("/api/fleet/package_policies/upgrade/dryrun", json!({"packagePolicyIds": [1]}), "[request body.packagePolicyIds.0]: expected value of type [string] but got [number]"),
+        ] {
+            let (status, res) = srv.post(path, body.clone()).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{path} {body}");
+        }
         srv.stop().await;
     }
 }
