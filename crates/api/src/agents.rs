@@ -95,6 +95,8 @@ pub fn routes() -> Router<AppState> {
             get(get_one).put(update).delete(delete),
         )
         .route("/api/fleet/agent_status", get(status))
+        // Kibana's deprecated spelling of the same route, still served.
+        .route("/api/fleet/agent-status", get(status))
         .route("/internal/fleet/agent_status_history", get(status_history))
 }
 

@@ -95,6 +95,7 @@ pub static OPERATIONS: &[Operation] = &[
     op("GET", "/api/fleet/agents/files/{fileId}/{fileName}", AGENTS, "Download an uploaded file", NONE, AGENTS_READ),
     op("DELETE", "/api/fleet/agents/files/{fileId}", AGENTS, "Delete an uploaded file", NONE, AGENTS_ALL),
     op("GET", "/api/fleet/agent_status", STATUS, "Agent counts by status", NONE, AGENTS_READ),
+    op("GET", "/api/fleet/agent-status", STATUS, "Agent counts by status (Kibana's deprecated path)", NONE, AGENTS_READ),
     op("GET", "/internal/fleet/agent_status_history", STATUS, "Agent counts by status, a sample a minute (Flotilla's own; since: RFC 3339, default 24 h ago)", NONE, AGENTS_READ),
     // Agent actions
     op("GET", "/api/fleet/agents/action_status", ACTIONS, "Progress of recent actions", NONE, AGENTS_READ),
@@ -320,6 +321,7 @@ static TYPED: &[Typed] = {
         typed("POST", "/api/fleet/agents/{agentId}/rollback", NO_QUERY, None),
         typed("GET", "/internal/fleet/agent_status_history", Some(of::<ag::StatusHistoryQuery>), None),
         typed("GET", "/api/fleet/agent_status", Some(of::<ag::AgentStatusQuery>), None),
+        typed("GET", "/api/fleet/agent-status", Some(of::<ag::AgentStatusQuery>), None),
         typed("GET", "/api/fleet/agents/action_status", Some(of::<ag::ActionStatusQuery>), None),
         typed("POST", "/api/fleet/agents/{agentId}/actions", NO_QUERY, Some(of::<act::PostAgentAction>)),
         typed("POST", "/api/fleet/agents/{agentId}/unenroll", NO_QUERY, Some(of::<act::UnenrollAgent>)),

@@ -359,6 +359,8 @@ both_backends! {
         assert_eq!(summary["results"]["online"], 1);
         assert_eq!(summary["results"]["updating"], 2);
         assert_eq!(summary["results"]["all"], 3);
+        let (status, deprecated) = srv.get(&format!("/api/fleet/agent-status?policyId={policy_id}")).await;
+        assert_eq!((status.as_u16(), &deprecated), (200, &summary), "Kibana's deprecated path answers the same");
         let (_, none) = srv.get("/api/fleet/agent_status?policyId=other").await;
         assert_eq!(none["results"]["all"], 0);
 
