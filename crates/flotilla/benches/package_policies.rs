@@ -6,8 +6,7 @@
 //!    PostgreSQL when `FLOTILLA_TEST_DATABASE_URL` is set), beside `GET /api/status` on the same
 //!    server as the baseline.
 //!
-//! The real packages come from `tests/fixtures/packages`; without it the project's own
-//! fixture package is used instead (and the table says so).
+//! The real packages are the repository's (`tests/fixtures/packages`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,15 +21,13 @@ const CREATES: usize = 1_000;
 const AGENT_POLICIES: usize = 10;
 const CONCURRENCY: usize = 8;
 
-fn reference(name: &str) -> Option<PathBuf> {
+/// A real package kept in the repository; missing is a broken checkout.
+fn reference(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/packages")
         .join(name);
-    p.is_dir().then_some(p)
-}
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/packages/flotilla_test-1.0.0")
+    assert!(p.is_dir(), "{} is missing from the repository", p.display());
+    p
 }
 
 fn bar(label: &str, n: usize) -> ProgressBar {
@@ -53,10 +50,7 @@ fn row(label: &str, n: usize, elapsed: Duration) -> String {
 }
 
 fn compile_rows(out: &mut Vec<String>) {
-    let (dir, what) = match reference("system-1.20.4") {
-        Some(d) => (d, "system 1.20.4"),
-        None => (fixture(), "fixture (no ../shared)"),
-    };
+    let (dir, what) = (reference("system-1.20.4"), "system 1.20.4");
     let pkg = packages::Package::from_dir(&dir).expect("package loads");
     let build = || {
         let mut inputs = packages::policy::default_inputs(&pkg);
@@ -110,18 +104,10 @@ async fn http_rows(
 ) {
     let pkg_dir = dir.join(format!("packages-{name}"));
     std::fs::create_dir_all(&pkg_dir).unwrap();
-    let (source, body_pkg, inputs) = match reference("nginx-1.5.0") {
-        Some(p) => (
-            p,
-            json!({"name": "nginx", "version": "1.5.0"}),
-            json!({"nginx-logfile": {"streams": {"nginx.access": {"vars": {"tags": ["bench"]}}}}}),
-        ),
-        None => (
-            fixture(),
-            json!({"name": "flotilla_test", "version": "1.0.0"}),
-            json!({}),
-        ),
-    };
+    let source = reference("nginx-1.5.0");
+    let body_pkg = json!({"name": "nginx", "version": "1.5.0"});
+    let inputs =
+        json!({"nginx-logfile": {"streams": {"nginx.access": {"vars": {"tags": ["bench"]}}}}});
     std::os::unix::fs::symlink(&source, pkg_dir.join(source.file_name().unwrap())).unwrap();
     let mut config = flotilla::Config::with_database(dir, "unused://");
     config.elastic_password = Some("bench-password".into());
