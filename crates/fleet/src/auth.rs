@@ -209,11 +209,14 @@ const PASSWORD_QUEUE_PER_RUN: usize = 8;
 const PASSWORD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Argon2 runs allowed at once: half the cores (at least one), so a flood leaves the rest to
-/// the other traffic.
+/// the other traffic. Read once: `available_parallelism` reads cgroup files on Linux.
 fn password_runs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| (n.get() / 2).max(1))
-        .unwrap_or(1)
+    static RUNS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *RUNS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| (n.get() / 2).max(1))
+            .unwrap_or(1)
+    })
 }
 
 /// A hash of a random password, verified when the user does not exist, so an unknown user

@@ -105,13 +105,6 @@ fn not_found(id: &str) -> FleetError {
     FleetError::NotFound(format!("EnrollmentAPIKey {id} not found"))
 }
 
-/// Whether a key is of the request's space (`hidden`: the other spaces' agent policies).
-fn of_space(hidden: &[String], key: &Doc) -> bool {
-    !hidden
-        .iter()
-        .any(|h| key.body["policy_id"].as_str() == Some(h))
-}
-
 /// Creates the `Default (<uuid>)` enrollment key of a new agent policy inside `tx`.
 pub async fn create_default(tx: &mut dyn Tx, policy_id: &str) -> Result<()> {
     create(tx, policy_id, Some("Default"), None)
@@ -253,7 +246,7 @@ impl Fleet {
         let doc = tx
             .get(Kind::EnrollmentApiKey, id)
             .await?
-            .filter(|d| of_space(&hidden, d))
+            .filter(|d| crate::space::on_visible_policy(&hidden, &d.body))
             .ok_or_else(|| not_found(id))?;
         Ok(to_item(&doc))
     }
@@ -325,7 +318,7 @@ impl Fleet {
         let doc = tx
             .get(Kind::EnrollmentApiKey, id)
             .await?
-            .filter(|d| of_space(&hidden, d))
+            .filter(|d| crate::space::on_visible_policy(&hidden, &d.body))
             .ok_or_else(|| not_found(id))?;
         revoke(tx.as_mut(), &doc, force).await?;
         tx.commit().await?;
@@ -346,7 +339,7 @@ impl Fleet {
             tx.get_many(Kind::EnrollmentApiKey, &ids)
                 .await?
                 .into_iter()
-                .filter(|d| of_space(&hidden, d))
+                .filter(|d| crate::space::on_visible_policy(&hidden, &d.body))
                 .collect()
         } else {
             tx.find(

@@ -78,6 +78,14 @@ pub(crate) async fn hidden_policy_ids(tx: &mut dyn Tx) -> Result<Vec<String>> {
     Ok(docs.into_iter().map(|d| d.id).collect())
 }
 
+/// Whether a document that belongs to an agent policy (its `policy_id`) is of the request's
+/// space: its policy is not one of `hidden` (the other spaces' policies).
+pub(crate) fn on_visible_policy(hidden: &[String], body: &Value) -> bool {
+    !hidden
+        .iter()
+        .any(|h| body["policy_id"].as_str() == Some(h.as_str()))
+}
+
 /// Excludes documents whose `field` names a hidden agent policy.
 pub(crate) fn exclude_policies(target: store::Target, hidden: &[String]) -> Filter {
     if hidden.is_empty() {

@@ -387,9 +387,7 @@ async fn of_agent_in_space(tx: &mut dyn store::Tx, agent_id: &str) -> Result<boo
     Ok(match tx.agent_get(agent_id).await? {
         Some(row) => {
             let hidden = crate::space::hidden_policy_ids(tx).await?;
-            !hidden
-                .iter()
-                .any(|h| row.doc.body["policy_id"].as_str() == Some(h))
+            crate::space::on_visible_policy(&hidden, &row.doc.body)
         }
         None => crate::space::current() == crate::space::DEFAULT_SPACE,
     })

@@ -148,11 +148,7 @@ pub(crate) async fn agent_in_space(tx: &mut dyn store::Tx, id: &str) -> Result<A
     let hidden = crate::space::hidden_policy_ids(tx).await?;
     tx.agent_get(id)
         .await?
-        .filter(|r| {
-            !hidden
-                .iter()
-                .any(|h| r.doc.body["policy_id"].as_str() == Some(h))
-        })
+        .filter(|r| crate::space::on_visible_policy(&hidden, &r.doc.body))
         .ok_or_else(|| not_found(id))
 }
 
