@@ -9,17 +9,18 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use fleet::auth::Principal;
 use fleet::epm::ArchiveFormat;
-use fleet::package_tasks::PackageTask;
+use fleet::package_tasks::{PackageTask, PackageTaskRequest};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Body as TypedBody, JsonBody, Query};
+use crate::extract::{Body as TypedBody, Query};
 use crate::AppState;
 use fleet::agent_policies::schema::NoQuery;
 use fleet::epm_requests::{
-    BulkInstallQuery, CategoriesQuery, InputsTemplateQuery, InstallPackage, InstallPackageQuery,
+    BulkInstallPackages, BulkInstallQuery, BulkRollbackPackages, BulkUninstallPackages,
+    BulkUpgradePackages, CategoriesQuery, InputsTemplateQuery, InstallPackage, InstallPackageQuery,
     InstalledPackagesQuery, ListPackagesQuery, PackageInfoQuery, PackageSortOrder, TemplateFormat,
-    UninstallPackageQuery, UploadPackageQuery,
+    UninstallPackageQuery, UpdatePackageSettings, UploadPackageQuery,
 };
 
 /// Largest package archive accepted by upload (conventions: 100 MiB).
@@ -97,7 +98,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/fleet/epm/packages/_bulk_upgrade",
-            post(|s, who, q, body| start_task(s, who, q, body, PackageTask::Upgrade)),
+            post(bulk_upgrade),
         )
         .route(
             "/api/fleet/epm/packages/_bulk_upgrade/{task}",
@@ -105,7 +106,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/fleet/epm/packages/_bulk_uninstall",
-            post(|s, who, q, body| start_task(s, who, q, body, PackageTask::Uninstall)),
+            post(bulk_uninstall),
         )
         .route(
             "/api/fleet/epm/packages/_bulk_uninstall/{task}",
@@ -113,7 +114,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/fleet/epm/packages/_bulk_rollback",
-            post(|s, who, q, body| start_task(s, who, q, body, PackageTask::Rollback)),
+            post(bulk_rollback),
         )
         .route(
             "/api/fleet/epm/packages/_bulk_rollback/{task}",
@@ -205,7 +206,7 @@ async fn bulk_install(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     Query(q): Query<BulkInstallQuery>,
-    JsonBody(body): JsonBody,
+    TypedBody(body): TypedBody<BulkInstallPackages>,
 ) -> ApiResult<Json<Value>> {
     let prerelease = q.prerelease.unwrap_or(false);
     Ok(Json(
@@ -226,13 +227,38 @@ async fn rollback(
 
 /// `POST /epm/packages/_bulk_upgrade`, `_bulk_uninstall` and `_bulk_rollback`.
 async fn start_task(
+    s: &AppState,
+    who: &Principal,
+    request: PackageTaskRequest,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(s.fleet.start_package_task(who, &request).await?))
+}
+
+async fn bulk_upgrade(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     Query(_): Query<NoQuery>,
-    JsonBody(body): JsonBody,
-    task: PackageTask,
+    TypedBody(body): TypedBody<BulkUpgradePackages>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.fleet.start_package_task(&who, task, &body).await?))
+    start_task(&s, &who, PackageTaskRequest::Upgrade(body)).await
+}
+
+async fn bulk_uninstall(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(_): Query<NoQuery>,
+    TypedBody(body): TypedBody<BulkUninstallPackages>,
+) -> ApiResult<Json<Value>> {
+    start_task(&s, &who, PackageTaskRequest::Uninstall(body)).await
+}
+
+async fn bulk_rollback(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(_): Query<NoQuery>,
+    TypedBody(body): TypedBody<BulkRollbackPackages>,
+) -> ApiResult<Json<Value>> {
+    start_task(&s, &who, PackageTaskRequest::Rollback(body)).await
 }
 
 /// `GET /epm/packages/_bulk_{upgrade,uninstall,rollback}/{taskId}`.
@@ -345,7 +371,7 @@ async fn update_settings(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Query(_): Query<NoQuery>,
-    JsonBody(body): JsonBody,
+    TypedBody(body): TypedBody<UpdatePackageSettings>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.fleet.update_package_settings(&name, None, &body).await?,
@@ -356,7 +382,7 @@ async fn update_settings_version(
     State(s): State<AppState>,
     Path((name, version)): Path<(String, String)>,
     Query(_): Query<NoQuery>,
-    JsonBody(body): JsonBody,
+    TypedBody(body): TypedBody<UpdatePackageSettings>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.fleet

@@ -290,6 +290,7 @@ static TYPED: &[Typed] = {
     use fleet::enrollment_api_keys as eak;
     use fleet::epm_requests as epm;
     use fleet::package_policies as pp;
+    use fleet::package_policy_requests as ppr;
     use fleet::settings as st;
     const POLICY: &str = "/api/fleet/agent_policies/{agentPolicyId}";
     const NO_QUERY: Option<fn() -> Arc<Value>> = Some(of::<ap::NoQuery>);
@@ -355,7 +356,12 @@ static TYPED: &[Typed] = {
         typed("GET", "/api/fleet/epm/categories", Some(of::<epm::CategoriesQuery>), None),
         typed("GET", "/api/fleet/epm/packages", Some(of::<epm::ListPackagesQuery>), None),
         typed("POST", "/api/fleet/epm/packages", Some(of::<epm::UploadPackageQuery>), None),
-        typed("POST", "/api/fleet/epm/packages/_bulk", Some(of::<epm::BulkInstallQuery>), None),
+        typed("POST", "/api/fleet/epm/packages/_bulk", Some(of::<epm::BulkInstallQuery>), Some(of::<epm::BulkInstallPackages>)),
+        typed("PUT", "/api/fleet/epm/packages/{pkgName}", None, Some(of::<epm::UpdatePackageSettings>)),
+        typed("PUT", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", None, Some(of::<epm::UpdatePackageSettings>)),
+        typed("POST", "/api/fleet/epm/packages/_bulk_upgrade", None, Some(of::<epm::BulkUpgradePackages>)),
+        typed("POST", "/api/fleet/epm/packages/_bulk_uninstall", None, Some(of::<epm::BulkUninstallPackages>)),
+        typed("POST", "/api/fleet/epm/packages/_bulk_rollback", None, Some(of::<epm::BulkRollbackPackages>)),
         typed("GET", "/api/fleet/epm/packages/installed", Some(of::<epm::InstalledPackagesQuery>), None),
         typed("GET", "/api/fleet/epm/packages/{pkgName}", Some(of::<epm::PackageInfoQuery>), None),
         typed("GET", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", Some(of::<epm::PackageInfoQuery>), None),
@@ -365,10 +371,10 @@ static TYPED: &[Typed] = {
         typed("DELETE", "/api/fleet/epm/packages/{pkgName}/{pkgVersion}", Some(of::<epm::UninstallPackageQuery>), None),
         typed("GET", "/api/fleet/epm/templates/{pkgName}/{pkgVersion}/inputs", Some(of::<epm::InputsTemplateQuery>), None),
         typed("GET", "/api/fleet/package_policies", Some(of::<pp::ListPackagePoliciesQuery>), None),
-        typed("POST", "/api/fleet/package_policies", Some(of::<pp::PackagePolicyFormatQuery>), None),
+        typed("POST", "/api/fleet/package_policies", Some(of::<pp::PackagePolicyFormatQuery>), Some(of::<ppr::CreatePackagePolicy>)),
         typed("POST", "/api/fleet/package_policies/_bulk_get", Some(of::<pp::PackagePolicyFormatQuery>), Some(of::<pp::BulkGetPackagePolicies>)),
         typed("GET", "/api/fleet/package_policies/{packagePolicyId}", Some(of::<pp::PackagePolicyFormatQuery>), None),
-        typed("PUT", "/api/fleet/package_policies/{packagePolicyId}", Some(of::<pp::PackagePolicyFormatQuery>), None),
+        typed("PUT", "/api/fleet/package_policies/{packagePolicyId}", Some(of::<pp::PackagePolicyFormatQuery>), Some(of::<ppr::UpdatePackagePolicy>)),
         typed("DELETE", "/api/fleet/package_policies/{packagePolicyId}", Some(of::<pp::DeletePackagePolicyQuery>), None),
         typed("POST", "/api/fleet/package_policies/delete", NO_QUERY, Some(of::<pp::DeletePackagePolicies>)),
         typed("POST", "/api/fleet/package_policies/upgrade", NO_QUERY, Some(of::<pp::UpgradePackagePolicies>)),

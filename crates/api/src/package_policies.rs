@@ -10,10 +10,11 @@ use fleet::package_policies::{
     BulkGetPackagePolicies, DeletePackagePolicies, DeletePackagePolicyQuery,
     ListPackagePoliciesQuery, PackagePolicyFormatQuery, UpgradePackagePolicies,
 };
+use fleet::package_policy_requests::{CreatePackagePolicy, UpdatePackagePolicy};
 use serde_json::Value;
 
 use crate::error::ApiResult;
-use crate::extract::{Body, JsonBody, Query};
+use crate::extract::{Body, Query};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -43,11 +44,11 @@ async fn create(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     Query(q): Query<PackagePolicyFormatQuery>,
-    JsonBody(body): JsonBody,
+    Body(body): Body<CreatePackagePolicy>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.fleet
-            .create_package_policy(&who, &body, q.format.unwrap_or_default())
+            .create_package_policy(&who, &body.into(), q.format.unwrap_or_default())
             .await?,
     ))
 }
@@ -81,11 +82,11 @@ async fn update(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     Query(q): Query<PackagePolicyFormatQuery>,
-    JsonBody(body): JsonBody,
+    Body(body): Body<UpdatePackagePolicy>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.fleet
-            .update_package_policy(&who, &id, &body, q.format.unwrap_or_default())
+            .update_package_policy(&who, &id, &body.into(), q.format.unwrap_or_default())
             .await?,
     ))
 }

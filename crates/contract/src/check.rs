@@ -26,19 +26,29 @@ impl Failure {
         if !v.nullable {
             return Failure::new(&v.path, v.message);
         }
-        let alternative = |i: &str, message: String| {
+        let alternative = |i: &str, inner: &[String], message: String| {
             let mut p = v.path.clone();
             p.push(i.into());
+            p.extend_from_slice(inner);
             Failure::new(&p, message)
         };
         Failure {
             path: v.path.clone(),
             message: String::new(),
             alternatives: vec![
-                alternative("0", "expected value to equal [null]".into()),
-                alternative("1", v.message.clone()),
+                alternative("0", &[], "expected value to equal [null]".into()),
+                alternative("1", &v.inner, v.message.clone()),
             ],
         }
+    }
+
+    /// The failure as alternative `index` of a union at depth `union_depth` reports it: the
+    /// index follows the union's path on this line only. config-schema (Joi) keeps the value's
+    /// own path below, so a union nested in an alternative is named without the outer index
+    /// (`[request body.0.overrides]`, then `[request body.overrides.1.name]`).
+    fn in_alternative(mut self, union_depth: usize, index: usize) -> Self {
+        self.path.insert(union_depth, index.to_string());
+        self
     }
 
     fn label(namespace: &str, path: &[String]) -> String {
@@ -172,6 +182,20 @@ impl<'a> Checker<'a> {
     }
 
     /// What config-schema says of a required key that is absent.
+    /// config-schema words it by kind: a record (`recordOf`, a map with no declared keys) or an
+    /// object with its keys.
+    fn not_an_object(schema: &Value, got: &str) -> String {
+        let record = schema.get("properties").is_none()
+            && schema
+                .get("additionalProperties")
+                .is_some_and(|a| a != &Value::Bool(false));
+        if record {
+            format!("expected value of type [object] but got [{got}]")
+        } else {
+            format!("expected a plain object value, but found [{got}] instead.")
+        }
+    }
+
     fn missing(&self, schema: &'a Value, path: &[String]) -> Failure {
         let schema = self.resolve(schema);
         if Self::alternatives(schema).is_some_and(|a| a.len() > 1) {
@@ -185,12 +209,7 @@ impl<'a> Checker<'a> {
             Some("array") => "array",
             Some("boolean") => "boolean",
             Some("string") => "string",
-            Some("object") => {
-                return Failure::new(
-                    path,
-                    "expected a plain object value, but found [undefined] instead.",
-                )
-            }
+            Some("object") => return Failure::new(path, Self::not_an_object(schema, "undefined")),
             _ => "any",
         };
         Failure::new(
@@ -209,10 +228,9 @@ impl<'a> Checker<'a> {
             if value.is_null() {
                 return Ok(());
             }
-            path.push("1".into());
             let r = self.not_null(schema, value, path);
-            path.pop();
             return r.map_err(|f| {
+                let f = f.in_alternative(path.len(), 1);
                 let mut null = path.clone();
                 null.push("0".into());
                 Failure {
@@ -265,15 +283,12 @@ impl<'a> Checker<'a> {
         let mut failures = Vec::new();
         for (i, alt) in alternatives.iter().enumerate() {
             let mut candidate = value.clone();
-            path.push(i.to_string());
-            let result = self.at(alt, Some(&mut candidate), path);
-            path.pop();
-            match result {
+            match self.at(alt, Some(&mut candidate), path) {
                 Ok(()) => {
                     *value = candidate;
                     return Ok(());
                 }
-                Err(f) => failures.push(f),
+                Err(f) => failures.push(f.in_alternative(path.len(), i)),
             }
         }
         Err(Failure {
@@ -494,10 +509,7 @@ impl<'a> Checker<'a> {
         Self::parse_text(value, false, path, "object")?;
         let got = type_name(Some(value));
         let Value::Object(map) = value else {
-            return Err(Failure::new(
-                path,
-                format!("expected a plain object value, but found [{got}] instead."),
-            ));
+            return Err(Failure::new(path, Self::not_an_object(schema, got)));
         };
         let empty = Map::new();
         let properties = schema

@@ -32,6 +32,21 @@ use serde_json::Value;
 
 pub use check::Failure;
 
+/// A field that may be absent, `null` (cleared) or a value: `None`, `Some(None)`,
+/// `Some(Some(v))` (config-schema's `maybe(oneOf([literal(null), T]))`). Read it with
+/// `#[serde(default, deserialize_with = "contract::nullable")]` and mark its schema
+/// `#[schemars(extend("x-nullable" = true))]`.
+pub type Nullable<T> = Option<Option<T>>;
+
+/// Reads a [`Nullable`] keeping `null` apart from absent.
+pub fn nullable<'de, D, T>(d: D) -> Result<Nullable<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// A request part (body, query, params) as a type. `check` holds the rules Kibana writes as
 /// `validate` functions; it runs after the schema passed, on the typed value.
 pub trait Request: DeserializeOwned + JsonSchema + 'static {
@@ -48,6 +63,8 @@ pub struct Violation {
     /// The field is config-schema's `oneOf([literal(null), T])`: the message is the second
     /// alternative's, after "expected value to equal [null]".
     pub nullable: bool,
+    /// Where, inside a nullable field's value, the rule failed (`inputs` of `overrides`).
+    pub inner: Vec<String>,
 }
 
 impl Violation {
@@ -62,6 +79,7 @@ impl Violation {
                 .collect(),
             message: message.into(),
             nullable: false,
+            inner: Vec::new(),
         }
     }
 
@@ -70,6 +88,15 @@ impl Violation {
         Violation {
             nullable: true,
             ..Self::at(path, message)
+        }
+    }
+
+    /// A violation at `inner` inside the value of the nullable field at `path`
+    /// (`overrides` → `inputs`: `[request body.overrides.1.inputs]`).
+    pub fn nullable_within(path: &str, inner: &str, message: impl Into<String>) -> Self {
+        Violation {
+            inner: Self::at(inner, "").path,
+            ..Self::nullable_at(path, message)
         }
     }
 }
@@ -114,6 +141,16 @@ pub fn parse<T: Request>(namespace: &str, mut value: Value) -> Result<T, String>
         .check()
         .map_err(|v| Failure::of(v).render(namespace))?;
     Ok(typed)
+}
+
+/// Whether `value` fits `T`'s schema: how a union of types picks its alternative (the first
+/// that fits, as config-schema's `oneOf`), where serde alone would be laxer than the schema
+/// (a field kept as JSON whose schema is stricter).
+pub fn fits<T: JsonSchema + 'static>(value: &Value) -> bool {
+    let schema = schema_of::<T>();
+    check::Checker::new(&schema)
+        .check(&schema, &mut value.clone())
+        .is_ok()
 }
 
 /// A query string's pairs as the JSON object [`parse`] takes (values are strings; the schema

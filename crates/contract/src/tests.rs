@@ -172,3 +172,63 @@ proptest! {
         prop_assert_eq!(back, b);
     }
 }
+
+#[test]
+fn a_record_that_is_not_an_object_is_worded_as_config_schemas_record_of() {
+    #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        labels: Option<std::collections::BTreeMap<String, String>>,
+    }
+    impl Request for Body {}
+    assert_eq!(
+        parse::<Body>("request body", json!({"labels": []})).unwrap_err(),
+        "[request body.labels]: expected value of type [object] but got [Array]"
+    );
+    assert_eq!(
+        parse::<Body>("request body", json!([])).unwrap_err(),
+        "[request body]: expected a plain object value, but found [Array] instead."
+    );
+}
+
+#[test]
+fn a_union_inside_an_alternative_is_named_by_the_values_own_path() {
+    // Kibana's spaces API test expects exactly this shape: the outer alternative's index on its
+    // line, not on the nested union's lines.
+    #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[allow(dead_code)]
+    enum Solution {
+        Security,
+        Observability,
+    }
+    #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct ByName {
+        solution: String,
+    }
+    #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct ByType {
+        solution_type: Solution,
+    }
+    #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    #[serde(untagged)]
+    #[allow(dead_code)]
+    enum Body {
+        Name(ByName),
+        Type(ByType),
+    }
+    impl Request for Body {}
+    assert_eq!(
+        parse::<Body>("request body", json!({"solution_type": "miami"})).unwrap_err(),
+        "[request body]: types that failed validation:\n\
+         - [request body.0.solution]: expected value of type [string] but got [undefined]\n\
+         - [request body.1.solution_type]: types that failed validation:\n \
+         - [request body.solution_type.0]: expected value to equal [security]\n \
+         - [request body.solution_type.1]: expected value to equal [observability]"
+    );
+}

@@ -124,3 +124,18 @@ pub fn is_date(value: &str) -> bool {
         || chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
         || chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
 }
+
+/// A global data tag's value: a string or a number.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum TagValue {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalDataTag {
+    pub name: String,
+    pub value: TagValue,
+}

@@ -390,34 +390,15 @@ impl Fleet {
     pub async fn bulk_install_packages(
         &self,
         who: &Principal,
-        body: &Value,
+        body: &crate::epm_requests::BulkInstallPackages,
         prerelease: bool,
     ) -> Result<Value> {
-        let Some(list) = body.get("packages").and_then(Value::as_array) else {
-            return Err(FleetError::BadRequest(
-                "[request body.packages]: expected value of type [array] but got [undefined]"
-                    .into(),
-            ));
-        };
-        let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+        let force = body.force.unwrap_or(false);
         let mut items = Vec::new();
-        for entry in list {
-            let (name, version) = match entry {
-                Value::String(n) => (n.clone(), None),
-                Value::Object(o) => (
-                    o.get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    o.get("version").and_then(Value::as_str).map(str::to_string),
-                ),
-                _ => return Err(FleetError::BadRequest(
-                    "[request body.packages]: each item must be a package name or {name, version}"
-                        .into(),
-                )),
-            };
+        for entry in &body.packages {
+            let (name, version) = (entry.name().to_string(), entry.version());
             match self
-                .install_package(who, &name, version.as_deref(), prerelease, force)
+                .install_package(who, &name, version, prerelease, force)
                 .await
             {
                 Ok(res) => {
@@ -946,13 +927,8 @@ impl Fleet {
         &self,
         name: &str,
         version: Option<&str>,
-        body: &Value,
+        body: &crate::epm_requests::UpdatePackageSettings,
     ) -> Result<Value> {
-        static SETTINGS: &[crate::validate::Field] = &[crate::validate::opt(
-            "keepPoliciesUpToDate",
-            crate::validate::BOOL,
-        )];
-        crate::validate::check_body("request body", body, SETTINGS)?;
         let mut tx = self.store.begin(Mode::Write).await?;
         let doc = tx
             .get(Kind::Package, name)
@@ -966,8 +942,8 @@ impl Fleet {
             }
         }
         let mut attrs = doc.body.clone();
-        if let Some(k) = body.get("keepPoliciesUpToDate") {
-            attrs["keep_policies_up_to_date"] = k.clone();
+        if let Some(keep) = body.keep_policies_up_to_date {
+            attrs["keep_policies_up_to_date"] = json!(keep);
         }
         tx.update(Kind::Package, name, Some(doc.version), &attrs)
             .await?;

@@ -159,3 +159,118 @@ pub struct InputsTemplateQuery {
 }
 
 impl Request for InputsTemplateQuery {}
+
+/// `PUT /epm/packages/{name}[/{version}]`: the package's settings.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdatePackageSettings {
+    /// Upgrade the package's policies with the package (Kibana's document marks it required;
+    /// Kibana itself has made it optional).
+    pub keep_policies_up_to_date: Option<bool>,
+}
+
+impl Request for UpdatePackageSettings {}
+
+/// A package of `POST /epm/packages/_bulk` given with its version.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionedPackage {
+    pub name: String,
+    pub version: String,
+    pub prerelease: Option<bool>,
+}
+
+/// A package of `POST /epm/packages/_bulk`: its name (the latest version) or name and version.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum BulkInstallEntry {
+    Name(String),
+    Versioned(VersionedPackage),
+}
+
+impl BulkInstallEntry {
+    pub fn name(&self) -> &str {
+        match self {
+            BulkInstallEntry::Name(n) => n,
+            BulkInstallEntry::Versioned(p) => &p.name,
+        }
+    }
+
+    pub fn version(&self) -> Option<&str> {
+        match self {
+            BulkInstallEntry::Name(_) => None,
+            BulkInstallEntry::Versioned(p) => Some(&p.version),
+        }
+    }
+}
+
+/// `POST /epm/packages/_bulk`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkInstallPackages {
+    #[schemars(length(min = 1, max = 1000))]
+    pub packages: Vec<BulkInstallEntry>,
+    /// Install even packages that are not verified or already installed at another version.
+    pub force: Option<bool>,
+}
+
+impl Request for BulkInstallPackages {}
+
+/// A package of `POST /epm/packages/_bulk_upgrade` (no version: the latest).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradePackage {
+    pub name: String,
+    pub version: Option<String>,
+}
+
+/// `POST /epm/packages/_bulk_upgrade`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkUpgradePackages {
+    #[schemars(length(min = 1, max = 1000))]
+    pub packages: Vec<UpgradePackage>,
+    pub prerelease: Option<bool>,
+    pub force: Option<bool>,
+    /// Upgrade the package policies of each package too.
+    pub upgrade_package_policies: Option<bool>,
+}
+
+impl Request for BulkUpgradePackages {}
+
+/// A package of `POST /epm/packages/_bulk_uninstall`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UninstallPackage {
+    pub name: String,
+    pub version: String,
+}
+
+/// `POST /epm/packages/_bulk_uninstall`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkUninstallPackages {
+    #[schemars(length(min = 1, max = 1000))]
+    pub packages: Vec<UninstallPackage>,
+    /// Uninstall even packages that package policies use.
+    pub force: Option<bool>,
+}
+
+impl Request for BulkUninstallPackages {}
+
+/// A package of `POST /epm/packages/_bulk_rollback`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackPackage {
+    pub name: String,
+}
+
+/// `POST /epm/packages/_bulk_rollback`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRollbackPackages {
+    #[schemars(length(min = 1, max = 1000))]
+    pub packages: Vec<RollbackPackage>,
+}
+
+impl Request for BulkRollbackPackages {}

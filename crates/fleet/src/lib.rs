@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod hub;
 pub mod outputs;
 pub mod package_policies;
+pub mod package_policy_requests;
 pub mod package_tasks;
 pub mod preconfiguration;
 pub mod query;

@@ -10,57 +10,13 @@ use store::{Doc, Kind, Mode, Query, Tx};
 use crate::auth::Principal;
 use crate::common::version_string;
 use crate::error::{FleetError, Result};
+use crate::package_policy_requests::{PackagePolicyRequest, PackageRef, RequestInputs};
 use crate::query::{filter, page_window, sort_field, sort_order};
 use crate::time::now;
-use crate::validate::{check_body, opt, req, Field, Ty, BOOL, STR};
 use crate::Fleet;
 use kuery::{field, FieldType as F, Schema};
 use packages::{policy, Package};
 
-static PACKAGE_REF: &[Field] = &[
-    req("name", STR),
-    req("version", STR),
-    opt("title", STR),
-    opt("experimental_data_stream_features", Ty::Any),
-    opt("requires_root", BOOL),
-    opt("fips_compatible", BOOL),
-];
-static NULLABLE_STR: Ty = Ty::Nullable(&STR);
-static NULLABLE_BOOL: Ty = Ty::Nullable(&BOOL);
-static STRS: Ty = Ty::Nullable(&Ty::Array(&STR));
-
-macro_rules! body_fields {
-    ($($extra:expr),* $(,)?) => {
-        &[
-            opt("additional_datastreams_permissions", STRS),
-            opt("description", STR),
-            opt("enabled", BOOL),
-            opt("force", BOOL),
-            opt("id", STR),
-            opt("inputs", Ty::Any),
-            opt("namespace", STR),
-            opt("output_id", NULLABLE_STR),
-            opt("policy_id", NULLABLE_STR),
-            opt("policy_ids", Ty::Array(&STR)),
-            opt("supports_agentless", NULLABLE_BOOL),
-            opt("vars", Ty::Any),
-            opt("overrides", Ty::Any),
-            opt("global_data_tags", Ty::Any),
-            $($extra,)*
-        ]
-    };
-}
-static CREATE: &[Field] = body_fields!(req("name", STR), req("package", Ty::Object(PACKAGE_REF)));
-static UPDATE: &[Field] = body_fields!(
-    opt("name", STR),
-    opt("package", Ty::Object(PACKAGE_REF)),
-    opt("version", STR),
-    opt("is_managed", BOOL),
-    // Read back from a GET; a package policy stays in its space, and its secret references
-    // follow from its vars.
-    opt("spaceIds", Ty::Any),
-    opt("secret_references", Ty::Any)
-);
 /// `POST /api/fleet/package_policies/_bulk_get`.
 #[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -227,7 +183,6 @@ pub(crate) fn to_item(doc: &Doc) -> Value {
     Value::Object(item)
 }
 
-/// The agent policies a request names (`policy_ids`, or the deprecated `policy_id`).
 /// Deletes a stored package policy, its copy kept for a rollback and the secrets only they used,
 /// inside the caller's transaction.
 async fn delete_stored(tx: &mut dyn Tx, doc: &Doc) -> Result<()> {
@@ -250,21 +205,6 @@ fn set_secret_references(attrs: &mut Map<String, Value>) {
         attrs.insert("secret_references".into(), refs);
     } else {
         attrs.remove("secret_references");
-    }
-}
-
-fn policy_ids_of(body: &Value) -> Option<Vec<String>> {
-    if let Some(ids) = body.get("policy_ids").and_then(Value::as_array) {
-        return Some(
-            ids.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-        );
-    }
-    match body.get("policy_id") {
-        Some(Value::String(id)) => Some(vec![id.clone()]),
-        Some(Value::Null) => Some(vec![]),
-        _ => None,
     }
 }
 
@@ -300,67 +240,43 @@ struct Built {
 
 impl Fleet {
     /// Turns a request's `inputs`/`vars` (either format) into full-format, validated inputs.
-    /// `existing` are the stored inputs/vars an update without `inputs` keeps.
+    /// `existing` are the stored inputs/vars an update keeps where the request says nothing.
     fn build_inputs(
         &self,
         package: Arc<Package>,
-        body: &Value,
+        req: &PackagePolicyRequest,
         existing: Option<(&Value, Option<&Value>)>,
     ) -> Result<Built> {
-        let simplified = !body.get("inputs").is_some_and(Value::is_array);
-        let given_vars = body.get("vars");
-        let (mut inputs, mut vars) = match (body.get("inputs"), existing) {
-            (None, Some((inputs, vars))) if given_vars.is_none() => (inputs.clone(), vars.cloned()),
-            (Some(Value::Array(list)), _) => {
+        let (mut inputs, mut vars) = match (&req.inputs, existing) {
+            (Some(RequestInputs::Full(list)), _) => {
                 let inputs = Value::Array(list.clone());
                 policy::check_full_inputs(&package, &inputs).map_err(|e| bad(e.0))?;
-                (inputs, given_vars.cloned())
+                // Kibana: the request's vars, else the stored ones (update) or the package's
+                // defaults (create).
+                let vars = match existing {
+                    Some((_, vars)) => vars.cloned(),
+                    None => policy::default_vars(&package),
+                };
+                (inputs, vars)
             }
+            (None, Some((inputs, vars))) => (inputs.clone(), vars.cloned()),
+            // A simplified request starts from the package's defaults.
             _ => (
                 policy::default_inputs(&package),
                 policy::default_vars(&package),
             ),
         };
-        if simplified {
-            let given_inputs = match body.get("inputs") {
-                None | Some(Value::Null) => None,
-                Some(Value::Object(m)) => Some(m),
-                Some(_) => {
-                    return Err(bad(
-                        "[request body.inputs]: expected an object keyed by <policy template>-<input type>, or an array of inputs",
-                    ))
-                }
-            };
-            let given_vars = match given_vars {
-                None | Some(Value::Null) => None,
-                Some(Value::Object(m)) => Some(m),
-                Some(_) => return Err(bad("[request body.vars]: expected an object")),
-            };
-            // A full-format var record (`{name: {value, type}}`) on an update that keeps the
-            // stored inputs is taken as it is.
-            let full_vars = given_vars.filter(|g| {
-                body.get("inputs").is_none()
-                    && existing.is_some()
-                    && g.values()
-                        .all(|v| v.get("value").is_some() || v.get("type").is_some())
-            });
-            if given_vars.is_some() && body.get("inputs").is_none() && existing.is_some() {
-                if full_vars.is_some() {
-                    vars = body.get("vars").cloned();
-                } else {
-                    policy::apply_simplified(&package, &mut vars, &mut inputs, given_vars, None)
-                        .map_err(|e| bad(e.0))?;
-                }
-            } else {
-                policy::apply_simplified(
-                    &package,
-                    &mut vars,
-                    &mut inputs,
-                    given_vars,
-                    given_inputs,
-                )
+        if let (Some(given), false) = (&req.vars, req.simplified_vars) {
+            vars = Some(Value::Object(given.clone()));
+        }
+        let given_inputs = match &req.inputs {
+            Some(RequestInputs::Simplified(map)) => Some(map),
+            _ => None,
+        };
+        if req.simplified_vars || given_inputs.is_some() {
+            let given_vars = req.vars.as_ref().filter(|_| req.simplified_vars);
+            policy::apply_simplified(&package, &mut vars, &mut inputs, given_vars, given_inputs)
                 .map_err(|e| bad(e.0))?;
-            }
         }
         policy::align_inputs(&mut inputs);
         policy::validate(&package, vars.as_ref(), &inputs).map_err(|e| bad(e.0))?;
@@ -435,11 +351,10 @@ impl Fleet {
     pub async fn create_package_policy(
         &self,
         who: &Principal,
-        body: &Value,
+        req: &PackagePolicyRequest,
         format: Format,
     ) -> Result<Value> {
-        check_body("request body", body, CREATE)?;
-        let item = self.create_package_policy_in(who, body, None).await?;
+        let item = self.create_package_policy_in(who, req, None).await?;
         Ok(json!({ "item": self.respond(item, format, None) }))
     }
 
@@ -448,36 +363,31 @@ impl Fleet {
     pub(crate) async fn create_package_policy_in(
         &self,
         who: &Principal,
-        body: &Value,
+        req: &PackagePolicyRequest,
         tx: Option<&mut dyn Tx>,
     ) -> Result<Value> {
-        let name = body["name"].as_str().unwrap_or_default().trim().to_string();
+        let name = req.name.as_deref().unwrap_or_default().trim().to_string();
         if name.is_empty() {
             return Err(bad("Package policy is invalid: name: Name is required"));
         }
-        if let Some(ns) = body.get("namespace").and_then(Value::as_str) {
-            if !ns.is_empty() {
-                crate::common::validate_namespace(ns)?;
-            }
-        }
-        let pkg_name = body["package"]["name"].as_str().unwrap_or_default();
-        let pkg_version = body["package"]["version"].as_str().unwrap_or_default();
-        let package = self.package(pkg_name, pkg_version).await?;
+        let Some(pkg) = &req.package else {
+            return Err(bad("Package is required"));
+        };
+        let pkg_name = pkg.name.as_str();
+        let package = self.package(pkg_name, &pkg.version).await?;
         if package.kind == "content" {
-            return Err(bad(format!(
-                "Cannot create a package policy for content package {pkg_name}"
-            )));
+            return Err(bad("Cannot create policy for content only packages"));
         }
-        let built = self.build_inputs(package, body, None)?;
-        let id = match body.get("id").and_then(Value::as_str) {
+        let built = self.build_inputs(package, req, None)?;
+        let id = match req.id.as_deref() {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => uuid::Uuid::new_v4().to_string(),
         };
         let (mut inputs, mut vars) = (built.inputs, built.vars);
         let secrets = crate::secrets::extract(&built.package, &mut vars, &mut inputs);
         policy::compile(&built.package, &id, vars.as_ref(), &mut inputs).map_err(|e| bad(e.0))?;
-        let policy_ids = policy_ids_of(body).unwrap_or_default();
-        let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+        let policy_ids = req.policy_ids.clone().unwrap_or_default();
+        let force = req.force;
 
         let mut own_tx = None;
         let tx: &mut dyn Tx = match tx {
@@ -488,16 +398,15 @@ impl Fleet {
             .check_agent_policies(tx, &policy_ids, force, "add")
             .await?;
         require_unique_name(tx, &name, None).await?;
-        if let Some(out) = body.get("output_id").and_then(Value::as_str) {
+        if let Some(Some(out)) = &req.output_id {
             if tx.get(Kind::Output, out).await?.is_none() {
                 return Err(FleetError::NotFound(format!("Output {out} not found")));
             }
         }
-        let namespace = body
-            .get("namespace")
-            .and_then(Value::as_str)
+        let namespace = req
+            .namespace
+            .clone()
             .filter(|s| !s.is_empty())
-            .map(str::to_string)
             .or_else(|| {
                 agent_policies
                     .first()
@@ -509,20 +418,17 @@ impl Fleet {
         attrs.insert("name".into(), json!(name));
         attrs.insert(
             "description".into(),
-            body.get("description").cloned().unwrap_or(json!("")),
+            json!(req.description.as_deref().unwrap_or_default()),
         );
         attrs.insert("namespace".into(), json!(namespace));
-        attrs.insert(
-            "enabled".into(),
-            body.get("enabled").cloned().unwrap_or(json!(true)),
-        );
+        attrs.insert("enabled".into(), json!(req.enabled.unwrap_or(true)));
         attrs.insert(
             "policy_id".into(),
             policy_ids.first().map(|s| json!(s)).unwrap_or(Value::Null),
         );
         attrs.insert("policy_ids".into(), json!(policy_ids));
-        if let Some(out) = body.get("output_id") {
-            attrs.insert("output_id".into(), out.clone());
+        if let Some(out) = &req.output_id {
+            attrs.insert("output_id".into(), json!(out));
         }
         attrs.insert("package".into(), package_ref(&built.package));
         attrs.insert("inputs".into(), inputs);
@@ -530,16 +436,7 @@ impl Fleet {
             attrs.insert("vars".into(), vars);
         }
         set_secret_references(&mut attrs);
-        for k in [
-            "supports_agentless",
-            "additional_datastreams_permissions",
-            "overrides",
-            "global_data_tags",
-        ] {
-            if let Some(v) = body.get(k) {
-                attrs.insert(k.into(), v.clone());
-            }
-        }
+        req.set_optional_attributes(&mut attrs);
         attrs.insert("is_managed".into(), json!(false));
         attrs.insert("spaceIds".into(), json!([crate::space::current()]));
         attrs.insert("revision".into(), json!(1));
@@ -673,10 +570,9 @@ impl Fleet {
         &self,
         who: &Principal,
         id: &str,
-        body: &Value,
+        req: &PackagePolicyRequest,
         format: Format,
     ) -> Result<Value> {
-        check_body("request body", body, UPDATE)?;
         let existing = {
             let mut tx = self.store.begin(Mode::Read).await?;
             tx.get(Kind::PackagePolicy, id)
@@ -685,34 +581,25 @@ impl Fleet {
                 .ok_or_else(|| not_found(id))?
         };
         let old = &existing.body;
-        let pkg_name = body["package"]["name"]
-            .as_str()
-            .or(old["package"]["name"].as_str())
-            .unwrap_or_default()
-            .to_string();
-        let pkg_version = body["package"]["version"]
-            .as_str()
-            .or(old["package"]["version"].as_str())
-            .unwrap_or_default()
-            .to_string();
-        if pkg_name != old["package"]["name"].as_str().unwrap_or_default() {
+        let old_name = old["package"]["name"].as_str().unwrap_or_default();
+        let old_version = old["package"]["version"].as_str().unwrap_or_default();
+        let (pkg_name, pkg_version) = match &req.package {
+            Some(p) => (p.name.clone(), p.version.clone()),
+            None => (old_name.to_string(), old_version.to_string()),
+        };
+        if pkg_name != old_name {
             return Err(bad("Package name cannot be changed"));
         }
         let package = self.package(&pkg_name, &pkg_version).await?;
-        let same_version = pkg_version == old["package"]["version"].as_str().unwrap_or_default();
+        let same_version = pkg_version == old_version;
         let keep = same_version.then(|| (&old["inputs"], old.get("vars")));
-        let built = self.build_inputs(package, body, keep)?;
+        let built = self.build_inputs(package, req, keep)?;
         let (mut inputs, mut vars) = (built.inputs, built.vars);
         let secrets = crate::secrets::extract(&built.package, &mut vars, &mut inputs);
         policy::compile(&built.package, id, vars.as_ref(), &mut inputs).map_err(|e| bad(e.0))?;
-        if let Some(ns) = body.get("namespace").and_then(Value::as_str) {
-            if !ns.is_empty() {
-                crate::common::validate_namespace(ns)?;
-            }
-        }
-        let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+        let force = req.force;
         let old_ids = crate::validate::string_array(&old["policy_ids"]);
-        let new_ids = policy_ids_of(body).unwrap_or_else(|| old_ids.clone());
+        let new_ids = req.policy_ids.clone().unwrap_or_else(|| old_ids.clone());
 
         let mut tx = self.store.begin(Mode::Write).await?;
         let current = tx
@@ -733,28 +620,27 @@ impl Fleet {
             .await?;
         self.check_agent_policies(tx.as_mut(), &new_ids, true, "update")
             .await?;
-        if let Some(name) = body.get("name").and_then(Value::as_str) {
+        if let Some(name) = &req.name {
             if name.trim().is_empty() {
                 return Err(bad("Package policy is invalid: name: Name is required"));
             }
             require_unique_name(tx.as_mut(), name.trim(), Some(id)).await?;
         }
         let mut attrs = current.body.as_object().cloned().unwrap_or_default();
-        for k in [
-            "description",
-            "namespace",
-            "enabled",
-            "output_id",
-            "supports_agentless",
-            "additional_datastreams_permissions",
-            "overrides",
-            "global_data_tags",
-        ] {
-            if let Some(v) = body.get(k) {
-                attrs.insert(k.into(), v.clone());
-            }
+        if let Some(description) = &req.description {
+            attrs.insert("description".into(), json!(description));
         }
-        if let Some(name) = body.get("name").and_then(Value::as_str) {
+        if let Some(namespace) = &req.namespace {
+            attrs.insert("namespace".into(), json!(namespace));
+        }
+        if let Some(enabled) = req.enabled {
+            attrs.insert("enabled".into(), json!(enabled));
+        }
+        if let Some(out) = &req.output_id {
+            attrs.insert("output_id".into(), json!(out));
+        }
+        req.set_optional_attributes(&mut attrs);
+        if let Some(name) = &req.name {
             attrs.insert("name".into(), json!(name.trim()));
         }
         attrs.insert(
@@ -971,8 +857,10 @@ impl Fleet {
                     }));
                 }
                 (Ok((package, upgraded)), false) => {
-                    let mut req = upgraded;
-                    req["package"] = json!({"name": name, "version": package.version});
+                    let req = PackagePolicyRequest {
+                        package: Some(PackageRef::new(&name, &package.version)),
+                        ..upgraded
+                    };
                     match self
                         .update_package_policy(who, &id, &req, Format::Legacy)
                         .await
@@ -993,9 +881,9 @@ impl Fleet {
     }
 }
 
-/// A full-format update body for the new package version: the new default inputs with the
-/// stored values of every var that still exists, and the stored enabled flags.
-fn upgraded_body(old: &Value, package: &Package) -> Value {
+/// A full-format update for the new package version: the new default inputs with the stored
+/// values of every var that still exists, and the stored enabled flags.
+fn upgraded_body(old: &Value, package: &Package) -> PackagePolicyRequest {
     let mut inputs = policy::default_inputs(package);
     let mut vars = policy::default_vars(package);
     let carry = |from: &Value, to: &mut Value| {
@@ -1034,11 +922,13 @@ fn upgraded_body(old: &Value, package: &Package) -> Value {
             }
         }
     }
-    let mut body = json!({ "inputs": inputs });
-    if let Some(v) = vars {
-        body["vars"] = v;
+    PackagePolicyRequest {
+        inputs: Some(RequestInputs::Full(
+            inputs.as_array().cloned().unwrap_or_default(),
+        )),
+        vars: vars.and_then(|v| v.as_object().cloned()),
+        ..Default::default()
     }
-    body
 }
 
 /// The simplified format of a package policy item (`format=simplified`).
@@ -1164,28 +1054,33 @@ impl Fleet {
 impl Fleet {
     /// Whether a simplified request would store something other than `doc` holds (name,
     /// namespace, description, package version, vars or compiled inputs).
-    pub(crate) async fn package_policy_differs(&self, doc: &Doc, body: &Value) -> Result<bool> {
+    pub(crate) async fn package_policy_differs(
+        &self,
+        doc: &Doc,
+        req: &PackagePolicyRequest,
+    ) -> Result<bool> {
         let old = &doc.body;
-        let version = body["package"]["version"].as_str().unwrap_or_default();
-        if old["package"]["version"].as_str() != Some(version) {
+        let Some(pkg) = &req.package else {
+            return Ok(false);
+        };
+        if old["package"]["version"].as_str() != Some(pkg.version.as_str()) {
             return Ok(true);
         }
-        for k in ["name", "namespace", "description"] {
-            if let Some(v) = body.get(k) {
-                if old.get(k) != Some(v) {
+        for (k, v) in [
+            ("name", &req.name),
+            ("namespace", &req.namespace),
+            ("description", &req.description),
+        ] {
+            if let Some(v) = v {
+                if old.get(k) != Some(&json!(v)) {
                     return Ok(true);
                 }
             }
         }
-        let package = self
-            .package(
-                body["package"]["name"].as_str().unwrap_or_default(),
-                version,
-            )
-            .await?;
-        let mut fresh = body.clone();
-        if fresh.get("inputs").is_none() {
-            fresh["inputs"] = json!({});
+        let package = self.package(&pkg.name, &pkg.version).await?;
+        let mut fresh = req.clone();
+        if fresh.inputs.is_none() {
+            fresh.inputs = Some(RequestInputs::Simplified(Map::new()));
         }
         let built = self.build_inputs(package, &fresh, None)?;
         let mut inputs = built.inputs;

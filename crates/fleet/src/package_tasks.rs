@@ -10,28 +10,38 @@ use serde_json::{json, Value};
 use store::{Filter, Kind, Mode, Query, Scalar};
 
 use crate::auth::Principal;
+use crate::epm_requests::{BulkRollbackPackages, BulkUninstallPackages, BulkUpgradePackages};
 use crate::error::{FleetError, Result};
 use crate::time::now;
-use crate::validate::{check_body, opt, req, Field, Ty, BOOL, STR};
 use crate::Fleet;
 
-static UPGRADE_PACKAGE: &[Field] = &[req("name", STR), opt("version", STR)];
-static UNINSTALL_PACKAGE: &[Field] = &[req("name", STR), req("version", STR)];
-static UPGRADE_ITEM: Ty = Ty::Object(UPGRADE_PACKAGE);
-static UNINSTALL_ITEM: Ty = Ty::Object(UNINSTALL_PACKAGE);
-static UPGRADE: &[Field] = &[
-    req("packages", Ty::Array(&UPGRADE_ITEM)),
-    opt("force", BOOL),
-    opt("prerelease", BOOL),
-    opt("upgrade_package_policies", BOOL),
-];
-static UNINSTALL: &[Field] = &[
-    req("packages", Ty::Array(&UNINSTALL_ITEM)),
-    opt("force", BOOL),
-];
-static ROLLBACK_PACKAGE: &[Field] = &[req("name", STR)];
-static ROLLBACK_ITEM: Ty = Ty::Object(ROLLBACK_PACKAGE);
-static ROLLBACK: &[Field] = &[req("packages", Ty::Array(&ROLLBACK_ITEM))];
+/// A bulk package operation's request, as its route's body type.
+#[derive(Debug, Clone)]
+pub enum PackageTaskRequest {
+    Upgrade(BulkUpgradePackages),
+    Uninstall(BulkUninstallPackages),
+    Rollback(BulkRollbackPackages),
+}
+
+impl PackageTaskRequest {
+    fn task(&self) -> PackageTask {
+        match self {
+            PackageTaskRequest::Upgrade(_) => PackageTask::Upgrade,
+            PackageTaskRequest::Uninstall(_) => PackageTask::Uninstall,
+            PackageTaskRequest::Rollback(_) => PackageTask::Rollback,
+        }
+    }
+
+    fn names(&self) -> Vec<&str> {
+        match self {
+            PackageTaskRequest::Upgrade(b) => b.packages.iter().map(|p| p.name.as_str()).collect(),
+            PackageTaskRequest::Uninstall(b) => {
+                b.packages.iter().map(|p| p.name.as_str()).collect()
+            }
+            PackageTaskRequest::Rollback(b) => b.packages.iter().map(|p| p.name.as_str()).collect(),
+        }
+    }
+}
 
 /// Which bulk package operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,14 +68,6 @@ impl PackageTask {
             PackageTask::Rollback => "rollback",
         }
     }
-
-    fn schema(self) -> &'static [Field] {
-        match self {
-            PackageTask::Upgrade => UPGRADE,
-            PackageTask::Uninstall => UNINSTALL,
-            PackageTask::Rollback => ROLLBACK,
-        }
-    }
 }
 
 /// A task's status from its per-package results, as Kibana derives it.
@@ -81,26 +83,18 @@ fn status(results: &Value) -> &'static str {
 }
 
 impl Fleet {
-    /// `POST /epm/packages/_bulk_upgrade` / `_bulk_uninstall`: `{"taskId": ...}`.
+    /// `POST /epm/packages/_bulk_upgrade`, `_bulk_uninstall` and `_bulk_rollback`:
+    /// `{"taskId": ...}`.
     pub async fn start_package_task(
         &self,
         who: &Principal,
-        task: PackageTask,
-        body: &Value,
+        request: &PackageTaskRequest,
     ) -> Result<Value> {
-        check_body("request body", body, task.schema())?;
-        let packages = body["packages"].as_array().cloned().unwrap_or_default();
-        if packages.is_empty() {
-            return Err(FleetError::BadRequest(
-                "[request body.packages]: array size is [0], but cannot be smaller than [1]".into(),
-            ));
-        }
-        let flag = |k: &str| body[k].as_bool().unwrap_or(false);
+        let task = request.task();
         let missing: Vec<&str> = {
             let mut tx = self.store.begin(Mode::Read).await?;
             let mut missing = Vec::new();
-            for p in &packages {
-                let name = p["name"].as_str().unwrap_or_default();
+            for name in request.names() {
                 if Self::installed(tx.as_mut(), name).await?.is_none() {
                     missing.push(name);
                 }
@@ -115,36 +109,50 @@ impl Fleet {
             )));
         }
         // One package after the other, each on its own; a failure is that package's result.
-        let mut results = Vec::with_capacity(packages.len());
-        for p in &packages {
-            let name = p["name"].as_str().unwrap_or_default();
-            let version = p["version"].as_str();
-            let outcome = match task {
-                PackageTask::Upgrade => {
-                    self.upgrade_one(
-                        who,
-                        name,
-                        version,
-                        flag("prerelease"),
-                        flag("force"),
-                        flag("upgrade_package_policies"),
-                    )
-                    .await
+        let mut outcomes: Vec<(&str, Result<()>)> = Vec::new();
+        match request {
+            PackageTaskRequest::Upgrade(b) => {
+                let flag = |f: Option<bool>| f.unwrap_or(false);
+                for p in &b.packages {
+                    let outcome = self
+                        .upgrade_one(
+                            who,
+                            &p.name,
+                            p.version.as_deref(),
+                            flag(b.prerelease),
+                            flag(b.force),
+                            flag(b.upgrade_package_policies),
+                        )
+                        .await;
+                    outcomes.push((&p.name, outcome));
                 }
-                PackageTask::Uninstall => self
-                    .uninstall_package(name, version, flag("force"))
-                    .await
-                    .map(|_| ()),
-                PackageTask::Rollback => self.rollback_package(who, name).await.map(|_| ()),
-            };
-            results.push(match outcome {
+            }
+            PackageTaskRequest::Uninstall(b) => {
+                for p in &b.packages {
+                    let outcome = self
+                        .uninstall_package(&p.name, Some(&p.version), b.force.unwrap_or(false))
+                        .await
+                        .map(|_| ());
+                    outcomes.push((&p.name, outcome));
+                }
+            }
+            PackageTaskRequest::Rollback(b) => {
+                for p in &b.packages {
+                    let outcome = self.rollback_package(who, &p.name).await.map(|_| ());
+                    outcomes.push((&p.name, outcome));
+                }
+            }
+        }
+        let results: Vec<Value> = outcomes
+            .into_iter()
+            .map(|(name, outcome)| match outcome {
                 Ok(()) => json!({ "name": name, "success": true }),
                 Err(e) => {
                     tracing::warn!(package = name, task = task.name(), error = %e, "bulk package operation failed");
                     json!({ "name": name, "success": false, "error": { "message": e.to_string() } })
                 }
-            });
-        }
+            })
+            .collect();
         let id = uuid::Uuid::new_v4().to_string();
         let doc = json!({
             "type": task.name(),

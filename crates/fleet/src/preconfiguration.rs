@@ -9,6 +9,7 @@ use store::{Filter, Kind, Mode, Query, Scalar};
 use crate::auth::{Principal, Role};
 use crate::error::{FleetError, Result};
 use crate::hosts::{Setting, DOWNLOAD_SOURCES, FLEET_SERVER_HOSTS, PROXIES};
+use crate::package_policy_requests::{CreatePackagePolicy, PackagePolicyRequest, RequestInputs};
 use crate::Fleet;
 
 /// The sections, in the order they are applied (what others refer to first).
@@ -282,6 +283,15 @@ impl Fleet {
         body["policy_ids"] = json!([policy_id]);
         body["package"] = json!({ "name": pkg_name, "version": version });
         body["force"] = json!(true);
+        // The file's package policy is held to the API's contract, either format.
+        let mut request: PackagePolicyRequest =
+            contract::parse::<CreatePackagePolicy>("package policy", body)
+                .map_err(|m| {
+                    FleetError::BadRequest(format!(
+                        "preconfiguration agent policy {policy_id}: {m}"
+                    ))
+                })?
+                .into();
         let existing = {
             let mut tx = self.store.begin(Mode::Read).await?;
             tx.get(Kind::PackagePolicy, &id).await?
@@ -289,21 +299,19 @@ impl Fleet {
         let who = preconfigurer();
         match existing {
             None => {
-                self.create_package_policy(&who, &body, Default::default())
+                self.create_package_policy(&who, &request, Default::default())
                     .await?;
             }
             Some(doc) => {
-                if !self.package_policy_differs(&doc, &body).await? {
+                if !self.package_policy_differs(&doc, &request).await? {
                     return Ok(false);
                 }
-                if let Some(o) = body.as_object_mut() {
-                    o.remove("id");
-                }
                 // What the file does not say returns to the package's defaults.
-                if body.get("inputs").is_none() {
-                    body["inputs"] = json!({});
+                request.id = None;
+                if request.inputs.is_none() {
+                    request.inputs = Some(RequestInputs::Simplified(Default::default()));
                 }
-                self.update_package_policy(&who, &id, &body, Default::default())
+                self.update_package_policy(&who, &id, &request, Default::default())
                     .await?;
             }
         }

@@ -297,12 +297,16 @@ impl Fleet {
         }
         if let Some(system) = &system {
             let name = self.next_system_policy_name(tx.as_mut()).await?;
-            let request = json!({
-                "name": name,
-                "namespace": attrs["namespace"],
-                "policy_ids": [id],
-                "package": { "name": "system", "version": system.version },
-            });
+            let request = crate::package_policy_requests::PackagePolicyRequest {
+                name: Some(name),
+                namespace: attrs["namespace"].as_str().map(str::to_string),
+                policy_ids: Some(vec![id.clone()]),
+                package: Some(crate::package_policy_requests::PackageRef::new(
+                    "system",
+                    &system.version,
+                )),
+                ..Default::default()
+            };
             self.create_package_policy_in(who, &request, Some(tx.as_mut()))
                 .await?;
         }

@@ -8,18 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
-/// A field that may be absent, `null` (cleared) or a value: `None`, `Some(None)`,
-/// `Some(Some(v))` (config-schema's `maybe(oneOf([literal(null), T]))`).
-pub type Nullable<T> = Option<Option<T>>;
-
-/// Reads a [`Nullable`] keeping `null` apart from absent.
-fn nullable<'de, D, T>(d: D) -> std::result::Result<Nullable<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
+pub use crate::common::{GlobalDataTag, TagValue};
+use contract::nullable;
+pub use contract::Nullable;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -34,21 +25,6 @@ pub enum MonitoringKind {
 pub struct AgentFeature {
     pub name: String,
     pub enabled: bool,
-}
-
-/// A global data tag's value: a string or a number.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum TagValue {
-    Text(String),
-    Number(Number),
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GlobalDataTag {
-    pub name: String,
-    pub value: TagValue,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -400,10 +400,10 @@ both_backends! {
         assert_eq!(status, 200, "{res}");
         let (status, res) = srv.post(&format!("/api/fleet/agents/{id}/actions"), json!({"action": {"type": "DANCE"}})).await;
         assert_eq!(status, 400);
-        assert!(res["message"].as_str().unwrap().starts_with("[request body.action]: types that failed validation:\n- [request body.action.0.type]: types that failed validation:\n - [request body.action.0.type.0]: expected value to equal [UNENROLL]"), "{res}");
+        assert!(res["message"].as_str().unwrap().starts_with("[request body.action]: types that failed validation:\n- [request body.action.0.type]: types that failed validation:\n - [request body.action.type.0]: expected value to equal [UNENROLL]"), "{res}");
         let (status, res) = srv.post(&format!("/api/fleet/agents/{id}/actions"), json!({"action": {"type": "SETTINGS", "data": {"log_level": "loud"}}})).await;
         assert_eq!(status, 400, "{res}");
-        assert!(res["message"].as_str().unwrap().contains("- [request body.action.1.data.log_level.1]: types that failed validation:"), "{res}");
+        assert!(res["message"].as_str().unwrap().contains("- [request body.action.1.data.log_level]: types that failed validation:\n - [request body.action.data.log_level.0]: expected value to equal [null]\n - [request body.action.data.log_level.1]: types that failed validation:\n  - [request body.action.data.log_level.0]: expected value to equal [debug]"), "{res}");
         let (status, _) = srv.post("/api/fleet/agents/nope/actions", json!({"action": {"type": "SETTINGS"}})).await;
         assert_eq!(status, 404);
         srv.stop().await;

@@ -347,7 +347,7 @@ both_backends! {
         for (body, message) in [
             (json!({"tags": "one"}), "[request body.tags]: could not parse array value from json input"),
             (json!({"tags": ["1","2","3","4","5","6","7","8","9","10","11"]}), "[request body.tags]: array size is [11], but cannot be greater than [10]"),
-            (json!({"user_provided_metadata": []}), "[request body.user_provided_metadata]: expected a plain object value, but found [Array] instead."),
+            (json!({"user_provided_metadata": []}), "[request body.user_provided_metadata]: expected value of type [object] but got [Array]"),
             (json!({"policy_id": "x"}), "[request body.policy_id]: definition for this key is missing"),
         ] {
             let (status, res) = srv.put(&format!("/api/fleet/agents/{agent}"), body.clone()).await;

@@ -533,6 +533,13 @@ both_backends_with! { local_packages();
             (Method::DELETE, "/api/fleet/epm/packages/nginx/1.5.0?force=always", None, "[request query.force]: expected value of type [boolean] but got [string]"),
             (Method::GET, "/api/fleet/epm/templates/nginx/1.5.0/inputs?format=xml", None, "[request query.format]: types that failed validation:\n- [request query.format.0]: expected value to equal [json]\n- [request query.format.1]: expected value to equal [yml]\n- [request query.format.2]: expected value to equal [yaml]"),
             (Method::GET, "/api/fleet/epm/packages/nginx/stats?x=1", None, "[request query.x]: definition for this key is missing"),
+            (Method::POST, "/api/fleet/epm/packages/_bulk", Some(json!({"packages": []})), "[request body.packages]: array size is [0], but cannot be smaller than [1]"),
+            (Method::POST, "/api/fleet/epm/packages/_bulk", Some(json!({"packages": [{"name": "nginx"}]})), "[request body.packages.0]: types that failed validation:\n- [request body.packages.0.0]: expected value of type [string] but got [Object]\n- [request body.packages.0.1.version]: expected value of type [string] but got [undefined]"),
+            (Method::POST, "/api/fleet/epm/packages/_bulk", Some(json!({"packages": ["nginx"], "force": 1})), "[request body.force]: expected value of type [boolean] but got [number]"),
+            (Method::POST, "/api/fleet/epm/packages/_bulk_upgrade", Some(json!({"packages": [{"name": "nginx", "versions": "1.5.0"}]})), "[request body.packages.0.versions]: definition for this key is missing"),
+            (Method::POST, "/api/fleet/epm/packages/_bulk_uninstall", Some(json!({"packages": [{"name": "nginx"}]})), "[request body.packages.0.version]: expected value of type [string] but got [undefined]"),
+            (Method::POST, "/api/fleet/epm/packages/_bulk_rollback", Some(json!({})), "[request body.packages]: expected value of type [array] but got [undefined]"),
+            (Method::PUT, "/api/fleet/epm/packages/nginx", Some(json!({"keepPoliciesUpToDate": "maybe"})), "[request body.keepPoliciesUpToDate]: expected value of type [boolean] but got [string]"),
         ] {
             let (status, res) = srv.call(method.clone(), path, body).await;
             assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{method} {path}");

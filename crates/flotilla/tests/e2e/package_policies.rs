@@ -389,8 +389,14 @@ both_backends_with! { nginx_and_fixture();
         assert_eq!(res["items"].as_array().unwrap().len(), 1);
         assert!(res["items"][0]["inputs"].is_object());
 
-        // A simplified update changes what it names and recompiles.
+        // A simplified update (Kibana's schema wants its name and package) changes what it names
+        // and recompiles.
         let (status, res) = srv.put(&format!("/api/fleet/package_policies/{a_id}"), json!({
+            "inputs": {"nginx-logfile": {"streams": {"nginx.access": {"vars": {"tags": ["changed"]}}}}},
+        })).await;
+        assert_eq!((status.as_u16(), res["message"].as_str().unwrap()), (400, "[request body]: types that failed validation:\n- [request body.0.inputs]: expected value of type [array] but got [Object]\n- [request body.1.name]: expected value of type [string] but got [undefined]"));
+        let (status, res) = srv.put(&format!("/api/fleet/package_policies/{a_id}"), json!({
+            "name": "nginx-demo-123", "package": {"name": "nginx", "version": "1.5.0"},
             "inputs": {"nginx-logfile": {"streams": {"nginx.access": {"vars": {"tags": ["changed"]}}}}},
         })).await;
         assert_eq!(status, 200, "{res}");
@@ -413,7 +419,7 @@ both_backends_with! { nginx_and_fixture();
         assert_eq!(status, 409, "{res}");
         // Package-level vars alone: the stored inputs stay, compiled again with the new value.
         let (status, res) = srv
-            .put(&format!("/api/fleet/package_policies/{b_id}"), json!({"vars": {"environment": "dev"}}))
+            .put(&format!("/api/fleet/package_policies/{b_id}"), json!({"name": "svc-1", "package": {"name": "flotilla_test", "version": "1.0.0"}, "vars": {"environment": "dev"}}))
             .await;
         assert_eq!(status, 200, "{res}");
         assert_eq!(res["item"]["vars"]["environment"]["value"], "dev");
@@ -557,6 +563,7 @@ both_backends_with! { preconfigured();
 
         // An edit through the API is put back to what the file says at the next start.
         let (status, res) = srv.put("/api/fleet/package_policies/web-web-nginx", json!({
+            "name": "web-nginx", "package": {"name": "nginx", "version": "1.5.0"},
             "inputs": {"nginx-logfile": {"streams": {"nginx.access": {"vars": {"tags": ["edited"]}}}}},
         })).await;
         assert_eq!(status, 200, "{res}");
@@ -685,11 +692,15 @@ both_backends_with! { secrets_package();
         assert_eq!(policy["inputs"][0]["streams"][0]["request.headers.authorization"], "Bearer K3Y-1", "{res}");
         assert!(!policy.to_string().contains("$co.elastic.secret"), "{policy}");
 
-        // A GET body sent back as it is keeps every secret.
+        // A GET body sent back keeps every secret (without what Kibana's update refuses: what
+        // Fleet computes).
         let (_, got) = srv.get(&format!("/api/fleet/package_policies/{id}")).await;
         let mut back = got["item"].clone();
-        for k in ["id", "revision", "created_at", "created_by", "updated_at", "updated_by", "version"] {
+        for k in ["id", "revision", "created_at", "created_by", "updated_at", "updated_by", "version", "secret_references"] {
             back.as_object_mut().unwrap().remove(k);
+        }
+        for input in back["inputs"].as_array_mut().unwrap() {
+            input.as_object_mut().unwrap().remove("compiled_input");
         }
         let (status, res) = srv.put(&format!("/api/fleet/package_policies/{id}"), back.clone()).await;
         assert_eq!(status, 200, "{res}");
@@ -777,6 +788,81 @@ both_backends! {
             let (status, res) = srv.post(path, body.clone()).await;
             assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{path} {body}");
         }
+        srv.stop().await;
+    }
+}
+
+both_backends_with! { nginx_and_fixture();
+    async fn package_policy_bodies_are_held_to_kibanas_schemas_in_either_format(srv: TestServer) {
+        let policy_id = agent_policy(&srv, "p").await;
+        let (_, created) = srv.post("/api/fleet/package_policies", guide_request(&policy_id)).await;
+        let id = created["item"]["id"].as_str().unwrap().to_string();
+        let rev = revision(&srv, &policy_id).await;
+        let full = |extra: Value| {
+            let mut body = json!({
+                "name": "full-1", "policy_ids": [policy_id], "package": {"name": "nginx", "version": "1.5.0"},
+                "inputs": [{"type": "logfile", "policy_template": "nginx", "enabled": true, "streams": [
+                    {"enabled": true, "data_stream": {"type": "logs", "dataset": "nginx.access"}},
+                ]}],
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            body
+        };
+        let union = "[request body]: types that failed validation:\n";
+        for (body, message) in [
+            // A legacy stream says whether it is enabled.
+            (full(json!({"inputs": [{"type": "logfile", "enabled": true, "streams": [{"data_stream": {"dataset": "nginx.access"}}]}]})),
+             format!("{union}- [request body.0.inputs.0.streams.0.enabled]: expected value of type [boolean] but got [undefined]\n- [request body.1.inputs]: expected value of type [object] but got [Array]")),
+            // Fleet compiles inputs; a request does not send them compiled.
+            (full(json!({"inputs": [{"type": "logfile", "enabled": true, "compiled_input": {}}]})),
+             format!("{union}- [request body.0.inputs.0.compiled_input]: definition for this key is missing\n- [request body.1.inputs]: expected value of type [object] but got [Array]")),
+            // A simplified body: its inputs are a map, its package is required.
+            (json!({"name": "s", "inputs": {"nginx-logfile": {"enabled": "yes"}}}),
+             format!("{union}- [request body.0.inputs]: expected value of type [array] but got [Object]\n- [request body.1.inputs.nginx-logfile.enabled]: expected value of type [boolean] but got [string]")),
+            (json!({"name": "s", "inputs": {}}),
+             format!("{union}- [request body.0.inputs]: expected value of type [array] but got [Object]\n- [request body.1.package.name]: expected value of type [string] but got [undefined]")),
+            // overrides hold inputs only, and never what Fleet compiles.
+            (full(json!({"overrides": {"name": "test"}})),
+             format!("{union}- [request body.0.overrides]: types that failed validation:\n - [request body.overrides.0]: expected value to equal [null]\n - [request body.overrides.1.name]: definition for this key is missing\n- [request body.1.inputs]: expected value of type [object] but got [Array]")),
+            (full(json!({"overrides": {"inputs": {"compiled_streams": {}}}})),
+             "[request body.overrides]: types that failed validation:\n- [request body.overrides.0]: expected value to equal [null]\n- [request body.overrides.1.inputs]: Overrides of compiled_inputs and compiled_stream are not allowed".to_string()),
+            (full(json!({"additional_datastreams_permissions": ["invalid-tata-default", "metrics-tata-default"]})),
+             "[request body.additional_datastreams_permissions]: types that failed validation:\n- [request body.additional_datastreams_permissions.0]: expected value to equal [null]\n- [request body.additional_datastreams_permissions.1]: invalid-tata-default is not a valid datastream permissions, it should match logs|metrics|traces|synthetics|profiling)-*".to_string()),
+            (full(json!({"namespace": "InvalidNamespace"})), "[request body.namespace]: Namespace must be lowercase".to_string()),
+        ] {
+            let (status, res) = srv.post("/api/fleet/package_policies", body.clone()).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message.as_str()), "{body}");
+        }
+        // The same rules on update, where every key of the full format is optional.
+        for (body, message) in [
+            (json!({"overrides": {"inputs": {"compiled_inputs": {}}}}),
+             "[request body.overrides]: types that failed validation:\n- [request body.overrides.0]: expected value to equal [null]\n- [request body.overrides.1.inputs]: Overrides of compiled_inputs and compiled_stream are not allowed"),
+            (json!({"id": "another"}),
+             "[request body]: types that failed validation:\n- [request body.0.id]: definition for this key is missing\n- [request body.1.name]: expected value of type [string] but got [undefined]"),
+            (json!({"namespace": "a:b"}), "[request body.namespace]: Namespace contains invalid characters"),
+        ] {
+            let (status, res) = srv.put(&format!("/api/fleet/package_policies/{id}"), body.clone()).await;
+            assert_eq!((status.as_u16(), res["message"].as_str().unwrap_or_default()), (400, message), "{body}");
+        }
+        assert_eq!(revision(&srv, &policy_id).await, rev, "nothing refused was written");
+        let (_, list) = srv.get("/api/fleet/package_policies").await;
+        assert_eq!(list["total"], 1, "{list}");
+
+        // What Kibana accepts: an input override, compiled_input (singular) as an override key,
+        // an empty namespace, no agent policy at all.
+        let (status, res) = srv.put(&format!("/api/fleet/package_policies/{id}"), json!({"overrides": {"inputs": {"policy-id": {"log_level": "debug"}}}})).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res["item"]["overrides"], json!({"inputs": {"policy-id": {"log_level": "debug"}}}));
+        let mut unattached = guide_request(&policy_id);
+        unattached["name"] = json!("unattached");
+        unattached["namespace"] = json!("");
+        unattached.as_object_mut().unwrap().remove("policy_id");
+        unattached["policy_ids"] = json!([]);
+        let (status, res) = srv.post("/api/fleet/package_policies", unattached).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res["item"]["policy_ids"], json!([]));
         srv.stop().await;
     }
 }
